@@ -1,0 +1,56 @@
+"""`/rates/latest`: the hot path. Served from the in-memory snapshot (app.latest), with ETag and 304."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from app.api.schemas import ErrorBody, LatestResponse
+from app.latest import LatestService
+
+router = APIRouter(tags=["rates"])
+
+
+def parse_codes(raw: str | None, valid: list[str]) -> tuple[str, ...]:
+    """`kzt,UZS` -> ("KZT", "UZS") in configured order; an unknown code is a 422 that lists the valid ones."""
+    if raw is None or not raw.strip():
+        return ()
+    codes = {part.strip().upper() for part in raw.split(",") if part.strip()}
+    unknown = sorted(codes - set(valid))
+    if unknown:
+        raise HTTPException(
+            422, f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(valid)}"
+        )
+    return tuple(c for c in valid if c in codes)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+@router.get(
+    "/rates/latest",
+    response_model=LatestResponse,
+    summary="The current rate of every currency against USD, from the best source",
+    responses={
+        304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
+        422: {"model": ErrorBody, "description": "An unknown currency code"},
+    },
+)
+async def rates_latest(
+    request: Request,
+    currencies: Annotated[
+        str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
+    ] = None,
+) -> Response:
+    # async and database-free on purpose: the body and ETag were rendered when the data last changed.
+    service: LatestService = request.app.state.latest
+    rendered = service.render(parse_codes(currencies, service.settings.currencies))
+    headers = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={service.max_age()}"}
+    if etag_matches(request.headers.get("if-none-match"), rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)

@@ -1,0 +1,61 @@
+"""Response shapes, for the OpenAPI document at /docs (the bodies themselves are rendered by app.jsonenc)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LatestRate(BaseModel):
+    currency: str = Field(examples=["KGS"])
+    pair: str = Field(examples=["KGS/USD"])
+    rate: float = Field(description="USD per one unit of the currency, with every digit the source published")
+    inverse: float = Field(description="Units of the currency per one USD (15 significant digits when derived)")
+    source: str = Field(examples=["ticker"])
+    since: datetime = Field(description="When the current value was first seen")
+    last_seen: datetime
+    effective_date: date | None = Field(description="The date the source says the rate takes effect")
+    previous_rate: float | None = Field(description="The last different value before the current one")
+    change_pct: float | None = Field(description="(rate - previous_rate) / previous_rate * 100, six decimals")
+    reported_change_pct: float | None = Field(description="The change the source printed itself")
+    stale: bool = Field(description="True when the source has missed several polls (the value may be out of date)")
+
+
+class LatestResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "base": "USD",
+                "as_of": "2026-02-23T10:05:00Z",
+                "rates": [
+                    {
+                        "currency": "KGS",
+                        "pair": "KGS/USD",
+                        "rate": 0.01144,
+                        "inverse": 87.4125874125874,
+                        "source": "ticker",
+                        "since": "2026-02-23T08:00:00Z",
+                        "last_seen": "2026-02-23T10:05:00Z",
+                        "effective_date": None,
+                        "previous_rate": 0.01145,
+                        "change_pct": -0.087336,
+                        "reported_change_pct": 0,
+                        "stale": False,
+                    }
+                ],
+            }
+        }
+    )
+
+    base: str = "USD"
+    as_of: datetime | None = Field(description="The newest last_seen among the rates")
+    rates: list[LatestRate]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(examples=["unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"])

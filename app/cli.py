@@ -1,0 +1,133 @@
+"""`fx-ticker`: serve, poll once, ingest a saved page, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from app.db import make_engine
+from app.domain import utc, utcnow
+from app.fetch import make_client
+from app.leader import poller_lock
+from app.migrate import upgrade
+from app.pipeline import Outcome, process
+from app.poller import Poller
+from app.settings import Settings, SettingsError, load_settings
+from app.sources.registry import SOURCES
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+
+def _when(text: str) -> datetime:
+    try:
+        return utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (example: 2026-02-23T10:00:00Z)") from None
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fx-ticker", description="Central Asian currency rates against USD.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply migrations, then serve the API (and poll, by FX_ROLE)")
+    serve.add_argument("--host", default=settings.host, help="address to bind (default: FX_HOST, %(default)s)")
+    serve.add_argument("--port", type=int, default=settings.port, help="port (default: FX_PORT, %(default)s)")
+    serve.add_argument("--workers", type=int, default=settings.workers, help="uvicorn workers (default: %(default)s)")
+
+    poll = commands.add_parser("poll", help="poll the enabled sources once and exit")
+    poll.add_argument("--once", action="store_true", required=True, help="one cycle, then exit (required)")
+    poll.add_argument("--source", choices=sorted(SOURCES), help="poll only this source")
+
+    ingest = commands.add_parser("ingest", help="store a saved page or feed body as if it had just been polled")
+    ingest.add_argument("path", type=Path, help="file holding the body, e.g. a saved ticker page")
+    ingest.add_argument("--source", required=True, choices=sorted(SOURCES), help="which source's format it is")
+    ingest.add_argument("--observed-at", type=_when, help="when it was seen (ISO 8601, default: now)")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply the migrations up to the latest")
+    return parser
+
+
+def _report(outcomes: Sequence[Outcome]) -> int:
+    for outcome in outcomes:
+        print(outcome.summary())
+    return 0 if any(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    upgrade(make_engine(settings.database_url))
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+async def _poll_once(settings: Settings, names: list[str]) -> int:
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    lock = poller_lock(engine)
+    if not lock.acquire():
+        print("error: another process is polling this database (it holds the poller lock)", file=sys.stderr)
+        return EXIT_LOCKED
+    try:
+        async with make_client(settings.http_timeout, settings.user_agent) as client:
+            outcomes = await Poller(engine, settings, client, lock).poll_all(names)
+    finally:
+        lock.release()
+        engine.dispose()
+    return _report([o for o in outcomes if o is not None])
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        body = args.path.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read PATH {args.path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    observed_at = args.observed_at or utcnow()
+    outcome = process(engine, settings, SOURCES[args.source], body, observed_at=observed_at, started_at=utcnow())
+    engine.dispose()
+    return _report([outcome])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    args = _parser(settings).parse_args(argv)
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "poll":
+        if args.source and args.source not in settings.sources:
+            print(f"error: --source {args.source} is not enabled in FX_SOURCES", file=sys.stderr)
+            return EXIT_USAGE
+        return asyncio.run(_poll_once(settings, [args.source] if args.source else list(settings.sources)))
+    if args.command == "ingest":
+        return _ingest(settings, args)
+    upgrade(make_engine(settings.database_url))
+    print("database is at the latest schema revision")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

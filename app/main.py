@@ -1,0 +1,84 @@
+"""create_app(): the lifespan owns the engine, the latest-rates snapshot, the HTTP client and the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+
+from app import __version__
+from app.api import errors, meta, rates
+from app.db import make_engine
+from app.fetch import make_client
+from app.latest import LatestService
+from app.leader import poller_lock
+from app.poller import Poller
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Intraday rates of the Kyrgyz som, Kazakh tenge, Tajik somoni, Uzbek sum and Turkmen manat against the
+US dollar. Every time is ISO 8601 UTC; `rate` is USD per one unit of the currency, `inverse` units per USD.
+"""
+
+
+async def _watch(service: LatestService, every: float) -> None:
+    """Keep the snapshot in step with writes made by any process (the poller may be another one)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(service.refresh_if_changed)
+        except Exception:  # the database may be briefly away: keep serving the last snapshot
+            log.warning("could not refresh the latest-rates snapshot", exc_info=True)
+
+
+def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The application. `transport` lets tests serve recorded upstream bytes instead of the internet."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        service = LatestService(engine, settings)
+        await asyncio.to_thread(service.reload)
+        app.state.latest = service
+        watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
+        scheduler: AsyncIOScheduler | None = None
+        client: httpx.AsyncClient | None = None
+        lock = None
+        if settings.role in ("all", "poller"):
+            client = make_client(settings.http_timeout, settings.user_agent, transport)
+            lock = poller_lock(engine)
+
+            async def reload() -> None:
+                await asyncio.to_thread(service.reload)
+
+            app.state.poller = Poller(engine, settings, client, lock, on_change=reload)
+            scheduler = AsyncIOScheduler(timezone="UTC")
+            app.state.poller.schedule(scheduler)
+            scheduler.start()  # inside the running loop, as AsyncIOScheduler requires
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if client is not None:
+                await client.aclose()
+            if lock is not None:
+                lock.release()
+            engine.dispose()
+
+    app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    app.include_router(rates.router)
+    app.include_router(meta.router)
+    return app

@@ -1,0 +1,1 @@
+"""Upstream feeds: one module per source, each a pure parse(bytes) plus what is needed to fetch it."""

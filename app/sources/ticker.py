@@ -1,0 +1,105 @@
+"""The currency ticker news sites print: `KGS/USD = 0.01144 0%`, repeated by a marquee.
+
+Values are USD per one unit of the local currency. The page may be HTML (tags and `&nbsp;` between
+the parts) or a text rendering of it (bullets), with four or five pairs; the change has no `+`, may
+read `-0%`, and is the source's own figure, kept as printed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from html.parser import HTMLParser
+
+from app.domain import Quote
+from app.sources.base import ParseError, SourceSpec
+
+NAME = "ticker"
+
+_ENTRY = re.compile(
+    r"\b(?P<currency>[A-Z]{3})\s*/\s*USD\s*=\s*(?P<rate>\d+(?:[.,]\d+)?)"
+    r"(?:\s*(?P<change>[-+\u2212\u2013]?\s*\d+(?:[.,]\d+)?)\s*%)?"
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
+
+
+class _Text(HTMLParser):
+    """Visible text of an HTML page: tags become spaces, entities are decoded, scripts and styles dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "template"):
+            self._hidden += 1
+        self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "template") and self._hidden:
+            self._hidden -= 1
+        self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def _decode(body: bytes) -> str:
+    match = _META_CHARSET.search(body[:4096])
+    encoding = match.group(1).decode("ascii") if match else "utf-8"
+    try:
+        return body.decode(encoding, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def page_text(body: bytes) -> str:
+    """The text a reader sees; a text rendering passes through unchanged but for entity decoding."""
+    parser = _Text()
+    parser.feed(_decode(body))
+    parser.close()
+    return "".join(parser.parts)
+
+
+def _number(text: str) -> Decimal:
+    cleaned = text.replace(",", ".").replace("\u2212", "-").replace("\u2013", "-").replace(" ", "")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        raise ParseError(f"not a number: {text!r}") from None
+    return number + 0 if number.is_zero() else number  # `-0%` is no change: drop the sign
+
+
+def parse(body: bytes, observed_at: datetime) -> list[Quote]:
+    """Every `CCC/USD = rate change%` entry on the page, repeats included (collapse removes them)."""
+    quotes = []
+    for match in _ENTRY.finditer(page_text(body)):
+        rate = _number(match["rate"])
+        if not rate.is_finite() or rate <= 0:
+            raise ParseError(f"{match['currency']}/USD rate {match['rate']} is not a positive number")
+        change = _number(match["change"]) if match["change"] else None
+        quotes.append(
+            Quote(
+                currency=match["currency"],
+                source=NAME,
+                value=rate,
+                per_usd=False,
+                observed_at=observed_at,
+                reported_change_pct=change,
+            )
+        )
+    if not quotes:
+        raise ParseError("no `CCC/USD = rate` entries on the page: the ticker is missing or its markup changed")
+    return quotes
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="Currency ticker of The Times of Central Asia (five decimals, USD per unit)",
+    default_url="https://timesca.com/",
+    parse=parse,
+    default_interval_seconds=300,
+)
