@@ -15,6 +15,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 _IMMEDIATE = "fx_immediate"
+# Execution options for a connection whose transaction writes (see _on_begin); ignored by PostgreSQL.
+WRITE_OPTIONS = {_IMMEDIATE: True}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -90,7 +92,7 @@ def lock_key(engine: Engine, purpose: str) -> int:
 def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction: committed when the block ends, rolled back whole if it raises."""
     with Session(engine, expire_on_commit=False) as session:
-        session.connection(execution_options={_IMMEDIATE: True})
+        session.connection(execution_options=WRITE_OPTIONS)
         try:
             yield session
             session.commit()

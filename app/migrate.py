@@ -8,6 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from app.db import WRITE_OPTIONS
+
 
 def _config() -> Config:
     config = Config()
@@ -19,7 +21,8 @@ def _config() -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the latest revision; a no-op when it is there already."""
     config = _config()
-    with engine.begin() as conn:
+    # A write transaction from the start, so two processes starting at once on SQLite take turns.
+    with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 

@@ -19,3 +19,48 @@ def at(text: str) -> datetime:
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     return load_settings(database_url=database_url, **overrides)
+
+
+class Upstream:
+    """A local HTTP server standing in for the upstream feeds: path -> (status, body, headers), changeable live."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        self.requests: list[str] = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                upstream.requests.append(self.path)
+                status, body, headers = upstream.routes.get(self.path, (404, b"not found", {}))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def serve(self, path: str, body: bytes, status: int = 200, **headers: str) -> str:
+        self.routes[path] = (status, body, headers)
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}{path}"
+
+    def __enter__(self) -> Upstream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,30 @@
+"""The documentation tells the truth about the settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from app.settings import Settings
+
+ROOT = Path(__file__).parent.parent
+
+
+def _documented(path: Path) -> dict[str, str]:
+    pairs = re.findall(r"^(FX_[A-Z_]+)=(.*)$", path.read_text(), flags=re.MULTILINE)
+    return dict(pairs)
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    documented = _documented(ROOT / ".env.example")
+    fields = {f"FX_{name.upper()}" for name in Settings.model_fields}
+    assert set(documented) == fields
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    from_example = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    assert from_example == defaults
+
+
+def test_readme_mentions_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"FX_{n.upper()}" for n in Settings.model_fields if f"FX_{n.upper()}" not in readme]
+    assert missing == []
