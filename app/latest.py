@@ -131,6 +131,11 @@ class LatestService:
         snapshot.rendered[currencies] = rendered
         return rendered
 
+    def best_source(self, currency: str) -> str | None:
+        """The source /rates/latest currently takes `currency` from (None before any data)."""
+        best = self.snapshot.rows.get(currency)
+        return best[0].source if best is not None else None
+
     def max_age(self) -> int:
         """Seconds a client may cache: never past the moment the next poll is expected."""
         return max(0, int(self.snapshot.next_poll_at - time.time()))

@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         engine = make_engine(settings.database_url)
         service = LatestService(engine, settings)
         await asyncio.to_thread(service.reload)
+        app.state.engine = engine
+        app.state.settings = settings
         app.state.latest = service
         watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
         scheduler: AsyncIOScheduler | None = None

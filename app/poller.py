@@ -55,7 +55,7 @@ class Poller:
             outcome = await asyncio.to_thread(
                 process, self.engine, self.settings, spec, body, observed_at=utcnow(), started_at=started_at
             )
-        log.info("poll %s", outcome.summary())
+        log.log(logging.INFO if outcome.ok else logging.WARNING, "poll %s", outcome.summary())
         if self.on_change is not None:
             await self.on_change()
         return outcome
