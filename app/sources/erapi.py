@@ -1,0 +1,92 @@
+"""ExchangeRate-API open access (no key): `rates` maps ISO codes to units per one USD, as JSON numbers.
+
+The numbers are read as Decimals so the published digits survive (`85.734152`, not a float's nearest).
+The rates refresh once a day; the day they belong to is `time_last_update_unix` / `time_last_update_utc`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from app.domain import SUPPORTED_CURRENCIES, Quote
+from app.sources import _feed
+from app.sources.base import ParseError, SourceSpec
+
+NAME = "erapi"
+
+
+def _update_day(doc: dict[str, Any]) -> date:
+    """The UTC day of the last update; when both stamps are given they must agree."""
+    days: list[date] = []
+    unix = doc.get("time_last_update_unix")
+    if unix is not None:
+        if not isinstance(unix, Decimal) or not unix.is_finite() or unix != unix.to_integral_value():
+            raise ParseError(f"{NAME}: time_last_update_unix {unix!r} is not a whole number of seconds")
+        try:
+            days.append(datetime.fromtimestamp(int(unix), UTC).date())
+        except (OverflowError, OSError, ValueError):
+            raise ParseError(f"{NAME}: time_last_update_unix {unix} is out of range") from None
+    text = doc.get("time_last_update_utc")
+    if text is not None:
+        try:
+            stamp = parsedate_to_datetime(text) if isinstance(text, str) else None
+        except (TypeError, ValueError):
+            stamp = None
+        if stamp is None:
+            raise ParseError(f"{NAME}: time_last_update_utc {text!r} is not an RFC 822 date")
+        days.append((stamp if stamp.tzinfo is None else stamp.astimezone(UTC)).date())
+    if not days:
+        raise ParseError(f"{NAME}: no time_last_update_unix or time_last_update_utc")
+    if len(set(days)) > 1:
+        raise ParseError(f"{NAME}: time_last_update_unix and time_last_update_utc disagree ({days})")
+    return days[0]
+
+
+def parse(body: bytes, observed_at: datetime) -> list[Quote]:
+    """Each tracked currency the response lists, as units per one USD, effective on the update's UTC day."""
+    doc = _feed.json_body(body, NAME)
+    if not isinstance(doc, dict):
+        raise ParseError(f"{NAME}: expected a JSON object, got {type(doc).__name__}")
+    if doc.get("result") != "success":
+        reason = doc.get("error-type", "no error-type given")
+        raise ParseError(f"{NAME}: result is {doc.get('result')!r}, not 'success' ({reason})")
+    if doc.get("base_code") != "USD":
+        raise ParseError(f"{NAME}: base_code is {doc.get('base_code')!r}, expected 'USD'")
+    rates = doc.get("rates")
+    if not isinstance(rates, dict):
+        raise ParseError(f"{NAME}: no `rates` object")
+    if "USD" in rates and rates["USD"] != 1:
+        raise ParseError(f"{NAME}: rates.USD is {rates['USD']!r}, not 1: the base is inconsistent")
+    effective = _update_day(doc)
+    quotes = []
+    for currency in SUPPORTED_CURRENCIES:
+        if currency not in rates:
+            continue
+        value = rates[currency]
+        if not isinstance(value, Decimal):  # a string, bool or null where a JSON number belongs
+            raise ParseError(f"{NAME} {currency}: rate {value!r} is not a JSON number")
+        quotes.append(
+            Quote(
+                currency=currency,
+                source=NAME,
+                value=_feed.positive(value, f"{NAME} {currency}"),
+                per_usd=True,
+                observed_at=observed_at,
+                effective_date=effective,
+            )
+        )
+    if not quotes:
+        raise ParseError(f"{NAME}: none of {', '.join(SUPPORTED_CURRENCIES)} in `rates`")
+    return quotes
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="ExchangeRate-API open access daily rates (units per USD)",
+    default_url="https://open.er-api.com/v6/latest/USD",
+    parse=parse,
+    default_interval_seconds=3600,
+)

@@ -1,0 +1,66 @@
+"""National Bank of Kazakhstan: tenge per unit of foreign currency.
+
+Two shapes carry the same items (`<title>ISO</title><description>KZT per quant</description><quant>`):
+the dated feed `get_rates.cfm?fdate=` is `<rates>` with one `<date>DD.MM.YYYY</date>`; the undated
+`rates_all.xml` is RSS 2.0 (`rss/channel/item`) with the date in each item's `<pubDate>`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from xml.etree.ElementTree import Element
+
+from app.domain import Quote
+from app.sources import _feed
+from app.sources.base import ParseError, SourceSpec
+
+NAME = "nbk"
+CURRENCY = "KZT"
+
+
+def _rss_day(text: str, what: str) -> date:
+    # The bank prints `DD.MM.YYYY` where RSS wants RFC 822; accept either.
+    try:
+        return _feed.day(text, "%d.%m.%Y", what)
+    except ParseError:
+        pass
+    try:
+        return parsedate_to_datetime(text).date()
+    except (TypeError, ValueError):
+        raise ParseError(f"{what}: pubDate {text!r} is neither DD.MM.YYYY nor an RFC 822 date") from None
+
+
+def _items_and_day(root: Element) -> tuple[list[Element], date | None]:
+    """The items, and the date of the dated feed (None for RSS, where it comes with the item)."""
+    if root.tag == "rates":
+        return root.findall("item"), _feed.day(_feed.child_text(root, "date", NAME), "%d.%m.%Y", NAME)
+    if root.tag == "rss":
+        channel = root.find("channel")
+        if channel is None:
+            raise ParseError(f"{NAME}: RSS without <channel>")
+        return channel.findall("item"), None
+    raise ParseError(f"{NAME}: root element is <{root.tag}>, expected <rates> or <rss>")
+
+
+def parse(body: bytes, observed_at: datetime) -> list[Quote]:
+    """The bank's USD rate as KZT per one USD, effective on the date the feed gives."""
+    root = _feed.xml_root(body, NAME)
+    items, feed_day = _items_and_day(root)
+    usd = _feed.only_one((i for i in items if (i.findtext("title") or "").strip() == "USD"), "USD", NAME)
+    what = f"{NAME} USD"
+    value = _feed.rate(_feed.child_text(usd, "description", what), _feed.child_text(usd, "quant", what), what)
+    if feed_day is None:
+        feed_day = _rss_day(_feed.child_text(usd, "pubDate", what), what)
+    return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, feed_day)]
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="National Bank of Kazakhstan official rates (KZT per USD)",
+    default_url="https://nationalbank.kz/rss/get_rates.cfm?fdate={date:%d.%m.%Y}",
+    parse=parse,
+    authoritative_for=(CURRENCY,),
+    default_interval_seconds=1800,
+    utc_offset_hours=5,  # Kazakhstan has kept one zone, UTC+5, since March 2024
+)

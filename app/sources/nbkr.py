@@ -1,0 +1,84 @@
+"""National Bank of the Kyrgyz Republic: som per unit of foreign currency.
+
+`daily.xml` and `weekly.xml` are `<CurrencyRates Date="DD.MM.YYYY">` documents declared windows-1251,
+with decimal commas (`87,4500`). `Date` is the day the rates take effect (published the day before).
+USD is only in the daily list; the weekly list carries some 40 other currencies, so it has no KGS/USD.
+The history page of one currency is HTML whose cells are marked `<!--date-->..<!--date-->` and
+`<!--value-->..<!--value-->`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from app.domain import Quote
+from app.sources import _feed
+from app.sources.base import ParseError, SourceSpec
+
+NAME = "nbkr"
+CURRENCY = "KGS"
+
+# The markers are ASCII whatever the page's encoding, so the page is read as bytes and never decoded.
+_MARK = re.compile(rb"<!--(date|value)-->(.*?)<!--\1-->", re.DOTALL)
+_TABLE_END = re.compile(rb"</table\s*>", re.IGNORECASE)
+
+
+def parse(body: bytes, observed_at: datetime) -> list[Quote]:
+    """The bank's USD rate as KGS per one USD, effective on the document's `Date`."""
+    root = _feed.xml_root(body, NAME)
+    _feed.expect_root(root, "CurrencyRates", NAME)
+    effective = _feed.day(_feed.attribute(root, "Date", NAME), "%d.%m.%Y", f"{NAME} CurrencyRates@Date")
+    entries = [c for c in root.findall("Currency") if (c.get("ISOCode") or "").strip() == "USD"]
+    if not entries:
+        # The weekly list is well-formed and dated but never carries USD: say so rather than "changed markup".
+        raise ParseError(
+            f"{NAME}: no USD entry in {root.get('Name') or 'the list'!r} (USD is only in daily.xml)"
+        )
+    usd = _feed.only_one(entries, "USD", NAME)
+    what = f"{NAME} USD"
+    value = _feed.rate(_feed.child_text(usd, "Value", what), _feed.child_text(usd, "Nominal", what), what)
+    return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, effective)]
+
+
+def parse_history(body: bytes, observed_at: datetime, currency: str = CURRENCY) -> list[Quote]:
+    """One quote per row of the USD history page, in page order (the bank lists the newest first).
+
+    Each value is `currency` (the som) per one USD, effective on its row's date.
+    """
+    marks = [(kind.decode(), text.strip()) for kind, text in _MARK.findall(body)]
+    if not marks:
+        raise ParseError(f"{NAME} history: no <!--date--> / <!--value--> markers on the page")
+    # A page cut off between two rows still pairs up: only the closed table shows that every row arrived.
+    if not _TABLE_END.search(body, body.rfind(b"<!--value-->")):
+        raise ParseError(f"{NAME} history: no </table> after the last row: the page is truncated")
+    # Rows are date then value; pairing by position would silently shift every row after a gap.
+    kinds = [kind for kind, _ in marks]
+    if len(marks) % 2 or kinds != ["date", "value"] * (len(marks) // 2):
+        raise ParseError(f"{NAME} history: date and value markers do not alternate: {kinds}")
+    seen: dict[date, Quote] = {}
+    for (_, day_text), (_, value_text) in zip(marks[::2], marks[1::2], strict=True):
+        what = f"{NAME} history {day_text.decode('ascii', 'replace')}"
+        try:
+            day_str, value_str = day_text.decode("ascii"), value_text.decode("ascii")
+        except UnicodeDecodeError:
+            raise ParseError(f"{what}: non-ASCII bytes in a date or value cell") from None
+        effective = _feed.day(day_str, "%d.%m.%Y", what)
+        value = _feed.positive(_feed.number(value_str, what), what)
+        if effective in seen:
+            if seen[effective].value != value:
+                raise ParseError(f"{what}: listed twice with different values")
+            continue
+        seen[effective] = _feed.own_currency_quote(NAME, currency, value, observed_at, effective)
+    return list(seen.values())
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="National Bank of the Kyrgyz Republic official daily rates (KGS per USD)",
+    default_url="https://www.nbkr.kg/XML/daily.xml",
+    parse=parse,
+    authoritative_for=(CURRENCY,),
+    default_interval_seconds=1800,
+    utc_offset_hours=6,  # Bishkek time, no DST
+)

@@ -1,0 +1,40 @@
+"""National Bank of Tajikistan: somoni per `Nominal` units of foreign currency.
+
+`<ValCurs Date="YYYY-MM-DD"><Valute><CharCode>USD</CharCode><Nominal>1</Nominal><Value>9.3450</Value>`.
+Asked for a day it has no rates for, the bank answers with another day's document without saying so;
+the quote's effective_date is `ValCurs@Date`, so the caller can compare it with the day it asked for.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.domain import Quote
+from app.sources import _feed
+from app.sources.base import SourceSpec
+
+NAME = "nbt"
+CURRENCY = "TJS"
+
+
+def parse(body: bytes, observed_at: datetime) -> list[Quote]:
+    """The bank's USD rate as TJS per one USD, effective on `ValCurs@Date`."""
+    root = _feed.xml_root(body, NAME)
+    _feed.expect_root(root, "ValCurs", NAME)
+    effective = _feed.day(_feed.attribute(root, "Date", NAME), "%Y-%m-%d", f"{NAME} ValCurs@Date")
+    entries = (v for v in root.findall("Valute") if (v.findtext("CharCode") or "").strip() == "USD")
+    usd = _feed.only_one(entries, "USD", NAME)
+    what = f"{NAME} USD"
+    value = _feed.rate(_feed.child_text(usd, "Value", what), _feed.child_text(usd, "Nominal", what), what)
+    return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, effective)]
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="National Bank of Tajikistan official rates (TJS per USD)",
+    default_url="https://www.nbt.tj/en/kurs/export_xml.php?date={date:%Y-%m-%d}&export=xmlout",
+    parse=parse,
+    authoritative_for=(CURRENCY,),
+    default_interval_seconds=1800,
+    utc_offset_hours=5,  # Dushanbe time, no DST
+)
