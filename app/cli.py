@@ -7,9 +7,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from app.backfill import Backfill, backfillable
 from app.db import make_engine
 from app.domain import utc, utcnow
 from app.fetch import make_client
@@ -32,6 +33,13 @@ def _when(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (example: 2026-02-23T10:00:00Z)") from None
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (example: 2026-03-01)") from None
+
+
 def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fx-ticker", description="Central Asian currency rates against USD.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -49,6 +57,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument("path", type=Path, help="file holding the body, e.g. a saved ticker page")
     ingest.add_argument("--source", required=True, choices=sorted(SOURCES), help="which source's format it is")
     ingest.add_argument("--observed-at", type=_when, help="when it was seen (ISO 8601, default: now)")
+
+    backfill = commands.add_parser("backfill", help="load a source's history from its dated feed")
+    backfill.add_argument("--source", required=True, choices=backfillable(), help="which source")
+    backfill.add_argument("--from", dest="start", required=True, type=_day, help="first day (YYYY-MM-DD)")
+    backfill.add_argument("--to", dest="end", type=_day, help="last day (YYYY-MM-DD, default: today)")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -107,6 +120,33 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return _report([outcome])
 
 
+async def _backfill(settings: Settings, source: str, start: date, end: date) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    try:
+        async with make_client(settings.http_timeout, settings.user_agent) as client:
+            with Progress(console=Console(stderr=True)) as bar:
+                task = bar.add_task(f"backfill {source}", total=(end - start).days + 1)
+                job = Backfill(engine, settings, client, source, lambda n: bar.advance(task, n))
+                summary = await job.run(start, end)
+    finally:
+        engine.dispose()
+    print(summary.text())
+    return EXIT_FAILED if summary.failed else 0
+
+
+def _check_backfill(args: argparse.Namespace) -> str | None:
+    args.end = args.end or utcnow().date()
+    if args.start > args.end:
+        return f"--from {args.start} is after --to {args.end}"
+    if args.end > utcnow().date() + timedelta(days=1):
+        return f"--to {args.end} is in the future"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -124,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_poll_once(settings, [args.source] if args.source else list(settings.sources)))
     if args.command == "ingest":
         return _ingest(settings, args)
+    if args.command == "backfill":
+        problem = _check_backfill(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        return asyncio.run(_backfill(settings, args.source, args.start, args.end))
     upgrade(make_engine(settings.database_url))
     print("database is at the latest schema revision")
     return 0

@@ -27,16 +27,17 @@ class Rejection:
 
 
 def dedupe(quotes: Iterable[Quote]) -> tuple[list[Quote], list[Rejection]]:
-    """One quote per (currency, source); a pair printed with two different values is rejected whole.
+    """One quote per (currency, source, moment); a pair printed with two different values is rejected whole.
 
     Picking one of two conflicting values would be a guess, so neither is stored and the poll log says why.
+    (A live snapshot has one moment; a history page has one per day.)
     """
-    groups: dict[tuple[str, str], list[Quote]] = {}
+    groups: dict[tuple[str, str, datetime], list[Quote]] = {}
     for quote in quotes:
-        groups.setdefault((quote.currency, quote.source), []).append(quote)
+        groups.setdefault((quote.currency, quote.source, quote.observed_at), []).append(quote)
     kept: list[Quote] = []
     rejected: list[Rejection] = []
-    for (currency, source), group in groups.items():
+    for (currency, source, _), group in groups.items():
         values = list(dict.fromkeys((q.value, q.per_usd, q.effective_date) for q in group))
         if len(values) == 1:
             kept.append(group[0])
@@ -72,3 +73,46 @@ def decide(quote: Quote, open_span: OpenSpan | None, max_gap: timedelta) -> Acti
     if same_value and quote.observed_at - open_span.last_seen <= max_gap:
         return Action.EXTEND
     return Action.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """The spans either side of a historical observation: the last one starting at or before it, the next after."""
+
+    before: OpenSpan | None
+    after_value: Decimal | None = None
+    after_per_usd: bool = False
+    after_first_seen: datetime | None = None
+
+
+class Placement(enum.Enum):
+    IGNORE = "ignore"  # an existing span of the same value already covers the moment
+    CONFLICT = "conflict"  # an existing span of another value covers the moment: left alone, reported
+    EXTEND = "extend"  # continues the span before it
+    PREPEND = "prepend"  # starts the span after it earlier
+    BRIDGE = "bridge"  # fills the gap between two spans of the same value: they become one
+    OPEN = "open"
+
+
+def place(quote: Quote, around: Neighbours, max_gap: timedelta) -> Placement:
+    """Where a historical observation (a backfilled day) goes. Unlike live polling, history may arrive
+    in any order, so the observation may also join the span that follows it."""
+    before, moment = around.before, quote.observed_at
+    if before is not None and moment <= before.last_seen:
+        same = (quote.value, quote.per_usd) == (before.value, before.per_usd)
+        return Placement.IGNORE if same else Placement.CONFLICT
+    joins_before = (
+        before is not None
+        and (quote.value, quote.per_usd) == (before.value, before.per_usd)
+        and moment - before.last_seen <= max_gap
+    )
+    joins_after = (
+        around.after_first_seen is not None
+        and (quote.value, quote.per_usd) == (around.after_value, around.after_per_usd)
+        and around.after_first_seen - moment <= max_gap
+    )
+    if joins_before and joins_after:
+        return Placement.BRIDGE
+    if joins_before:
+        return Placement.EXTEND
+    return Placement.PREPEND if joins_after else Placement.OPEN

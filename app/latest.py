@@ -9,10 +9,10 @@ reload when it moves; a reload is a handful of indexed one-row queries.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from time import time as wall_clock
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,6 +22,7 @@ from app.domain import utcnow
 from app.jsonenc import dumps, iso
 from app.query import Latest, data_version, latest
 from app.settings import Settings
+from app.sources.registry import SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,12 @@ class Rendered:
 class Snapshot:
     version: int
     rows: dict[str, tuple[Latest, bool]]  # currency -> (best quote, stale?)
+    # currency -> every source's current value, in order of preference, each with its staleness
+    by_source: dict[str, list[tuple[Latest, bool]]]
     # Wall-clock seconds: when a rate's staleness flips (forcing a rebuild) and when new data is expected.
     recheck_at: float
     next_poll_at: float
-    rendered: dict[tuple[str, ...], Rendered] = field(default_factory=dict)
+    rendered: dict[tuple[tuple[str, ...], str | None], Rendered] = field(default_factory=dict)
 
 
 def etag_of(body: bytes) -> str:
@@ -65,34 +68,46 @@ class LatestService:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.snapshot = Snapshot(version=-1, rows={}, recheck_at=0.0, next_poll_at=0.0)
+        self.snapshot = Snapshot(version=-1, rows={}, by_source={}, recheck_at=0.0, next_poll_at=0.0)
 
-    def _stale_after(self, row: Latest) -> timedelta:
-        return timedelta(seconds=self.settings.source_max_gap(row.source))
+    def stale_at(self, row: Latest) -> datetime:
+        """When `row` stops being trustworthy.
 
-    def _best(self, currency: str, found: Sequence[Latest], now: datetime) -> tuple[Latest, bool] | None:
-        """The first fresh quote in source order; if all are stale, the first one, flagged stale."""
+        An official daily rate (a bank, the peg) holds until its effective date is `bank_stale_days` old,
+        however often the feed is polled; an intraday source is stale once it has missed several polls.
+        """
+        if SOURCES[row.source].authoritative_for and row.effective_date is not None:
+            expires = row.effective_date + timedelta(days=self.settings.bank_stale_days + 1)
+            return datetime.combine(expires, time.min, tzinfo=UTC)
+        return row.last_seen + timedelta(seconds=self.settings.source_max_gap(row.source))
+
+    def _best(self, found: Sequence[Latest], now: datetime) -> tuple[Latest, bool] | None:
+        """The first fresh quote in order of preference; if all are stale, the first one, flagged stale."""
         for row in found:
-            if now - row.last_seen <= self._stale_after(row):
+            if now < self.stale_at(row):
                 return row, False
         return (found[0], True) if found else None
 
     def build(self) -> Snapshot:
         now = utcnow()
+        order = [name for name in self.settings.source_priority if name in self.settings.sources]
         with read_session(self.engine) as session:
             version = data_version(session)
             found = {
-                currency: [
-                    row for source in self.settings.sources if (row := latest(session, currency, source)) is not None
-                ]
+                currency: [row for source in order if (row := latest(session, currency, source)) is not None]
                 for currency in self.settings.currencies
             }
-        rows = {c: best for c in self.settings.currencies if (best := self._best(c, found[c], now)) is not None}
-        flips = [(row.last_seen + self._stale_after(row)).timestamp() for row, stale in rows.values() if not stale]
+        rows = {c: best for c in self.settings.currencies if (best := self._best(found[c], now)) is not None}
+        # The snapshot must be rebuilt when any quote we hold (served or passed over) turns stale.
+        flips = [
+            self.stale_at(row).timestamp() for rows_ in found.values() for row in rows_ if now < self.stale_at(row)
+        ]
         polls = [row.last_seen.timestamp() + self.settings.source_interval(row.source) for row, _ in rows.values()]
+        by_source = {c: [(row, now >= self.stale_at(row)) for row in found[c]] for c in found}
         return Snapshot(
             version=version,
             rows=rows,
+            by_source=by_source,
             recheck_at=min(flips, default=float("inf")),
             next_poll_at=min(polls, default=0.0),
         )
@@ -106,29 +121,38 @@ class LatestService:
 
     def refresh_if_changed(self) -> bool:
         """Reload when the change counter moved or a staleness flag is due; cheap when nothing happened."""
-        if self.current_version() != self.snapshot.version or time.time() >= self.snapshot.recheck_at:
+        if self.current_version() != self.snapshot.version or wall_clock() >= self.snapshot.recheck_at:
             self.reload()
             return True
         return False
 
-    def render(self, currencies: tuple[str, ...]) -> Rendered:
-        """The body for a subset of currencies (empty = all), rendered once per snapshot."""
+    def _pick(self, currency: str, source: str | None) -> tuple[Latest, bool] | None:
+        if source is None:
+            return self.snapshot.rows.get(currency)
+        return next((pair for pair in self.snapshot.by_source.get(currency, []) if pair[0].source == source), None)
+
+    def render(self, currencies: tuple[str, ...], source: str | None = None) -> Rendered:
+        """The body for a subset of currencies (empty = all) from the best or the named source,
+        rendered once per snapshot."""
         snapshot = self.snapshot
-        cached = snapshot.rendered.get(currencies)
+        key = (currencies, source)
+        cached = snapshot.rendered.get(key)
         if cached is not None:
             return cached
-        wanted = set(currencies) or set(snapshot.rows)
-        rows = [snapshot.rows[c] for c in self.settings.currencies if c in wanted and c in snapshot.rows]
+        wanted = [c for c in self.settings.currencies if not currencies or c in currencies]
+        rows = [pair for c in wanted if (pair := self._pick(c, source)) is not None]
         as_of = max((row.last_seen for row, _ in rows), default=None)
-        body = dumps(
-            {
-                "base": "USD",
-                "as_of": iso(as_of) if as_of else None,
-                "rates": [_rate_json(row, stale) for row, stale in rows],
-            }
-        )
+        document: dict[str, Any] = {
+            "base": "USD",
+            "as_of": iso(as_of) if as_of else None,
+            "rates": [_rate_json(row, stale) for row, stale in rows],
+        }
+        credits = sorted({c for row, _ in rows if (c := SOURCES[row.source].attribution)})
+        if credits:
+            document["attribution"] = credits
+        body = dumps(document)
         rendered = Rendered(body, etag_of(body))
-        snapshot.rendered[currencies] = rendered
+        snapshot.rendered[key] = rendered
         return rendered
 
     def best_source(self, currency: str) -> str | None:
@@ -138,4 +162,4 @@ class LatestService:
 
     def max_age(self) -> int:
         """Seconds a client may cache: never past the moment the next poll is expected."""
-        return max(0, int(self.snapshot.next_poll_at - time.time()))
+        return max(0, int(self.snapshot.next_poll_at - wall_clock()))

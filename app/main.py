@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import errors, meta, rates
+from app.api import errors, meta, rates, sources
 from app.db import make_engine
 from app.fetch import make_client
 from app.latest import LatestService
@@ -82,5 +82,6 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     app.include_router(rates.router)
+    app.include_router(sources.router)
     app.include_router(meta.router)
     return app

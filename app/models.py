@@ -59,12 +59,50 @@ class PollLog(SQLModel, table=True):
     source: str = Field(sa_type=String(16))
     started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     finished_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    outcome: str = Field(sa_type=String(16))  # ok | partial | error
+    outcome: str = Field(sa_type=String(16))  # ok | partial | unchanged | rejected | error
     poller: str = Field(sa_type=String(80))  # host:pid of the process that polled, to see who holds the lock
     error: str | None = None
     entries_seen: int = 0
     spans_opened: int = 0
     spans_extended: int = 0
+    rejections: str | None = None  # quotes refused before storing, and why
+    flags: str | None = None  # stored quotes that look suspicious, and why
+
+
+class QuoteFlag(SQLModel, table=True):
+    """A stored quote that moved too far or disagreed with the other sources."""
+
+    __tablename__ = "quote_flag"
+    __table_args__ = (Index("ix_quote_flag_source_raised", "source", "raised_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=String(16))
+    currency: str = Field(sa_type=String(3))
+    raised_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str = Field(sa_type=String(16))
+    detail: str
+
+
+class SourceState(SQLModel, table=True):
+    """What the poller knows of a source beyond its log: failures in a row, back-off, the next poll."""
+
+    __tablename__ = "source_state"
+
+    source: str = Field(sa_type=String(16), primary_key=True)
+    consecutive_failures: int = 0
+    backoff_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    next_poll_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class FetchedDay(SQLModel, table=True):
+    """A day a backfill has fetched for a source, so that a rerun skips it."""
+
+    __tablename__ = "fetched_day"
+
+    source: str = Field(sa_type=String(16), primary_key=True)
+    day: date = Field(primary_key=True)
+    outcome: str = Field(sa_type=String(16))
 
 
 class DataVersion(SQLModel, table=True):

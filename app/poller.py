@@ -1,27 +1,56 @@
-"""The scheduled polls: fetch each source, run the pipeline, tell the API its snapshot is out of date."""
+"""The scheduled polls: fetch each source, run the pipeline, back off a failing source, and tell the API
+its snapshot is out of date. One source failing never touches another: each has its own job and state."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
-from app.domain import utcnow
-from app.fetch import FetchError, fetch
+from app.db import write_session
+from app.domain import Quote, utcnow
+from app.fetch import FetchError, Validators, fetch
 from app.leader import PollerLock
-from app.pipeline import Outcome, fail, process
+from app.models import SourceState
+from app.pipeline import Outcome, fail, process, store_quotes
 from app.settings import Settings
-from app.sources.base import url_for
+from app.sources.base import SourceSpec, url_for
 from app.sources.registry import SOURCES
+from app.store import record_failure
 
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What the polling process remembers of one source between polls."""
+
+    failures: int = 0
+    backoff_until: datetime | None = None
+    url: str | None = None
+    validators: Validators = field(default_factory=Validators)
+    quotes: Sequence[Quote] = ()
+
+
+def local_day(spec: SourceSpec, now: datetime) -> date:
+    """Today where the publisher is: a bank in UTC+5 has moved to tomorrow at 19:00 UTC."""
+    return (now + timedelta(hours=spec.utc_offset_hours)).date()
+
+
+def backoff(interval: int, failures: int, retry_after: float | None, cap: int) -> timedelta:
+    """No extra wait after one failure (the next regular poll retries), then 1, 3, 7... intervals, capped;
+    a Retry-After from the upstream is honoured when it asks for longer."""
+    seconds = min(interval * (2 ** (failures - 1) - 1), cap)
+    return timedelta(seconds=max(seconds, retry_after or 0))
 
 
 class Poller:
@@ -32,39 +61,106 @@ class Poller:
         client: httpx.AsyncClient,
         lock: PollerLock,
         on_change: OnChange | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.client = client
         self.lock = lock
         self.on_change = on_change
+        self.clock = clock
+        self.runtime = {name: Runtime() for name in settings.sources}
+        self.scheduler: AsyncIOScheduler | None = None
 
-    async def poll_source(self, name: str) -> Outcome | None:
-        """One poll of one source; None when another process holds the poller lock."""
+    async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
+        """One poll of one source; None when another process holds the poller lock or the source is backing off."""
         if not await asyncio.to_thread(self.lock.acquire):
             log.debug("poll of %s skipped: another process holds the poller lock", name)
             return None
-        spec = SOURCES[name]
-        started_at = utcnow()
-        url = url_for(self.settings.source_url(name), started_at.date())
-        try:
-            body = await fetch(self.client, url, self.settings.max_body_bytes)
-        except FetchError as exc:
-            outcome = await asyncio.to_thread(fail, self.engine, name, started_at, str(exc))
-        else:
-            outcome = await asyncio.to_thread(
-                process, self.engine, self.settings, spec, body, observed_at=utcnow(), started_at=started_at
-            )
+        state = self.runtime[name]
+        started_at = self.clock()
+        if not force and state.backoff_until is not None and started_at < state.backoff_until:
+            log.debug("poll of %s skipped: backing off until %s", name, state.backoff_until)
+            return None
+        outcome, retry_after = await self._poll(SOURCES[name], state, started_at)
+        self._account(name, state, outcome, retry_after, started_at)
+        await asyncio.to_thread(self._save_state, name, state)
         log.log(logging.INFO if outcome.ok else logging.WARNING, "poll %s", outcome.summary())
         if self.on_change is not None:
             await self.on_change()
         return outcome
 
+    async def _poll(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> tuple[Outcome, float | None]:
+        day = local_day(spec, started_at) if spec.dated else None
+        if not spec.fetches:
+            return await self._process(spec, b"", started_at, day), None
+        url = url_for(self.settings.source_url(spec.name), day)
+        # Ask "has it changed?" only when we still hold what the previous answer said.
+        validators = state.validators if state.url == url and state.quotes else None
+        try:
+            fetched = await fetch(self.client, url, self.settings.max_body_bytes, validators)
+        except FetchError as exc:
+            if exc.status == 404 and day is not None:
+                # A dated feed has no file for a day it did not publish (CBT on Sundays): nothing to store.
+                error = f"no rates published for {day} (HTTP 404 from {url})"
+                await asyncio.to_thread(
+                    record_failure, self.engine, spec.name, started_at=started_at, error=error, outcome="rejected"
+                )
+                return Outcome(spec.name, ok=True, error=error), None
+            return await asyncio.to_thread(fail, self.engine, spec.name, started_at, str(exc)), exc.retry_after
+        if fetched.body is None:
+            outcome = await self._confirm(spec, state, started_at)
+        else:
+            outcome = await self._process(spec, fetched.body, started_at, day)
+        if outcome.quotes:
+            state.url, state.validators, state.quotes = url, fetched.validators, outcome.quotes
+        return outcome, None
+
+    async def _process(self, spec: SourceSpec, body: bytes, started_at: datetime, day: date | None) -> Outcome:
+        return await asyncio.to_thread(
+            process, self.engine, self.settings, spec, body,
+            observed_at=self.clock(), started_at=started_at, expected_day=day,
+        )  # fmt: skip
+
+    async def _confirm(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> Outcome:
+        """A 304: the upstream still says what it said, so the same quotes are seen again, without parsing."""
+        now = self.clock()
+        quotes = [dataclasses.replace(q, observed_at=now) for q in state.quotes]
+        return await asyncio.to_thread(
+            store_quotes, self.engine, self.settings, spec.name, quotes,
+            started_at=started_at, entries_seen=len(quotes), unchanged=True,
+        )  # fmt: skip
+
+    def _account(self, name: str, state: Runtime, outcome: Outcome, retry_after: float | None, now: datetime) -> None:
+        if outcome.ok:
+            state.failures, state.backoff_until = 0, None
+            return
+        state.failures += 1
+        wait = backoff(self.settings.source_interval(name), state.failures, retry_after, self.settings.max_backoff)
+        state.backoff_until = now + wait if wait else None
+
+    def next_poll_at(self, name: str, state: Runtime) -> datetime | None:
+        job = self.scheduler.get_job(f"poll-{name}") if self.scheduler is not None else None
+        scheduled: datetime | None = job.next_run_time if job is not None else None
+        if state.backoff_until is not None and (scheduled is None or scheduled < state.backoff_until):
+            return state.backoff_until
+        return scheduled
+
+    def _save_state(self, name: str, state: Runtime) -> None:
+        with write_session(self.engine) as session:
+            row = session.get(SourceState, name) or SourceState(source=name, updated_at=self.clock())
+            row.consecutive_failures = state.failures
+            row.backoff_until = state.backoff_until
+            row.next_poll_at = self.next_poll_at(name, state)
+            row.updated_at = self.clock()
+            session.add(row)
+
     async def poll_all(self, names: Iterable[str] | None = None) -> list[Outcome | None]:
         """One poll of each source, one after another (they share one database writer anyway)."""
-        return [await self.poll_source(name) for name in (names or self.settings.sources)]
+        return [await self.poll_source(name, force=True) for name in (names or self.settings.sources)]
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
+        self.scheduler = scheduler
         for name in self.settings.sources:
             interval = self.settings.source_interval(name)
             scheduler.add_job(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -11,8 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from app.domain import SUPPORTED_CURRENCIES
+from app.sources import cbt, cbu, erapi, nbk, nbkr, nbt, peg, ticker
+from app.sources.registry import SOURCES
 
-KNOWN_SOURCES: tuple[str, ...] = ("ticker",)
+KNOWN_SOURCES: tuple[str, ...] = tuple(SOURCES)
 
 CodeList = Annotated[list[str], NoDecode]
 
@@ -36,11 +40,54 @@ class Settings(BaseSettings):
     sources: CodeList = Field(default_factory=lambda: list(KNOWN_SOURCES))
     role: Literal["all", "api", "poller"] = "all"
 
-    source_ticker_url: str = "https://timesca.com/"
-    source_ticker_interval: int = Field(300, ge=1)
-    # A span is extended only while observations keep coming: a quote seen more than this long after the
-    # open span's last observation (missed polls, an outage) opens a new span, so gaps stay visible.
-    source_ticker_max_gap: int = Field(900, ge=1)
+    # Sources in order of preference for "the best quote" of a currency: only the sources that quote a
+    # currency compete for it, so the banks (one currency each) come first, then the peg, then the rest.
+    source_priority: CodeList = Field(default_factory=lambda: list(KNOWN_SOURCES))
+
+    # Per source: the URL (a `{date:...}` placeholder is filled with the day asked for; point it at a
+    # mirror for tests or air-gapped sites), seconds between polls, and how long after its last observation
+    # an unchanged rate still extends its span (longer gaps open a new span, so outages stay visible;
+    # an intraday source not seen for that long is also reported stale; unset means 3 intervals).
+    source_nbk_url: str = nbk.SPEC.default_url
+    source_nbk_interval: int = Field(nbk.SPEC.default_interval_seconds, ge=1)
+    source_nbk_max_gap: int | None = Field(None, ge=1)
+    source_nbkr_url: str = nbkr.SPEC.default_url
+    # The bank's history page of one currency (valuta_id 15 = USD), for `fx-ticker backfill --source nbkr`.
+    source_nbkr_history_url: str = nbkr.HISTORY_URL
+    source_nbkr_interval: int = Field(nbkr.SPEC.default_interval_seconds, ge=1)
+    source_nbkr_max_gap: int | None = Field(None, ge=1)
+    source_nbt_url: str = nbt.SPEC.default_url
+    source_nbt_interval: int = Field(nbt.SPEC.default_interval_seconds, ge=1)
+    source_nbt_max_gap: int | None = Field(None, ge=1)
+    source_cbu_url: str = cbu.SPEC.default_url
+    source_cbu_interval: int = Field(cbu.SPEC.default_interval_seconds, ge=1)
+    source_cbu_max_gap: int | None = Field(None, ge=1)
+    source_cbt_url: str = cbt.SPEC.default_url
+    source_cbt_interval: int = Field(cbt.SPEC.default_interval_seconds, ge=1)
+    source_cbt_max_gap: int | None = Field(None, ge=1)
+    source_peg_url: str = peg.SPEC.default_url
+    source_peg_interval: int = Field(peg.SPEC.default_interval_seconds, ge=1)
+    source_peg_max_gap: int | None = Field(None, ge=1)
+    source_erapi_url: str = erapi.SPEC.default_url
+    source_erapi_interval: int = Field(erapi.SPEC.default_interval_seconds, ge=1)
+    source_erapi_max_gap: int | None = Field(None, ge=1)
+    source_ticker_url: str = ticker.SPEC.default_url
+    source_ticker_interval: int = Field(ticker.SPEC.default_interval_seconds, ge=1)
+    source_ticker_max_gap: int | None = Field(None, ge=1)
+
+    # A bank's quote is stale (and the next source is preferred) once its effective date is this many days
+    # old: banks publish on working days only, so a long weekend must not count.
+    bank_stale_days: int = Field(4, ge=1)
+    # Flags (the quote is stored, and the flag shown in /sources): a move larger than this from the same
+    # source's previous value, or a disagreement with another fresh source beyond this plus the rounding of
+    # the less precise of the two (the ticker prints five decimals).
+    flag_jump_pct: Decimal = Field(Decimal(5), gt=0)
+    flag_spread_pct: Decimal = Field(Decimal(3), gt=0)
+    # A failing source waits interval * 2^(failures-1) before its next try, at most this many seconds
+    # (or as long as a 429/503 Retry-After asks, if longer).
+    max_backoff: int = Field(6 * 3600, ge=1)
+    # `fx-ticker backfill`: seconds each of its (at most two) concurrent requests waits before the next.
+    backfill_delay: float = Field(1.0, ge=0)
 
     poll_jitter: int = Field(15, ge=0)
     http_timeout: float = Field(20.0, gt=0)
@@ -53,7 +100,7 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("currencies", "sources", mode="before")
+    @field_validator("currencies", "sources", "source_priority", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
@@ -69,7 +116,7 @@ class Settings(BaseSettings):
             raise ValueError("at least one currency is needed")
         return list(dict.fromkeys(codes))
 
-    @field_validator("sources")
+    @field_validator("sources", "source_priority")
     @classmethod
     def _known_sources(cls, value: list[str]) -> list[str]:
         names = [name.lower() for name in value]
@@ -93,12 +140,26 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _gap_covers_interval(self) -> Settings:
-        if self.source_ticker_max_gap < self.source_ticker_interval:
-            raise ValueError(
-                "FX_SOURCE_TICKER_MAX_GAP must be at least FX_SOURCE_TICKER_INTERVAL, "
-                "or every poll would open a new span"
-            )
+    def _per_source(self) -> Settings:
+        for name in KNOWN_SOURCES:
+            prefix = f"FX_SOURCE_{name.upper()}"
+            if self.source_max_gap(name) < self.source_interval(name):
+                raise ValueError(
+                    f"{prefix}_MAX_GAP must be at least {prefix}_INTERVAL, or every poll would open a new span"
+                )
+            url = self.source_url(name)
+            if name == "peg":
+                continue  # declared data: nothing is fetched
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{prefix}_URL must be an http:// or https:// URL (got {url!r})")
+            try:
+                url.format(date=date(2026, 1, 31))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"{prefix}_URL has a bad placeholder ({exc}); only {{date:FORMAT}} is allowed"
+                ) from None
+        missing = [name for name in self.sources if name not in self.source_priority]
+        self.source_priority = [*self.source_priority, *missing]
         return self
 
     def source_url(self, name: str) -> str:
@@ -108,7 +169,8 @@ class Settings(BaseSettings):
         return int(getattr(self, f"source_{name}_interval"))
 
     def source_max_gap(self, name: str) -> int:
-        return int(getattr(self, f"source_{name}_max_gap"))
+        gap: int | None = getattr(self, f"source_{name}_max_gap")
+        return gap if gap is not None else 3 * self.source_interval(name)
 
 
 def _describe(error: ValidationError) -> str:

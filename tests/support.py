@@ -30,12 +30,16 @@ class Upstream:
 
         self.routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         self.requests: list[str] = []
+        self.not_modified = 0
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 upstream.requests.append(self.path)
                 status, body, headers = upstream.routes.get(self.path, (404, b"not found", {}))
+                if status == 200 and headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
+                    upstream.not_modified += 1
+                    status, body = 304, b""
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

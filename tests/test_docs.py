@@ -11,7 +11,8 @@ ROOT = Path(__file__).parent.parent
 
 
 def _documented(path: Path) -> dict[str, str]:
-    pairs = re.findall(r"^(FX_[A-Z_]+)=(.*)$", path.read_text(), flags=re.MULTILINE)
+    """Every variable shown, set (`FX_X=1`) or left to its computed default (`# FX_X=1`)."""
+    pairs = re.findall(r"^(?:# )?(FX_[A-Z_]+)=(.*)$", path.read_text(), flags=re.MULTILINE)
     return dict(pairs)
 
 

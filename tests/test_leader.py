@@ -43,6 +43,7 @@ def _serve(database_url: str, upstream_url: str) -> Iterator[subprocess.Popen[by
     env.update(
         FX_DATABASE_URL=database_url,
         FX_ROLE="all",
+        FX_SOURCES="ticker",
         FX_SOURCE_TICKER_URL=upstream_url,
         FX_SOURCE_TICKER_INTERVAL="1",
         FX_SOURCE_TICKER_MAX_GAP="30",

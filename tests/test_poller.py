@@ -39,6 +39,7 @@ def test_poll_once_against_a_local_server(
 ) -> None:
     with Upstream() as upstream:
         monkeypatch.setenv("FX_DATABASE_URL", database_url)
+        monkeypatch.setenv("FX_SOURCES", "ticker")
         monkeypatch.setenv("FX_SOURCE_TICKER_URL", upstream.serve("/", SEED_PAGE.read_bytes()))
         assert main(["poll", "--once"]) == 0
         assert main(["poll", "--once", "--source", "ticker"]) == 0
@@ -57,6 +58,7 @@ def test_poll_once_exits_non_zero_when_every_source_failed(
 ) -> None:
     with Upstream() as upstream:
         monkeypatch.setenv("FX_DATABASE_URL", database_url)
+        monkeypatch.setenv("FX_SOURCES", "ticker")
         monkeypatch.setenv("FX_SOURCE_TICKER_URL", upstream.serve("/", b"busy", status=503))
         assert main(["poll", "--once"]) == 1
     assert "ticker: error: HTTP 503 from http://127.0.0.1" in capsys.readouterr().out
@@ -90,7 +92,7 @@ def _refused(request: httpx.Request) -> httpx.Response:
         (_refused, "ConnectError fetching"),
         (lambda r: httpx.Response(500, content=b"oops"), "HTTP 500 from"),
         (lambda r: httpx.Response(200, content=b"<html>we moved</html>"), "unparseable response: no `CCC/USD"),
-        (lambda r: httpx.Response(200, content=b"KGS/USD = 0.01 0% " * 400_000), "larger than the"),
+        (lambda r: httpx.Response(200, content=b"KGS/USD = 0.01 0% " * 400_000), "-byte limit"),
     ],
     ids=["timeout", "refused", "http-500", "garbage", "huge-body"],
 )

@@ -25,6 +25,16 @@ def parse_codes(raw: str | None, valid: list[str]) -> tuple[str, ...]:
     return tuple(c for c in valid if c in codes)
 
 
+def check_source(name: str | None, enabled: list[str]) -> str | None:
+    """A `source=` parameter: one of the enabled sources, or a 422 that lists them."""
+    if name is None or not name.strip():
+        return None
+    name = name.strip().lower()
+    if name not in enabled:
+        raise HTTPException(422, f"unknown or disabled source {name!r}; enabled sources: {', '.join(enabled)}")
+    return name
+
+
 def etag_matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
@@ -46,10 +56,15 @@ async def rates_latest(
     currencies: Annotated[
         str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
     ] = None,
+    source: Annotated[
+        str | None,
+        Query(description="Take every rate from this source instead of the best one per currency", examples=["nbk"]),
+    ] = None,
 ) -> Response:
     # async and database-free on purpose: the body and ETag were rendered when the data last changed.
     service: LatestService = request.app.state.latest
-    rendered = service.render(parse_codes(currencies, service.settings.currencies))
+    codes = parse_codes(currencies, service.settings.currencies)
+    rendered = service.render(codes, check_source(source, service.settings.sources))
     headers = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={service.max_age()}"}
     if etag_matches(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=headers)

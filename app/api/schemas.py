@@ -51,6 +51,9 @@ class LatestResponse(BaseModel):
     base: str = "USD"
     as_of: datetime | None = Field(description="The newest last_seen among the rates")
     rates: list[LatestRate]
+    attribution: list[str] | None = Field(
+        None, description="Credits the sources' terms require; present only when such a source is shown"
+    )
 
 
 class Health(BaseModel):

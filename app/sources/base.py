@@ -30,6 +30,12 @@ class SourceSpec:
     parse: Parser
     authoritative_for: tuple[str, ...] = ()
     default_interval_seconds: int = 1800
+    # The publisher's local time zone (none of them observes DST): a dated feed is asked for *its* today.
+    utc_offset_hours: int = 0
+    # False for declared data (the TMT peg): nothing to fetch, `parse` gets an empty body.
+    fetches: bool = True
+    # Credit the source's terms ask for, shown wherever its numbers are served.
+    attribution: str | None = None
 
     @property
     def dated(self) -> bool:

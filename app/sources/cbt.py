@@ -26,9 +26,7 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
     entries = (r for r in root.findall("rate") if (r.get("code") or "").strip() == "USD")
     usd = _feed.only_one(entries, "USD", NAME)
     what = f"{NAME} USD"
-    value = _feed.rate(
-        _feed.child_text(usd, "rate_tmt", what), _feed.child_text(usd, "multiplier", what), what
-    )
+    value = _feed.rate(_feed.child_text(usd, "rate_tmt", what), _feed.child_text(usd, "multiplier", what), what)
     return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, effective)]
 
 

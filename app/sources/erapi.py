@@ -89,4 +89,6 @@ SPEC = SourceSpec(
     default_url="https://open.er-api.com/v6/latest/USD",
     parse=parse,
     default_interval_seconds=3600,
+    # The open-access terms require this credit beside the rates.
+    attribution="Rates By Exchange Rate API: https://www.exchangerate-api.com",
 )

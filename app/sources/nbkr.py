@@ -18,6 +18,12 @@ from app.sources.base import ParseError, SourceSpec
 
 NAME = "nbkr"
 CURRENCY = "KGS"
+# The history of one currency between two dates (valuta_id 15 is USD); `fx-ticker backfill` fills the range.
+HISTORY_URL = (
+    "https://www.nbkr.kg/index1.jsp?item=1562&lang=ENG&valuta_id=15"
+    "&beg_day={start:%d}&beg_month={start:%m}&beg_year={start:%Y}"
+    "&end_day={end:%d}&end_month={end:%m}&end_year={end:%Y}"
+)
 
 # The markers are ASCII whatever the page's encoding, so the page is read as bytes and never decoded.
 _MARK = re.compile(rb"<!--(date|value)-->(.*?)<!--\1-->", re.DOTALL)
@@ -32,9 +38,7 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
     entries = [c for c in root.findall("Currency") if (c.get("ISOCode") or "").strip() == "USD"]
     if not entries:
         # The weekly list is well-formed and dated but never carries USD: say so rather than "changed markup".
-        raise ParseError(
-            f"{NAME}: no USD entry in {root.get('Name') or 'the list'!r} (USD is only in daily.xml)"
-        )
+        raise ParseError(f"{NAME}: no USD entry in {root.get('Name') or 'the list'!r} (USD is only in daily.xml)")
     usd = _feed.only_one(entries, "USD", NAME)
     what = f"{NAME} USD"
     value = _feed.rate(_feed.child_text(usd, "Value", what), _feed.child_text(usd, "Nominal", what), what)

@@ -76,9 +76,7 @@ def test_malformed_body_is_a_parse_error(body: bytes) -> None:
 
 
 def test_entity_bomb_is_refused_quickly() -> None:
-    entities = "".join(
-        f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-    )
+    entities = "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     body = (
         f'<?xml version="1.0"?><!DOCTYPE cbt_currency_rate [<!ENTITY a "aaaaaaaaaa">{entities}]>'
         '<cbt_currency_rate><date>20.05.2026</date><rate code="USD"><multiplier>1</multiplier>'

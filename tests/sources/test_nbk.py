@@ -87,9 +87,7 @@ def test_missing_usd_is_refused() -> None:
 
 
 def test_usd_listed_twice_is_refused() -> None:
-    body = rates().replace(
-        b"</rates>", b"<item><title>USD</title><description>1</description></item></rates>"
-    )
+    body = rates().replace(b"</rates>", b"<item><title>USD</title><description>1</description></item></rates>")
     with pytest.raises(ParseError, match="USD is listed 2 times"):
         nbk.parse(body, SEEN)
 
@@ -126,10 +124,7 @@ def test_malformed_body_is_a_parse_error(body: bytes) -> None:
 BILLION_LAUGHS = (
     b'<?xml version="1.0"?><!DOCTYPE rates ['
     b'<!ENTITY a "aaaaaaaaaa">'
-    + b"".join(
-        f'<!ENTITY {c} "{("&" + p + ";") * 10}">'.encode()
-        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-    )
+    + b"".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">'.encode() for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     + b"]><rates><date>01.04.2026</date><item><title>USD</title><description>&i;</description></item></rates>"
 )
 

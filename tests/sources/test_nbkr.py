@@ -38,9 +38,7 @@ def test_daily_gives_som_per_dollar_effective_on_the_document_date() -> None:
 
 def test_weekly_has_no_usd_and_says_so() -> None:
     # weekly.xml lists TJS 9,4148, UZS 0,0073, TMT 24,9857 (som per unit) but never USD.
-    with pytest.raises(
-        ParseError, match=r"no USD entry in 'Weekly Exchange Rates' \(USD is only in daily.xml\)"
-    ):
+    with pytest.raises(ParseError, match=r"no USD entry in 'Weekly Exchange Rates' \(USD is only in daily.xml\)"):
         nbkr.parse(WEEKLY, SEEN)
 
 
@@ -84,9 +82,7 @@ def test_malformed_body_is_a_parse_error(body: bytes) -> None:
 
 
 def test_entity_bomb_is_refused_quickly() -> None:
-    entities = "".join(
-        f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-    )
+    entities = "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     body = (
         '<?xml version="1.0" encoding="windows-1251"?>'
         f'<!DOCTYPE CurrencyRates [<!ENTITY a "aaaaaaaaaa">{entities}]>'

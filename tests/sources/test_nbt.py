@@ -92,9 +92,7 @@ def test_malformed_body_is_a_parse_error(body: bytes) -> None:
 
 
 def test_entity_bomb_is_refused_quickly() -> None:
-    entities = "".join(
-        f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-    )
+    entities = "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     body = (
         f'<?xml version="1.0"?><!DOCTYPE ValCurs [<!ENTITY a "aaaaaaaaaa">{entities}]>'
         '<ValCurs Date="2026-05-18"><Valute><CharCode>USD</CharCode><Nominal>1</Nominal><Value>&i;</Value>'

@@ -1,0 +1,128 @@
+"""One upstream misbehaving: logged, backed off, shown in /sources, and nothing stored is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from app.fetch import make_client
+from app.leader import poller_lock
+from app.main import create_app
+from app.models import RateSpan
+from app.pipeline import Outcome
+from app.poller import Poller
+from tests.support import FIXTURES, SEED_PAGE, at, make_settings
+
+NBK = (FIXTURES / "nbk_get_rates_2026-04-01.xml").read_bytes()
+DAY_ONE = at("2026-04-01T04:00")
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<rates><date>01.04.2026</date><item><title>USD</title><description>&lol3;</description></item></rates>"""
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def _raise(exc: type[httpx.HTTPError]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc("upstream trouble", request=request)
+
+    return handler
+
+
+FAILURES: list[tuple[str, Handler, str]] = [
+    ("timeout", _raise(httpx.ReadTimeout), "timed out fetching"),
+    ("refused", _raise(httpx.ConnectError), "ConnectError fetching"),
+    ("cut-off", _raise(httpx.RemoteProtocolError), "RemoteProtocolError fetching"),
+    ("http-403", lambda r: httpx.Response(403, content=b"Forbidden"), "HTTP 403 from"),
+    ("http-502", lambda r: httpx.Response(502, content=b"Bad gateway"), "HTTP 502 from"),
+    ("http-429", lambda r: httpx.Response(429, headers={"Retry-After": "7200"}), "HTTP 429 from"),
+    ("garbage", lambda r: httpx.Response(200, content=b"\x89PNG\r\n\x1a\n\x00\x00"), "not well-formed XML"),
+    ("truncated", lambda r: httpx.Response(200, content=NBK[: len(NBK) // 2]), "not well-formed XML"),
+    ("huge", lambda r: httpx.Response(200, content=b"<rates>" + b" " * 6_000_000), "-byte limit"),
+    ("entity-bomb", lambda r: httpx.Response(200, content=BOMB), "refused unsafe XML"),
+    ("wrong-shape", lambda r: httpx.Response(200, content=b"<rss><channel/></rss>"), "nbk"),
+]
+
+
+def _run(engine: Engine, database_url: str, nbk_handler: Handler) -> list[Outcome | None]:
+    """A good poll of nbk, then a bad one, then the ticker: all through one poller, as in production."""
+    settings = make_settings(database_url, sources="nbk,ticker", max_backoff=3600)
+    answers = {"nbk": lambda r: httpx.Response(200, content=NBK)}
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "nationalbank.kz":
+            return answers["nbk"](request)
+        return httpx.Response(200, content=SEED_PAGE.read_bytes())
+
+    async def run() -> list[Outcome | None]:
+        lock = poller_lock(engine)
+        now = [DAY_ONE]
+        async with make_client(1.0, "fx-ticker-test", httpx.MockTransport(route)) as client:
+            poller = Poller(engine, settings, client, lock, clock=lambda: now[0])
+            outcomes = [await poller.poll_source("nbk")]
+            answers["nbk"] = nbk_handler
+            now[0] += timedelta(minutes=30)
+            outcomes.append(await poller.poll_source("nbk"))
+            outcomes.append(await poller.poll_source("ticker"))
+            # Backing off: the next scheduled run of nbk is skipped, the ticker's is not.
+            now[0] += timedelta(minutes=30)
+            outcomes.append(await poller.poll_source("nbk"))
+        lock.release()
+        return outcomes
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("handler", "error"), [(h, e) for _, h, e in FAILURES], ids=[n for n, _, _ in FAILURES])
+def test_a_failing_upstream_loses_nothing_and_shows_in_sources(
+    engine: Engine, database_url: str, handler: Handler, error: str
+) -> None:
+    good, bad, ticker, later = _run(engine, database_url, handler)
+    assert good is not None and good.ok
+    assert bad is not None and not bad.ok and bad.error is not None and error in bad.error
+    assert ticker is not None and ticker.ok  # the other source is untouched
+    with Session(engine) as session:
+        kzt = session.exec(select(RateSpan).where(RateSpan.source == "nbk")).all()
+    assert [(s.value, s.observations) for s in kzt] == [("478.77", 1)]  # earlier data intact
+
+    settings = make_settings(database_url, role="api", sources="nbk,ticker")
+    with TestClient(create_app(settings)) as client:
+        sources = {s["name"]: s for s in client.get("/sources").json()["sources"]}
+    nbk = sources["nbk"]
+    assert error in nbk["last_error"]
+    assert nbk["last_success"] == "2026-04-01T04:00:00Z"
+    assert nbk["spans_stored"] == 1
+    assert sources["ticker"]["consecutive_failures"] == 0 and sources["ticker"]["last_error"] is None
+    if "429" in error:
+        # Retry-After asked for two hours: the poll 30 minutes later did not happen.
+        assert later is None
+        assert nbk["consecutive_failures"] == 1
+        assert nbk["backoff_until"] == "2026-04-01T06:30:00Z"
+    else:
+        # One failure: no extra wait, the next regular poll retries (and fails again), then it backs off.
+        assert later is not None and not later.ok
+        assert nbk["consecutive_failures"] == 2
+        assert nbk["backoff_until"] == "2026-04-01T05:30:00Z"  # one interval after the second failure
+
+
+def test_sources_lists_every_source_with_its_schedule(engine: Engine, database_url: str) -> None:
+    settings = make_settings(database_url, role="api", sources="nbk,erapi,ticker")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/sources")
+        etag = response.headers["etag"]
+        assert client.get("/sources", headers={"If-None-Match": etag}).status_code == 304
+    sources = response.json()["sources"]
+    assert [s["name"] for s in sources] == ["nbk", "erapi", "ticker", "nbkr", "nbt", "cbu", "cbt", "peg"]
+    nbk, erapi = sources[0], sources[1]
+    assert (nbk["enabled"], nbk["authoritative_for"], nbk["interval_seconds"]) == (True, ["KZT"], 1800)
+    assert erapi["currencies"] == ["KGS", "KZT", "TJS", "UZS", "TMT"]
+    assert erapi["interval_seconds"] == 3600 and "exchangerate-api.com" in erapi["attribution"]
+    assert sources[3]["enabled"] is False
