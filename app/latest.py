@@ -24,6 +24,8 @@ from app.query import Latest, data_version, latest
 from app.settings import Settings
 from app.sources.registry import SOURCES
 
+MAX_REMEMBERED_QUERIES = 256
+
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
@@ -41,6 +43,8 @@ class Snapshot:
     recheck_at: float
     next_poll_at: float
     rendered: dict[tuple[tuple[str, ...], str | None], Rendered] = field(default_factory=dict)
+    # Raw query string -> answer, for the ASGI fast path (app.api.fastpath); filled by the validated route.
+    by_query: dict[bytes, Rendered] = field(default_factory=dict)
 
 
 def etag_of(body: bytes) -> str:
@@ -126,21 +130,31 @@ class LatestService:
             return True
         return False
 
-    def _pick(self, currency: str, source: str | None) -> tuple[Latest, bool] | None:
+    @staticmethod
+    def _pick(snapshot: Snapshot, currency: str, source: str | None) -> tuple[Latest, bool] | None:
         if source is None:
-            return self.snapshot.rows.get(currency)
-        return next((pair for pair in self.snapshot.by_source.get(currency, []) if pair[0].source == source), None)
+            return snapshot.rows.get(currency)
+        return next((pair for pair in snapshot.by_source.get(currency, []) if pair[0].source == source), None)
 
-    def render(self, currencies: tuple[str, ...], source: str | None = None) -> Rendered:
+    def render(
+        self, currencies: tuple[str, ...], source: str | None = None, query_string: bytes | None = None
+    ) -> Rendered:
         """The body for a subset of currencies (empty = all) from the best or the named source,
-        rendered once per snapshot."""
-        snapshot = self.snapshot
+        rendered once per snapshot. With `query_string`, the fast path may answer that exact query
+        from now until the data changes (bounded: query strings are the client's to vary)."""
+        snapshot = self.snapshot  # one snapshot throughout: a reload may replace it meanwhile
+        rendered = self._render(snapshot, currencies, source)
+        if query_string is not None and len(snapshot.by_query) < MAX_REMEMBERED_QUERIES:
+            snapshot.by_query[query_string] = rendered
+        return rendered
+
+    def _render(self, snapshot: Snapshot, currencies: tuple[str, ...], source: str | None) -> Rendered:
         key = (currencies, source)
         cached = snapshot.rendered.get(key)
         if cached is not None:
             return cached
         wanted = [c for c in self.settings.currencies if not currencies or c in currencies]
-        rows = [pair for c in wanted if (pair := self._pick(c, source)) is not None]
+        rows = [pair for c in wanted if (pair := self._pick(snapshot, c, source)) is not None]
         as_of = max((row.last_seen for row, _ in rows), default=None)
         document: dict[str, Any] = {
             "base": "USD",
@@ -154,6 +168,9 @@ class LatestService:
         rendered = Rendered(body, etag_of(body))
         snapshot.rendered[key] = rendered
         return rendered
+
+    def answered(self, query_string: bytes) -> Rendered | None:
+        return self.snapshot.by_query.get(query_string)
 
     def best_source(self, currency: str) -> str | None:
         """The source /rates/latest currently takes `currency` from (None before any data)."""

@@ -12,7 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import errors, meta, rates, sources
+from app.api import change, convert, currencies, errors, export, history, meta, rates, sources
+from app.api.fastpath import LatestFastPath
 from app.db import make_engine
 from app.fetch import make_client
 from app.latest import LatestService
@@ -81,7 +82,13 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
     app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(LatestFastPath, state=app.state)
     app.include_router(rates.router)
     app.include_router(sources.router)
     app.include_router(meta.router)
+    app.include_router(currencies.router)
+    app.include_router(history.router)
+    app.include_router(change.router)
+    app.include_router(export.router)
+    app.include_router(convert.router)
     return app

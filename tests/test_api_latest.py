@@ -127,3 +127,31 @@ def test_openapi_documents_latest(client: TestClient) -> None:
     operation = spec["paths"]["/rates/latest"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["currencies", "source"]
     assert "304" in operation["responses"] and "422" in operation["responses"]
+
+
+def test_the_fast_path_serves_a_known_query_and_forgets_it_when_data_changes(engine: Engine, database_url: str) -> None:
+    settings = make_settings(database_url, role="api", refresh_seconds=0.1)
+    ingest(engine, settings, SEED_PAGE.read_bytes(), minutes_ago=2)
+    with TestClient(create_app(settings)) as client:
+        service = client.app.state.latest  # type: ignore[attr-defined]
+        first = client.get("/rates/latest?currencies=KGS")
+        assert service.answered(b"currencies=KGS") is not None  # the route filled the fast path
+        again = client.get("/rates/latest?currencies=KGS")  # served by the fast path
+        assert (again.content, again.headers["etag"]) == (first.content, first.headers["etag"])
+        assert again.headers["content-type"] == "application/json"
+        assert int(again.headers["content-length"]) == len(first.content)
+        assert (
+            client.get("/rates/latest?currencies=KGS", headers={"If-None-Match": first.headers["etag"]}).status_code
+            == 304
+        )
+        # Bad input is never cached: it goes through validation every time.
+        assert client.get("/rates/latest?currencies=XXX").status_code == 422
+        assert client.get("/rates/latest?currencies=XXX").status_code == 422
+        # New data: a new snapshot, and the fast path no longer knows the old answer.
+        ingest(engine, settings, SEED_PAGE.read_bytes().replace(b"0.01144", b"0.01150"), minutes_ago=1)
+        deadline = time.monotonic() + 5
+        while service.answered(b"currencies=KGS") is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        changed = client.get("/rates/latest?currencies=KGS")
+        assert changed.headers["etag"] != first.headers["etag"]
+        assert changed.json()["rates"][0]["rate"] == 0.0115

@@ -64,7 +64,7 @@ async def rates_latest(
     # async and database-free on purpose: the body and ETag were rendered when the data last changed.
     service: LatestService = request.app.state.latest
     codes = parse_codes(currencies, service.settings.currencies)
-    rendered = service.render(codes, check_source(source, service.settings.sources))
+    rendered = service.render(codes, check_source(source, service.settings.sources), request.scope["query_string"])
     headers = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={service.max_age()}"}
     if etag_matches(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=headers)
