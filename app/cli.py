@@ -86,6 +86,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
+        access_log=settings.access_log,
     )
     return 0
 

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One log line per HTTP request costs more than answering /rates/latest; /metrics counts requests anyway.
+    access_log: bool = False
 
     @field_validator("currencies", "sources", "source_priority", mode="before")
     @classmethod
