@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, func, text, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
@@ -94,10 +95,23 @@ def _flags(session: Session, quote: Quote, span: RateSpan | None, rules: FlagRul
     return ([jump] if jump else []) + spread
 
 
+def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict[str, RateSpan]:
+    """The latest span of each of `currencies` from `source`, in one indexed query."""
+    latest = aliased(RateSpan)
+    newest = (
+        select(func.max(latest.first_seen))
+        .where(latest.currency == RateSpan.currency, latest.source == RateSpan.source)
+        .scalar_subquery()
+    )
+    statement = select(RateSpan).where(
+        RateSpan.source == source, col(RateSpan.currency).in_(currencies), RateSpan.first_seen == newest
+    )
+    return {span.currency: span for span in session.exec(statement)}
+
+
 def _apply_quote(
-    session: Session, quote: Quote, max_gap: timedelta, rules: FlagRules | None = None
+    session: Session, quote: Quote, max_gap: timedelta, rules: FlagRules | None = None, span: RateSpan | None = None
 ) -> tuple[Action, list[Flag]]:
-    span = open_span(session, quote.currency, quote.source)
     state = (
         OpenSpan(Decimal(span.value), span.per_usd, span.last_seen, span.effective_date) if span is not None else None
     )
@@ -178,9 +192,9 @@ def apply_snapshot(
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections), unchanged=unchanged)
     with write_session(engine) as session:
         _serialize_writers(session, engine)
+        spans = open_spans(session, source, sorted({q.currency for q in quotes}))
         for quote in quotes:
-            action, flags = _apply_quote(session, quote, max_gap, rules)
-            session.flush()
+            action, flags = _apply_quote(session, quote, max_gap, rules, spans.get(quote.currency))
             result.opened += action is Action.OPEN
             result.extended += action is Action.EXTEND
             result.ignored += action is Action.IGNORE

@@ -1,0 +1,433 @@
+"""`make bench` / `make bench-smoke`: the speed targets, measured side by side and recorded.
+
+Each figure is either a ratio measured in one run against a baseline on the same machine (the hot path
+against a raw ASGI app under the same load generator) or an absolute figure with a wide margin, because
+absolute times on a shared two-core machine are noisy. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.db import make_engine  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import RateSpan  # noqa: E402
+from app.pipeline import process  # noqa: E402
+from app.settings import load_settings  # noqa: E402
+from app.sources import ticker  # noqa: E402
+from app.store import bump_version  # noqa: E402
+
+SEED = ROOT / "tests" / "fixtures" / "ticker-page-2026-02-23.txt"
+POSTGRES_URL = os.environ.get("FX_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MINUTES_IN_YEAR = 525_600
+
+
+@dataclass
+class Figure:
+    what: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+
+    def row(self) -> str:
+        verdict = {True: "met", False: "**missed**", None: ""}[self.ok]
+        shown = f"{self.value:,.0f}" if self.value >= 100 else f"{self.value:.2f}"
+        return f"| {self.what} | {shown} {self.unit} | {self.target} | {verdict} |"
+
+
+@dataclass
+class Size:
+    seconds: int  # wrk duration per measurement
+    spans: int  # per-minute spans of the history/export data set
+    requests: int  # timed requests per history query
+    polls: int  # simulated ingest polls
+
+
+FULL = Size(seconds=15, spans=MINUTES_IN_YEAR, requests=40, polls=1440)
+SMOKE = Size(seconds=1, spans=3_000, requests=3, polls=20)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, once it answers on `port`; stopped (SIGTERM) afterwards."""
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    assert process.stderr is not None
+                    raise RuntimeError(f"{command} did not start: {process.stderr.read().decode()[-2000:]}") from None
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def serve(database_url: str, port: int, **extra: str) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FX_")}
+    env.update(
+        FX_DATABASE_URL=database_url,
+        FX_ROLE="api",
+        FX_SOURCES="ticker",
+        FX_LOG_LEVEL="warning",
+        **extra,
+    )
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"]
+    return running(command, env, port)
+
+
+# --- /rates/latest against the raw ASGI baseline --------------------------------------------------------
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _ms(text_value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text_value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str] | None = None) -> Load:
+    """wrk with one thread (the server gets the other core) and 32 connections."""
+    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx or 3xx responses" in out:
+        raise RuntimeError(f"errors under load:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, p50, p99)
+
+
+def bench_latest(size: Size, work: Path) -> list[Figure]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or `brew install wrk`")
+    database_url = f"sqlite:///{work / 'latest.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    process(
+        engine,
+        load_settings(database_url=database_url),
+        ticker.SPEC,
+        SEED.read_bytes(),
+        observed_at=now,
+        started_at=now,
+    )
+    engine.dispose()
+    app_port, raw_port = free_port(), free_port()
+    with serve(database_url, app_port, FX_SOURCE_TICKER_MAX_GAP="86400"):
+        url = f"http://127.0.0.1:{app_port}/rates/latest"
+        answer = httpx.get(url)
+        body_file = work / "latest.json"
+        body_file.write_bytes(answer.content)
+        raw_env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
+        raw_cmd = [sys.executable, "-m", "uvicorn", "bench.raw_app:app", "--port", str(raw_port), "--lifespan", "off",
+                   "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        with running(raw_cmd, raw_env, raw_port):
+            raw_url = f"http://127.0.0.1:{raw_port}/"
+            wrk(raw_url, 1), wrk(url, 1)  # warm up both
+            raw = wrk(raw_url, size.seconds)
+            latest = wrk(url, size.seconds)
+            conditional = wrk(url, size.seconds, {"If-None-Match": answer.headers["etag"]})
+    ratio, cond_ratio = latest.rps / raw.rps, conditional.rps / raw.rps
+    return [
+        Figure(
+            "raw ASGI app, same bytes (baseline)", raw.rps, "req/s", f"p50 {raw.p50_ms:.2f} ms, p99 {raw.p99_ms:.2f} ms"
+        ),
+        Figure("/rates/latest", latest.rps, "req/s", f"p50 {latest.p50_ms:.2f} ms, p99 {latest.p99_ms:.2f} ms"),
+        Figure("/rates/latest ÷ raw", ratio, "×", "≥ 0.5", ratio >= 0.5),
+        Figure("/rates/latest p99 at 32 connections", latest.p99_ms, "ms", "≤ 10", latest.p99_ms <= 10),
+        Figure("/rates/latest with matching If-None-Match (304)", conditional.rps, "req/s"),
+        Figure("304 ÷ raw", cond_ratio, "×", "≥ 0.6", cond_ratio >= 0.6),
+    ]
+
+
+# --- a year of per-minute spans: history and export -------------------------------------------------------
+
+
+def year_rows(count: int, end: datetime) -> Iterator[dict[str, object]]:
+    """Every minute a new value: the worst case for the collapse (nothing collapses)."""
+    start = end - timedelta(minutes=count)
+    for i in range(count):
+        seen = start + timedelta(minutes=i)
+        value = f"0.00{200000 + (i * 7919) % 100003:06d}"
+        yield {"currency": "KZT", "source": "ticker", "value": value, "per_usd": False, "first_seen": seen,
+               "last_seen": seen, "observations": 1, "effective_date": None, "reported_change_pct": None}  # fmt: skip
+
+
+def fill(database_url: str, count: int, end: datetime) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    rows = year_rows(count, end)
+    if engine.dialect.name == "postgresql":
+        # COPY: the bulk path PostgreSQL is built for (executemany would take minutes for half a million rows).
+        columns = ["currency", "source", "value", "per_usd", "first_seen", "last_seen", "observations"]
+        with engine.begin() as conn:
+            raw = conn.connection.dbapi_connection
+            with raw.cursor() as cursor, cursor.copy(f"COPY rate_span ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+    else:
+        with engine.begin() as conn:
+            batch: list[dict[str, object]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == 20_000:
+                    conn.execute(insert(RateSpan), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(RateSpan), batch)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE rate_span"))
+        else:
+            conn.execute(text("ANALYZE"))
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        bump_version(session)
+        session.commit()
+    engine.dispose()
+
+
+def timed(url: str, params: dict[str, str], n: int) -> tuple[float, float]:
+    """p50 and p95 in ms of n sequential requests (after one warm-up)."""
+    with httpx.Client(timeout=120) as client:
+        client.get(url, params=params).raise_for_status()
+        samples = []
+        for _ in range(n):
+            began = time.perf_counter()
+            client.get(url, params=params).raise_for_status()
+            samples.append((time.perf_counter() - began) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def export(url: str, params: dict[str, str], pid: int) -> tuple[int, float, float]:
+    """Rows, rows/s and the server's peak memory growth (MB) while streaming the CSV."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = _rss_kb(pid, "VmRSS")
+    rows = 0
+    began = time.perf_counter()
+    with httpx.stream("GET", url, params=params, timeout=600) as response:
+        response.raise_for_status()
+        for _ in response.iter_lines():
+            rows += 1
+    elapsed = time.perf_counter() - began
+    growth = (_rss_kb(pid, "VmHWM") - before) / 1024
+    return rows - 1, (rows - 1) / elapsed, growth
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def bench_history(size: Size, database_url: str, label: str) -> list[Figure]:
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    log(f"  filling {size.spans:,} per-minute spans ({label})")
+    began = time.perf_counter()
+    fill(database_url, size.spans, end)
+    log(f"  filled in {time.perf_counter() - began:.1f} s")
+    start = end - timedelta(minutes=size.spans)
+    port = free_port()
+    figures = []
+    with serve(database_url, port, FX_SOURCE_TICKER_MAX_GAP="120") as server:
+        base = f"http://127.0.0.1:{port}"
+        history = f"{base}/rates/KZT/history"
+        queries = {
+            "year at 1d": ({"start": iso(start), "end": iso(end), "interval": "1d"}, 100),
+            "month at 1h": ({"start": iso(end - timedelta(days=30)), "end": iso(end), "interval": "1h"}, 50),
+            "day raw": ({"start": iso(end - timedelta(days=1)), "end": iso(end), "interval": "raw"}, 50),
+        }
+        for name, (params, limit) in queries.items():
+            p50, p95 = timed(history, {**params, "source": "ticker"}, size.requests)
+            figures.append(
+                Figure(f"history {name} ({label}) p95", p95, "ms", f"≤ {limit} (p50 {p50:.1f} ms)", p95 <= limit)
+            )
+        params = {"currencies": "KZT", "start": iso(start), "end": iso(end), "interval": "raw", "source": "ticker"}
+        rows, rate, growth = export(f"{base}/rates/export.csv", params, server.pid)
+        if rows != size.spans:
+            raise RuntimeError(f"export gave {rows} rows, expected {size.spans}")
+        figures.append(Figure(f"CSV export of {rows:,} rows ({label})", rate, "rows/s", "≥ 250,000", rate >= 250_000))
+        figures.append(Figure(f"CSV export peak memory growth ({label})", growth, "MB", "≤ 100", growth <= 100))
+    return figures
+
+
+# --- ingest -----------------------------------------------------------------------------------------------
+
+
+def bench_ingest(size: Size, database_url: str, label: str) -> list[Figure]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    settings = load_settings(database_url=database_url, sources="ticker")
+    body = SEED.read_bytes()
+    start = datetime(2026, 2, 23, tzinfo=UTC)
+    began = time.perf_counter()
+    for minute in range(size.polls):
+        when = start + timedelta(minutes=minute)
+        outcome = process(engine, settings, ticker.SPEC, body, observed_at=when, started_at=when)
+        assert outcome.ok, outcome.summary()
+    elapsed = time.perf_counter() - began
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM rate_span")).scalar_one()
+    engine.dispose()
+    entries = size.polls * 40
+    rate = size.polls / elapsed
+    return [
+        Figure(f"ingest of the seed page, {size.polls:,} polls ({label})", rate, "polls/s", "≥ 200", rate >= 200),
+        Figure(f"rows stored for {entries:,} entries seen ({label})", stored, "rows", "= 5 distinct runs", stored == 5),
+    ]
+
+
+# --- databases, the run, the record -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    admin = create_engine(POSTGRES_URL)
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def machine() -> str:
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0]
+    packages = ", ".join(f"{p} {version(p)}" for p in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "psycopg"))
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory} GB; Python {platform.python_version()}; {packages}; "
+        f"{wrk_version.strip() or 'wrk'}"
+    )
+
+
+def record(figures: list[Figure], path: Path, command: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = "\n".join(
+        [
+            f"## Run of {stamp}",
+            "",
+            f"Machine: {machine()}.",
+            f"Command: `{command}`.",
+            "",
+            "| what | measured | target | |",
+            "|---|---|---|---|",
+            *(figure.row() for figure in figures),
+            "",
+        ]
+    )
+    header = (
+        "# Benchmark results\n\nNewest run first; `make bench` adds a run. Method and commands: bench/README.md.\n\n"
+    )
+    previous = path.read_text().split("\n## ", 1)[1] if path.exists() and "\n## " in path.read_text() else ""
+    path.write_text(header + section + ("\n## " + previous if previous else ""))
+
+
+STEPS: dict[str, Callable[[Size, Path], list[Figure]]] = {
+    "latest": bench_latest,
+    "history-sqlite": lambda size, work: bench_history(size, f"sqlite:///{work / 'year.db'}", "SQLite"),
+    "ingest-sqlite": lambda size, work: bench_ingest(size, f"sqlite:///{work / 'ingest.db'}", "SQLite"),
+}
+
+
+def _on_postgres(step: Callable[[Size, str, str], list[Figure]]) -> Callable[[Size, Path], list[Figure]]:
+    def run(size: Size, work: Path) -> list[Figure]:
+        with postgres_schema() as url:
+            return step(size, url, "PostgreSQL")
+
+    return run
+
+
+STEPS["history-postgres"] = _on_postgres(bench_history)
+STEPS["ingest-postgres"] = _on_postgres(bench_ingest)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="every benchmark at a tiny size; records nothing")
+    parser.add_argument("--only", help=f"comma-separated steps: {', '.join(STEPS)}")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+    size = SMOKE if args.smoke else FULL
+    steps = args.only.split(",") if args.only else list(STEPS)
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="fx-bench-") as work:
+        for name in steps:
+            log(f"{name} ...")
+            figures += STEPS[name](size, Path(work))
+    width = max(len(f.what) for f in figures)
+    for figure in figures:
+        verdict = {True: "met", False: "MISSED", None: ""}[figure.ok]
+        print(f"{figure.what:<{width}}  {figure.value:>14,.2f} {figure.unit:<7} {figure.target:<28} {verdict}")
+    if not args.smoke:
+        record(figures, args.results, "make bench" + (f" (only {args.only})" if args.only else ""))
+        log(f"recorded in {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
