@@ -109,6 +109,22 @@ def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict
     return {span.currency: span for span in session.exec(statement)}
 
 
+def _new_span(quote: Quote) -> RateSpan:
+    """A span of one observation: the value exactly as published, in the source's direction."""
+    change = quote.reported_change_pct
+    return RateSpan(
+        currency=quote.currency,
+        source=quote.source,
+        value=str(quote.value),
+        per_usd=quote.per_usd,
+        first_seen=quote.observed_at,
+        last_seen=quote.observed_at,
+        observations=1,
+        effective_date=quote.effective_date,
+        reported_change_pct=str(change) if change is not None else None,
+    )
+
+
 def _apply_quote(
     session: Session, quote: Quote, max_gap: timedelta, rules: FlagRules | None = None, span: RateSpan | None = None
 ) -> tuple[Action, list[Flag]]:
@@ -128,19 +144,7 @@ def _apply_quote(
             span.effective_date = max(quote.effective_date, span.effective_date or quote.effective_date)
         session.add(span)
     elif action is Action.OPEN:
-        session.add(
-            RateSpan(
-                currency=quote.currency,
-                source=quote.source,
-                value=str(quote.value),
-                per_usd=quote.per_usd,
-                first_seen=quote.observed_at,
-                last_seen=quote.observed_at,
-                observations=1,
-                effective_date=quote.effective_date,
-                reported_change_pct=change,
-            )
-        )
+        session.add(_new_span(quote))
         if rules is not None and (span is None or span.rate != quote.rate):
             flags = _flags(session, quote, span, rules)
             session.add_all(
@@ -274,18 +278,7 @@ def _place_quote(session: Session, quote: Quote, max_gap: timedelta) -> Placemen
         before.effective_date = _later(before.effective_date, after.effective_date)
         session.delete(after)
     elif placement is Placement.OPEN:
-        session.add(
-            RateSpan(
-                currency=quote.currency,
-                source=quote.source,
-                value=str(quote.value),
-                per_usd=quote.per_usd,
-                first_seen=quote.observed_at,
-                last_seen=quote.observed_at,
-                observations=1,
-                effective_date=quote.effective_date,
-            )
-        )
+        session.add(_new_span(quote))
     session.flush()
     return placement
 
