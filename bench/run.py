@@ -239,14 +239,20 @@ def fill(database_url: str, count: int, end: datetime) -> None:
     engine.dispose()
 
 
-def timed(url: str, params: dict[str, str], n: int) -> tuple[float, float]:
-    """p50 and p95 in ms of n sequential requests (after one warm-up)."""
+def timed(url: str, params: dict[str, str], n: int, *, cold: bool) -> tuple[float, float]:
+    """p50 and p95 in ms of n sequential requests (after one warm-up).
+
+    Cold: every request ends one second later than the one before, so no answer cache can serve it and
+    each is computed from the database; otherwise the same request repeats, as a dashboard's would.
+    """
+    end = datetime.strptime(params["end"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     with httpx.Client(timeout=120) as client:
         client.get(url, params=params).raise_for_status()
         samples = []
-        for _ in range(n):
+        for i in range(n):
+            query = {**params, "end": iso(end - timedelta(seconds=i + 1))} if cold else params
             began = time.perf_counter()
-            client.get(url, params=params).raise_for_status()
+            client.get(url, params=query).raise_for_status()
             samples.append((time.perf_counter() - began) * 1000)
     samples.sort()
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
@@ -288,7 +294,7 @@ def bench_history(size: Size, database_url: str, label: str) -> list[Figure]:
     start = end - timedelta(minutes=size.spans)
     port = free_port()
     figures = []
-    with serve(database_url, port, FX_SOURCE_TICKER_MAX_GAP="120") as server:
+    with serve(database_url, port, FX_SOURCE_TICKER_INTERVAL="60", FX_SOURCE_TICKER_MAX_GAP="120") as server:
         base = f"http://127.0.0.1:{port}"
         history = f"{base}/rates/KZT/history"
         queries = {
@@ -297,10 +303,12 @@ def bench_history(size: Size, database_url: str, label: str) -> list[Figure]:
             "day raw": ({"start": iso(end - timedelta(days=1)), "end": iso(end), "interval": "raw"}, 50),
         }
         for name, (params, limit) in queries.items():
-            p50, p95 = timed(history, {**params, "source": "ticker"}, size.requests)
+            p50, p95 = timed(history, {**params, "source": "ticker"}, size.requests, cold=True)
             figures.append(
-                Figure(f"history {name} ({label}) p95", p95, "ms", f"≤ {limit} (p50 {p50:.1f} ms)", p95 <= limit)
+                Figure(f"history {name} ({label}) p95, computed", p95, "ms", f"≤ {limit} (p50 {p50:.1f})", p95 <= limit)
             )
+            p50, p95 = timed(history, {**params, "source": "ticker"}, size.requests, cold=False)
+            figures.append(Figure(f"history {name} ({label}) p95, repeated", p95, "ms", f"(p50 {p50:.1f})"))
         params = {"currencies": "KZT", "start": iso(start), "end": iso(end), "interval": "raw", "source": "ticker"}
         rows, rate, growth = export(f"{base}/rates/export.csv", params, server.pid)
         if rows != size.spans:
@@ -419,6 +427,9 @@ def main() -> int:
         for name in steps:
             log(f"{name} ...")
             figures += STEPS[name](size, Path(work))
+    if args.smoke:
+        for figure in figures:
+            figure.ok = None  # a tiny size says nothing about the targets: smoke only shows every step runs
     width = max(len(f.what) for f in figures)
     for figure in figures:
         verdict = {True: "met", False: "MISSED", None: ""}[figure.ok]
