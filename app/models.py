@@ -1,4 +1,4 @@
-"""The tables: rate spans (the time series), the poll log, and the change marker."""
+"""The tables: rate spans (the time series), their hourly rollup, the poll log, and the change marker."""
 
 from __future__ import annotations
 
@@ -47,6 +47,31 @@ class RateSpan(SQLModel, table=True):
     @property
     def inverse(self) -> Decimal:
         return inverse_of(self.decimal_value, self.per_usd)
+
+
+class RateRollup(SQLModel, table=True):
+    """The spans of one series (and one direction) that begin within one UTC hour, summed up; derived from
+    rate_span (app.rollup) and kept current by every write, so bucket queries read hours, not spans.
+
+    Whole hours combine exactly into days, Monday weeks and months: min of the lows, max of the highs, the first
+    of the firsts, the last of the lasts. `low` and `high` are the extreme values (not rates) as published,
+    chosen exactly; `last_seen` is the latest last_seen among the spans (that of the last one begun).
+    """
+
+    __tablename__ = "rate_rollup"
+
+    currency: str = Field(sa_type=String(3), primary_key=True)
+    source: str = Field(sa_type=String(16), primary_key=True)
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    per_usd: bool = Field(primary_key=True)
+    spans: int
+    low: str = Field(sa_type=String(40))
+    high: str = Field(sa_type=String(40))
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    first_value: str = Field(sa_type=String(40))
+    last_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_value: str = Field(sa_type=String(40))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class PollLog(SQLModel, table=True):

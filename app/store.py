@@ -1,4 +1,7 @@
-"""Applies one source snapshot to the database in one transaction, following app.collapse."""
+"""Applies one source snapshot to the database in one transaction, following app.collapse.
+
+Every transaction that changes spans also brings the hourly rollup (app.rollup) up to date before it commits.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from sqlalchemy import Engine, func, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from app import rollup
 from app.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
 from app.db import is_sqlite, lock_key, write_session
 from app.domain import Quote, utcnow
@@ -197,12 +201,26 @@ def apply_snapshot(
     with write_session(engine) as session:
         _serialize_writers(session, engine)
         spans = open_spans(session, source, sorted({q.currency for q in quotes}))
+        extended: list[rollup.Extension] = []
+        opened: set[rollup.Key] = set()
         for quote in quotes:
-            action, flags = _apply_quote(session, quote, max_gap, rules, spans.get(quote.currency))
+            span = spans.get(quote.currency)
+            action, flags = _apply_quote(session, quote, max_gap, rules, span)
             result.opened += action is Action.OPEN
             result.extended += action is Action.EXTEND
             result.ignored += action is Action.IGNORE
             result.flags.extend(flags)
+            if action is Action.EXTEND and span is not None:
+                # The open span is the last begun of its series, so the last of its hour's row.
+                extended.append(
+                    rollup.Extension(span.currency, span.source, span.per_usd, span.first_seen, span.last_seen)
+                )
+            elif action is Action.OPEN:
+                opened.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
+        if extended or opened:
+            session.flush()
+            rollup.extend(session.connection(), extended)
+            rollup.refresh(session.connection(), opened)
         session.add(_log_row(source, started_at, result, result.outcome, None))
         bump_version(session)
     return result
@@ -252,7 +270,8 @@ def _later(a: date | None, b: date | None) -> date | None:
     return max(a, b) if a is not None and b is not None else (a or b)
 
 
-def _place_quote(session: Session, quote: Quote, max_gap: timedelta) -> Placement:
+def _place_quote(session: Session, quote: Quote, max_gap: timedelta, touched: set[rollup.Key]) -> Placement:
+    """Place one backfilled quote; `touched` gets the rollup hours whose spans changed."""
     before, after = _neighbours(session, quote)
     around = Neighbours(
         _state(before),
@@ -261,6 +280,14 @@ def _place_quote(session: Session, quote: Quote, max_gap: timedelta) -> Placemen
         after.first_seen if after is not None else None,
     )
     placement = place(quote, around, max_gap)
+    hours = {
+        Placement.EXTEND: [before],
+        Placement.PREPEND: [after],  # the hour it began in; the one it now begins in is the quote's
+        Placement.BRIDGE: [before, after],
+    }.get(placement, [])
+    touched.update((s.currency, s.source, rollup.hour_of(s.first_seen)) for s in hours if s is not None)
+    if placement in (Placement.PREPEND, Placement.OPEN):
+        touched.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
     if placement is Placement.IGNORE and before is not None:
         # A day not stored before (apply_history skips those that were), inside a span that joined its
         # neighbours across it: the span already says so, and now it has one more observation.
@@ -298,14 +325,16 @@ def apply_history(
         _serialize_writers(session, engine)
         stored = _days_marked(session, source, {q.observed_at.date() for q in quotes})
         fresh = [q for q in quotes if q.observed_at.date() not in stored]
+        touched: set[rollup.Key] = set()
         for quote in sorted(fresh, key=lambda q: (q.currency, q.observed_at)):
-            placement = _place_quote(session, quote, max_gap)
+            placement = _place_quote(session, quote, max_gap, touched)
             result.opened += placement is Placement.OPEN
             result.extended += placement in (Placement.EXTEND, Placement.PREPEND, Placement.BRIDGE)
             result.ignored += placement is Placement.IGNORE
             if placement is Placement.CONFLICT:
                 reason = f"{quote.value} on {quote.observed_at.date()} falls inside a stored span of another value"
                 result.rejections.append(Rejection(quote.currency, quote.source, reason))
+        rollup.refresh(session.connection(), touched)
         for day, outcome in days.items():
             session.merge(FetchedDay(source=source, day=day, outcome=outcome))
         bump_version(session)
@@ -327,3 +356,11 @@ def fetched_days(engine: Engine, source: str, start: date, end: date) -> set[dat
             )
         )
         return {row.day for row in rows}
+
+
+def rebuild_rollup(engine: Engine) -> int:
+    """Recompute the hourly rollup from rate_span in one transaction (after spans were loaded around the store,
+    e.g. a bulk insert); returns the rollup rows written."""
+    with write_session(engine) as session:
+        _serialize_writers(session, engine)
+        return rollup.rebuild(session.connection())

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from app.api.caching import etag_matches
 from app.api.schemas import ErrorBody, LatestResponse
 from app.latest import LatestService
 
@@ -33,13 +34,6 @@ def check_source(name: str | None, enabled: list[str]) -> str | None:
     if name not in enabled:
         raise HTTPException(422, f"unknown or disabled source {name!r}; enabled sources: {', '.join(enabled)}")
     return name
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 @router.get(

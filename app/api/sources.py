@@ -7,10 +7,9 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from app.api.deps import LatestDep, SessionDep, SettingsDep
-from app.api.rates import etag_matches
+from app.api.caching import json_response
+from app.api.deps import SessionDep, SettingsDep
 from app.jsonenc import dumps
-from app.latest import etag_of
 from app.status import all_sources
 
 router = APIRouter(tags=["sources"])
@@ -51,10 +50,5 @@ class SourcesOut(BaseModel):
 
 
 @router.get("/sources", response_model=SourcesOut, summary="Every upstream source and how its polls are going")
-def sources(request: Request, session: SessionDep, settings: SettingsDep, latest: LatestDep) -> Response:
-    body = dumps({"sources": all_sources(session, settings)})
-    etag = etag_of(body)
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={min(latest.max_age(), 30)}"}
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+def sources(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    return json_response(request, dumps({"sources": all_sources(session, settings)}))

@@ -1,0 +1,271 @@
+"""Every bad parameter is a 4xx whose detail says what is wrong and how to fix it; none is a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.series import serve, span
+from tests.support import at
+
+CODES = "KGS, KZT, TJS, UZS, TMT"
+SOURCES = "nbk, nbkr, nbt, cbu, cbt, peg, erapi, ticker"
+BAD_TIME = "is not an ISO 8601 date or time; use e.g. 2026-02-23 or 2026-02-23T10:00:00Z"
+CONVERT = {"from": "KZT", "to": "UZS", "at": "2026-01-01T02:00"}
+
+
+@pytest.fixture
+def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
+    with serve(engine, database_url) as client:
+        yield client
+
+
+CASES: list[tuple[str, dict[str, str], int, str]] = [
+    # unknown currency
+    ("/rates/EUR/history", {}, 404, f"unknown currency 'EUR'; valid codes: {CODES}"),
+    ("/rates/EUR/change", {}, 404, f"unknown currency 'EUR'; valid codes: {CODES}"),
+    ("/rates/export.csv", {"currencies": "KZT,eur"}, 422, f"unknown currency 'EUR'; valid codes: {CODES}"),
+    ("/rates/changes", {"currencies": "XXX"}, 422, f"unknown currency 'XXX'; valid codes: {CODES}"),
+    (
+        "/convert",
+        {**CONVERT, "from": "EUR", "amount": "1"},
+        422,
+        f"parameter 'from': unknown currency 'EUR'; valid codes: USD, {CODES}",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "to": "", "amount": "1"},
+        422,
+        f"parameter 'to': unknown currency ''; valid codes: USD, {CODES}",
+    ),
+    # bad dates
+    ("/rates/KZT/history", {"start": "2026-13-01"}, 422, f"parameter 'start': '2026-13-01' {BAD_TIME}"),
+    ("/rates/KZT/history", {"end": "yesterday"}, 422, f"parameter 'end': 'yesterday' {BAD_TIME}"),
+    ("/rates/KZT/change", {"start": "01/02/2026"}, 422, f"parameter 'start': '01/02/2026' {BAD_TIME}"),
+    ("/rates/export.csv", {"end": "2026-01-01T25:00"}, 422, f"parameter 'end': '2026-01-01T25:00' {BAD_TIME}"),
+    ("/convert", {**CONVERT, "amount": "1", "at": "noon"}, 422, f"parameter 'at': 'noon' {BAD_TIME}"),
+    (
+        "/rates/KZT/history",
+        {"start": "0001-01-01T00:00+05:00"},
+        422,
+        f"parameter 'start': '0001-01-01T00:00+05:00' {BAD_TIME}",
+    ),
+    (
+        "/rates/KZT/history",
+        {"start": "1066-10-14"},
+        422,
+        "parameter 'start': '1066-10-14' is out of range; use a time from 1900 to 2999",
+    ),
+    # start after end
+    (
+        "/rates/KZT/history",
+        {"start": "2026-02-01", "end": "2026-01-01"},
+        422,
+        "start (2026-02-01T00:00:00Z) is after end (2026-01-01T00:00:00Z); give a start at or before the end",
+    ),
+    (
+        "/rates/KZT/change",
+        {"start": "2026-02-01", "end": "2026-01-01"},
+        422,
+        "start (2026-02-01T00:00:00Z) is after end (2026-01-01T00:00:00Z); give a start at or before the end",
+    ),
+    (
+        "/rates/export.csv",
+        {"start": "2026-02-01T00:00+05:00", "end": "2026-01-31T18:00"},
+        422,
+        "start (2026-01-31T19:00:00Z) is after end (2026-01-31T18:00:00Z); give a start at or before the end",
+    ),
+    # unknown interval, period, format
+    (
+        "/rates/KZT/history",
+        {"interval": "5m"},
+        422,
+        "parameter 'interval': Input should be 'raw', '1h', '1d', '1w' or '1mo'",
+    ),
+    (
+        "/rates/export.csv",
+        {"interval": "1M"},
+        422,
+        "parameter 'interval': Input should be 'raw', '1h', '1d', '1w' or '1mo'",
+    ),
+    (
+        "/rates/KZT/change",
+        {"period": "2w"},
+        422,
+        "parameter 'period': Input should be '24h', '7d', '30d', '90d' or '1y'",
+    ),
+    ("/rates/changes", {"period": "1d"}, 422, "parameter 'period': Input should be '24h', '7d', '30d', '90d' or '1y'"),
+    (
+        "/rates/KZT/change",
+        {"period": "7d", "start": "2026-01-01"},
+        422,
+        "give either 'period' or 'start' (with an optional 'end'), not both",
+    ),
+    ("/rates/KZT/history", {"format": "xml"}, 422, "parameter 'format': Input should be 'json' or 'csv'"),
+    # amounts
+    (
+        "/convert",
+        {**CONVERT, "amount": "-5"},
+        422,
+        "parameter 'amount': amount '-5' is not positive; give a number greater than 0",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "0"},
+        422,
+        "parameter 'amount': amount '0' is not positive; give a number greater than 0",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "ten"},
+        422,
+        "parameter 'amount': amount 'ten' is not a number; give a positive number such as 1000 or 12.5",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "1,000"},
+        422,
+        "parameter 'amount': amount '1,000' is not a number; give a positive number such as 1000 or 12.5",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "NaN"},
+        422,
+        "parameter 'amount': amount 'NaN' is not a finite number; give a positive number such as 1000 or 12.5",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "-Infinity"},
+        422,
+        "parameter 'amount': amount '-Infinity' is not a finite number; give a positive number such as 1000 or 12.5",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "1000000000000000.01"},
+        422,
+        "parameter 'amount': amount '1000000000000000.01' is larger than 10^15 (1000000000000000); "
+        "give a smaller amount",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": ""},
+        422,
+        "parameter 'amount': amount is empty; give a positive number such as 1000 or 12.5",
+    ),
+    (
+        "/convert",
+        {**CONVERT, "amount": "1" * 65},
+        422,
+        "parameter 'amount': amount is 65 characters long; give a number of at most 64",
+    ),
+    ("/convert", CONVERT, 422, "parameter 'amount': Field required"),
+    # too many buckets
+    (
+        "/rates/KZT/history",
+        {"start": "2020-01-01", "end": "2026-01-01", "interval": "1h"},
+        422,
+        "interval=1h from 2020-01-01T00:00:00Z to 2026-01-01T00:00:00Z gives 52,609 buckets, more than the limit of "
+        "10,000; use interval=1d (2,193 buckets) or a shorter range",
+    ),
+    (
+        "/rates/export.csv",
+        {"start": "1900-01-01", "end": "2999-01-01", "interval": "1mo"},
+        422,
+        "interval=1mo from 1900-01-01T00:00:00Z to 2999-01-01T00:00:00Z gives 13,189 buckets, more than the limit of "
+        "10,000; use a shorter range",
+    ),
+    # unknown source
+    (
+        "/rates/KZT/history",
+        {"source": "bloomberg"},
+        422,
+        f"unknown or disabled source 'bloomberg'; enabled sources: {SOURCES}",
+    ),
+    ("/rates/KZT/change", {"source": "x"}, 422, f"unknown or disabled source 'x'; enabled sources: {SOURCES}"),
+    ("/rates/changes", {"source": "x"}, 422, f"unknown or disabled source 'x'; enabled sources: {SOURCES}"),
+    ("/rates/export.csv", {"source": "x"}, 422, f"unknown or disabled source 'x'; enabled sources: {SOURCES}"),
+    (
+        "/convert",
+        {**CONVERT, "amount": "1", "source": "x"},
+        422,
+        f"unknown or disabled source 'x'; enabled sources: {SOURCES}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "status", "detail"), CASES, ids=[f"{c[0]}-{c[3][:40]}" for c in CASES])
+def test_bad_parameter(client: TestClient, path: str, params: dict[str, str], status: int, detail: str) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == status
+    assert response.json() == {"detail": detail}
+
+
+def test_a_raw_range_with_too_many_spans(engine: Engine, database_url: str) -> None:
+    start = at("2026-01-01T00:00")
+    rows = [
+        span(
+            "KGS",
+            "ticker",
+            f"0.0{11000 + i % 7}",
+            False,
+            start + timedelta(minutes=i),
+            start + timedelta(minutes=i, seconds=30),
+        )
+        for i in range(10_001)
+    ]
+    with serve(engine, database_url, rows) as client:
+        response = client.get("/rates/KGS/history", params={"start": "2026-01-01", "end": "2026-01-08"})
+        fine = client.get("/rates/KGS/history", params={"start": "2026-01-01", "end": "2026-01-08", "interval": "1h"})
+        streamed = client.get(
+            "/rates/KGS/history", params={"start": "2026-01-01", "end": "2026-01-08", "format": "csv"}
+        )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "more than 10,000 spans of KGS from ticker between 2026-01-01T00:00:00Z and 2026-01-08T00:00:00Z; "
+        "narrow the range, ask for interval=1h (or 1d, 1w, 1mo), or for format=csv, which streams any number"
+    }
+    assert fine.status_code == 200 and len(fine.json()["points"]) == 169
+    assert streamed.status_code == 200 and len(streamed.text.splitlines()) == 10_002
+
+
+WEIRD = [
+    "2026-01-01T00:00:00+99:00",
+    "9999-12-31T23:59:59-05:00",
+    "2026-01-01T00:00:00.1234567",
+    "\x00",
+    "x" * 5000,
+    "2026-W01",
+    "20260101",
+    "2026-01-01 10:00",
+    "2026-01-01T10:00:00 05:00",
+    "+2026",
+    "NaN",
+    "-1",
+]
+
+
+@pytest.mark.parametrize("value", WEIRD)
+def test_no_time_or_amount_gives_a_5xx(client: TestClient, value: str) -> None:
+    for path, name in (
+        ("/rates/KZT/history", "start"),
+        ("/rates/KZT/history", "end"),
+        ("/rates/KZT/change", "end"),
+        ("/rates/export.csv", "start"),
+        ("/convert", "at"),
+        ("/convert", "amount"),
+    ):
+        params = {**CONVERT, "amount": "1", name: value} if path == "/convert" else {name: value}
+        response = client.get(path, params=params)
+        assert response.status_code < 500, (path, name, value, response.text)
+        if response.status_code >= 400:
+            assert response.json()["detail"]
+
+
+def test_an_unencoded_plus_in_an_offset_is_understood(client: TestClient) -> None:
+    response = client.get("/rates/KZT/change?start=2026-01-01T06:35:00+05:00&end=2026-01-01T07:00:00+05:00")
+    assert response.status_code == 200
+    assert response.json()["start_at"] == "2026-01-01T01:35:00Z"

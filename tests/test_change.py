@@ -1,0 +1,110 @@
+"""`/rates/{currency}/change` and `/rates/changes` over the hand-built series (tests/series.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from app.domain import utcnow
+from app.jsonenc import iso
+from tests.series import serve, span
+
+
+@pytest.fixture
+def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
+    with serve(engine, database_url) as client:
+        yield client
+
+
+def test_change_between_two_times(client: TestClient) -> None:
+    response = client.get("/rates/KZT/change", params={"start": "2026-01-01T01:35", "end": "2026-01-01T02:00"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "currency": "KZT",
+        "source": "nbk",
+        "start_at": "2026-01-01T01:35:00Z",
+        "start_rate": 0.0025,  # S2, begun at 01:30
+        "end_at": "2026-01-01T02:00:00Z",
+        "end_rate": 0.004,  # S3
+        "change": 0.0015,
+        "change_pct": 60,
+    }
+    assert b'"change":0.0015,' in response.content
+
+
+def test_a_window_that_starts_before_the_first_span_starts_at_the_first_value(client: TestClient) -> None:
+    body = client.get("/rates/KZT/change", params={"start": "2025-12-29", "end": "2026-01-01T06:00"}).json()
+    assert body["start_at"] == "2025-12-30T12:00:00Z"  # S0: nothing was known at the start
+    assert (body["start_rate"], body["end_rate"]) == (0.0016, 0.00125)
+    assert body["change"] == -0.00035  # the tenge weakened: fewer dollars per tenge
+    assert body["change_pct"] == -21.875
+
+
+def test_the_last_known_value_counts_even_after_a_gap(client: TestClient) -> None:
+    """04:00 falls in the gap: the change is measured from S3, the last value known then."""
+    body = client.get("/rates/KZT/change", params={"start": "2026-01-01T04:00", "end": "2026-01-01T06:00"}).json()
+    assert (body["start_at"], body["start_rate"], body["end_rate"]) == ("2026-01-01T04:00:00Z", 0.004, 0.00125)
+
+
+def test_no_data_in_the_range_is_a_404_that_says_where_the_data_is(client: TestClient) -> None:
+    for start, end in (("2025-06-01", "2025-07-01"), ("2026-01-05", "2026-01-06")):
+        response = client.get("/rates/KZT/change", params={"start": start, "end": end})
+        assert response.status_code == 404
+        assert response.json()["detail"] == (
+            f"no KZT data from nbk between {start}T00:00:00Z and {end}T00:00:00Z; "
+            "it has data from 2025-12-30T12:00:00Z to 2026-01-01T06:00:00Z"
+        )
+    none = client.get("/rates/KZT/change", params={"source": "ticker", "start": "2026-01-01"})
+    assert none.status_code == 404 and none.json()["detail"].endswith("it has none stored")
+
+
+def test_periods_end_now(engine: Engine, database_url: str) -> None:
+    now = utcnow()
+    rows = [
+        span("KZT", "nbk", "500", True, now - timedelta(days=30), now - timedelta(days=29)),
+        span("KGS", "ticker", "0.01050", False, now - timedelta(days=300), now - timedelta(days=299)),
+        span("KGS", "ticker", "0.01100", False, now - timedelta(days=3), now - timedelta(days=2)),
+        span("KGS", "ticker", "0.01122", False, now - timedelta(hours=1), now - timedelta(minutes=1)),
+    ]
+    with serve(engine, database_url, rows) as client:
+        day = client.get("/rates/KGS/change", params={"period": "24h"}).json()
+        default = client.get("/rates/KGS/change").json()
+        year = client.get("/rates/KGS/change", params={"period": "1y"}).json()
+        changes = client.get("/rates/changes", params={"period": "24h"}).json()
+        ending = client.get("/rates/KGS/change", params={"period": "24h", "end": iso(now - timedelta(hours=2))})
+    assert (day["start_rate"], day["end_rate"], day["change"], day["change_pct"]) == (0.011, 0.01122, 0.00022, 2)
+    assert default["start_rate"] == day["start_rate"]
+    assert (year["start_at"], year["start_rate"]) == (iso(now - timedelta(days=300)), 0.0105)
+    assert changes["period"] == "24h"
+    assert [c["currency"] for c in changes["changes"]] == ["KGS"]  # KZT has no data in the last 24 hours
+    assert (changes["changes"][0]["start_rate"], changes["changes"][0]["end_rate"]) == (0.011, 0.01122)
+    assert ending.status_code == 404  # nothing from 26 h to 2 h ago
+
+
+def test_changes_of_every_currency_between_two_times(client: TestClient) -> None:
+    response = client.get("/rates/changes", params={"start": "2026-01-01T00:30", "end": "2026-01-01T01:50"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["period"] is None
+    assert [(c["currency"], c["source"], c["start_rate"], c["end_rate"]) for c in body["changes"]] == [
+        ("KGS", "ticker", 0.01144, 0.0115),
+        ("KZT", "nbk", 0.002, 0.004),
+        ("UZS", "cbu", 0.00008, 0.00008),
+    ]
+    subset = client.get("/rates/changes", params={"start": "2026-01-01", "currencies": "uzs"}).json()
+    assert [c["currency"] for c in subset["changes"]] == ["UZS"]
+
+
+def test_etag_and_304(client: TestClient) -> None:
+    for path, params in (
+        ("/rates/KZT/change", {"start": "2026-01-01", "end": "2026-01-02"}),
+        ("/rates/changes", {"start": "2026-01-01", "end": "2026-01-02"}),
+    ):
+        first = client.get(path, params=params)
+        assert first.headers["cache-control"].startswith("public, max-age=")
+        again = client.get(path, params=params, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""

@@ -1,0 +1,171 @@
+"""The hourly rollup: kept equal to a recomputation from the spans by every store write, and bucket answers
+read from it equal to the span-based computation it replaced (tests/span_buckets.py)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, insert
+
+from app import rollup
+from app.buckets import INTERVALS
+from app.db import WRITE_OPTIONS, make_engine
+from app.domain import Quote
+from app.history import Series, series_buckets
+from app.models import RateSpan
+from app.store import apply_history, apply_snapshot, rebuild_rollup
+from tests.series import span
+from tests.span_buckets import reference_buckets
+from tests.support import at
+
+GAP = timedelta(minutes=20)
+ORIGIN = at("2026-03-29T20:00")  # a Sunday evening: days, a Monday week and a month start within four days
+# (currency, source, direction): a ticker, a bank publishing units per USD, and one that flips direction.
+SERIES = [("KGS", "ticker", False), ("KZT", "nbk", True), ("UZS", "erapi", None)]
+
+
+def _value(rng: random.Random, per_usd: bool) -> Decimal:
+    if per_usd:
+        return Decimal(rng.choice(["480", "480.00", "481.5", "479.25", "12500", "1.2345678901234567"]))
+    return Decimal(rng.choice(["0.01144", "0.011440", "0.0115", "0.01139", "1.2345678901234568", "0.002"]))
+
+
+def _quote(rng: random.Random, currency: str, source: str, direction: bool | None, moment: datetime) -> Quote:
+    per_usd = rng.random() < 0.5 if direction is None else direction
+    return Quote(currency, source, _value(rng, per_usd), per_usd, moment, effective_date=moment.date())
+
+
+def _moments(rng: random.Random, count: int, start: datetime) -> list[datetime]:
+    """Increasing instants, mostly a few minutes apart, sometimes an hour or more (a gap, or hours skipped)."""
+    moments, t = [], start
+    for _ in range(count):
+        t += timedelta(minutes=rng.choice([1, 2, 5, 7, 13, 19, 25, 61, 130]), seconds=rng.choice([0, 0, 30]))
+        moments.append(t)
+    return moments
+
+
+def _fill(engine: Engine, rng: random.Random) -> None:
+    """Live polls over the middle of the range, then history before, after and in between, out of order."""
+    live = _moments(rng, 120, ORIGIN + timedelta(hours=30))
+    for moment in live:
+        quotes = []
+        for currency, source, direction in SERIES:
+            if rng.random() < 0.8:
+                # Mostly the same value again (an extension), sometimes a new one.
+                repeat = rng.random() < 0.7
+                quote = _quote(random.Random(f"{currency}{moment:%d%H}") if repeat else rng, currency, source,
+                               direction, moment)  # fmt: skip
+                quotes.append(quote)
+        by_source: dict[str, list[Quote]] = {}
+        for quote in quotes:
+            by_source.setdefault(quote.source, []).append(quote)
+        for source, batch in by_source.items():
+            apply_snapshot(engine, source, batch, started_at=moment, max_gap=GAP, entries_seen=len(batch))
+    history = _moments(rng, 400, ORIGIN)
+    rng.shuffle(history)
+    for at_once in range(0, len(history), 25):
+        quotes = [
+            _quote(rng, currency, source, direction, moment)
+            for moment in history[at_once : at_once + 25]
+            for currency, source, direction in SERIES
+            if rng.random() < 0.7
+        ]
+        for source in {q.source for q in quotes}:
+            mine = [q for q in quotes if q.source == source]
+            apply_history(engine, source, mine, days={}, max_gap=GAP)
+
+
+def _check_rollup(engine: Engine) -> None:
+    with engine.connect() as conn:
+        expected = rollup.computed(conn)
+        assert expected, "no spans were stored"
+        assert rollup.stored(conn) == expected
+
+
+def _check_buckets(engine: Engine, rng: random.Random) -> None:
+    first, last = ORIGIN - timedelta(days=1), ORIGIN + timedelta(days=5)
+    ranges = [(first, last)]
+    for _ in range(6):
+        a = first + timedelta(minutes=rng.randrange(0, 6 * 24 * 60))
+        ranges.append((a, a + timedelta(minutes=rng.randrange(0, 3 * 24 * 60))))
+    with engine.connect() as conn:
+        for currency, source, _ in SERIES:
+            for gap in (timedelta(minutes=15), timedelta(hours=2)):
+                series = Series(currency, source, gap)
+                for interval in INTERVALS:
+                    for start, end in ranges:
+                        expected = reference_buckets(conn, series, start, end, interval)
+                        assert series_buckets(conn, series, start, end, interval) == expected, (
+                            currency,
+                            interval,
+                            start,
+                            end,
+                        )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_store_keeps_the_rollup_equal_to_the_spans(engine: Engine, seed: int) -> None:
+    rng = random.Random(seed)
+    _fill(engine, rng)
+    _check_rollup(engine)
+    _check_buckets(engine, rng)
+    # Recomputing from scratch changes nothing.
+    rebuild_rollup(engine)
+    _check_rollup(engine)
+
+
+def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> None:
+    def quote(value: str, moment: str) -> Quote:
+        return Quote("KZT", "nbk", Decimal(value), True, at(moment), effective_date=date(2026, 1, 1))
+
+    apply_history(engine, "nbk", [quote("480", "2026-01-01T10:50"), quote("480", "2026-01-01T11:30")], days={},
+                  max_gap=timedelta(minutes=30))  # fmt: skip
+    with engine.connect() as conn:
+        assert [(r["hour"], r["spans"]) for r in rollup.stored(conn)] == [(at("2026-01-01T10:00"), 1),
+                                                                          (at("2026-01-01T11:00"), 1)]  # fmt: skip
+    # 11:10 joins both: one span from 10:50 to 11:30; then 10:25 starts it earlier (in the same hour).
+    apply_history(engine, "nbk", [quote("480", "2026-01-01T11:10")], days={}, max_gap=timedelta(minutes=30))
+    apply_history(engine, "nbk", [quote("480", "2026-01-01T10:25")], days={}, max_gap=timedelta(minutes=30))
+    # 09:58 moves its start into the hour before.
+    apply_history(engine, "nbk", [quote("480", "2026-01-01T09:58")], days={}, max_gap=timedelta(minutes=30))
+    with engine.connect() as conn:
+        rows = rollup.stored(conn)
+        assert rows == rollup.computed(conn)
+    assert [(r["hour"], r["spans"], r["first_seen"], r["last_seen"]) for r in rows] == [
+        (at("2026-01-01T09:00"), 1, at("2026-01-01T09:58"), at("2026-01-01T11:30"))
+    ]
+
+
+def test_migration_0003_fills_the_rollup_from_stored_spans(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", "app:migrations")
+    rows = [
+        span("KGS", "ticker", "0.01144", False, at("2026-01-01T00:00"), at("2026-01-01T00:50")),
+        span("KGS", "ticker", "0.0115", False, at("2026-01-01T00:55"), at("2026-01-01T02:00")),
+        span("KGS", "ticker", "0.011", False, at("2026-01-01T02:10"), at("2026-01-01T02:20")),
+        span("KZT", "nbk", "480.5", True, at("2026-01-01T00:05"), at("2026-01-02T00:00")),
+    ]
+    try:
+        with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0002")
+            conn.execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
+        with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            stored = rollup.stored(conn)
+            assert stored == rollup.computed(conn)
+        assert [(r["currency"], r["hour"], r["spans"], r["low"], r["high"], r["last_value"]) for r in stored] == [
+            ("KGS", at("2026-01-01T00:00"), 2, "0.01144", "0.0115", "0.0115"),
+            ("KGS", at("2026-01-01T02:00"), 1, "0.011", "0.011", "0.011"),
+            ("KZT", at("2026-01-01T00:00"), 1, "480.5", "480.5", "480.5"),
+        ]
+    finally:
+        engine.dispose()
