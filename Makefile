@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-smoke clean
+.PHONY: run test lint typecheck containers bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ test: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app
+
+## The container files, without a container engine: hadolint on the Dockerfile, and docker-compose.yml validated
+## by `docker-compose config` (Debian's package) against a throw-away .env made from .env.example.
+containers: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+	@dir=$$(mktemp -d) && cp docker-compose.yml Dockerfile $$dir/ && cp .env.example $$dir/.env && \
+	POSTGRES_PASSWORD=validation-only docker-compose -f $$dir/docker-compose.yml config -q; \
+	status=$$?; rm -rf $$dir; test $$status -eq 0 && echo "Dockerfile and docker-compose.yml are valid"
 
 ## The speed targets at full size (needs wrk and PostgreSQL; see bench/README.md); records bench/RESULTS.md.
 bench: $(STAMP)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +18,8 @@ from app.db import make_engine
 from app.domain import utc, utcnow
 from app.fetch import make_client
 from app.leader import poller_lock
+from app.logs import configure as configure_logging
+from app.metrics import MULTIPROCESS_ENV
 from app.migrate import upgrade
 from app.pipeline import Outcome, process
 from app.poller import Poller
@@ -75,19 +80,33 @@ def _report(outcomes: Sequence[Outcome]) -> int:
     return 0 if any(o.ok for o in outcomes) else EXIT_FAILED
 
 
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)  # asked to stop, and stopped: uvicorn re-raises SIGTERM once its graceful shutdown is done
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     upgrade(make_engine(settings.database_url))
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-    )
+    metrics_dir = None
+    if args.workers > 1:  # workers are separate processes: /metrics adds up all of them (app.metrics)
+        metrics_dir = tempfile.mkdtemp(prefix="fx-ticker-metrics-")
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
+            log_config=None,  # app.logs formats every line, uvicorn's included (FX_LOG_FORMAT)
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -149,12 +168,12 @@ def _check_backfill(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging(settings.log_level, settings.log_format)
     args = _parser(settings).parse_args(argv)
     if args.command == "serve":
         return _serve(settings, args)

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
-from app import __version__
-from app.api import change, convert, currencies, errors, export, history, meta, rates, sources
+from app import __version__, logs, metrics
+from app.api import change, convert, currencies, errors, export, history, meta, ops, rates, sources
 from app.api.fastpath import LatestFastPath
+from app.api.httpmetrics import HTTPMetrics
 from app.db import make_engine
 from app.fetch import make_client
 from app.latest import LatestService
@@ -42,12 +44,17 @@ async def _watch(service: LatestService, every: float) -> None:
 def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The application. `transport` lets tests serve recorded upstream bytes instead of the internet."""
     settings = settings or get_settings()
+    logs.configure(settings.log_level, settings.log_format)  # each uvicorn worker builds the app: once per process
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         service = LatestService(engine, settings)
-        await asyncio.to_thread(service.reload)
+        try:
+            await asyncio.to_thread(service.reload)
+        except Exception:  # the database is away or not migrated: start anyway, /ready says why, the watcher retries
+            log.warning("could not load the latest rates at start-up", exc_info=True)
+        metrics.started(settings.role, settings.sources, service)
         app.state.engine = engine
         app.state.settings = settings
         app.state.latest = service
@@ -63,6 +70,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                 await asyncio.to_thread(service.reload)
 
             app.state.poller = Poller(engine, settings, client, lock, on_change=reload)
+            await asyncio.to_thread(metrics.seed, engine, settings.sources)
             scheduler = AsyncIOScheduler(timezone="UTC")
             app.state.poller.schedule(scheduler)
             scheduler.start()  # inside the running loop, as AsyncIOScheduler requires
@@ -70,6 +78,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             yield
         finally:
             if scheduler is not None:
+                scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
+                await app.state.poller.drain(settings.shutdown_timeout)
                 scheduler.shutdown(wait=False)
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,9 +93,21 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     app.add_middleware(LatestFastPath, state=app.state)
+    if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
     app.include_router(rates.router)
     app.include_router(sources.router)
     app.include_router(meta.router)
+    app.include_router(ops.router)
+    if settings.admin_token is not None:  # otherwise POST /admin/poll does not exist (404)
+        app.include_router(ops.admin)
     app.include_router(currencies.router)
     app.include_router(history.router)
     app.include_router(change.router)

@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
+from app import metrics
 from app.db import write_session
 from app.domain import Quote, utcnow
 from app.fetch import FetchError, Validators, fetch
 from app.leader import PollerLock
+from app.logs import log_poll
 from app.models import SourceState
 from app.pipeline import Outcome, fail, process, store_quotes
 from app.settings import Settings
@@ -71,9 +75,14 @@ class Poller:
         self.clock = clock
         self.runtime = {name: Runtime() for name in settings.sources}
         self.scheduler: AsyncIOScheduler | None = None
+        self.inflight: set[asyncio.Task[Any]] = set()  # polls running now, for a graceful shutdown (drain)
 
     async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
         """One poll of one source; None when another process holds the poller lock or the source is backing off."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
         if not await asyncio.to_thread(self.lock.acquire):
             log.debug("poll of %s skipped: another process holds the poller lock", name)
             return None
@@ -82,10 +91,13 @@ class Poller:
         if not force and state.backoff_until is not None and started_at < state.backoff_until:
             log.debug("poll of %s skipped: backing off until %s", name, state.backoff_until)
             return None
+        clock = time.perf_counter()
         outcome, retry_after = await self._poll(SOURCES[name], state, started_at)
+        seconds = time.perf_counter() - clock
         self._account(name, state, outcome, retry_after, started_at)
         await asyncio.to_thread(self._save_state, name, state)
-        log.log(logging.INFO if outcome.ok else logging.WARNING, "poll %s", outcome.summary())
+        log_poll(log, outcome, seconds)
+        await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds)
         if self.on_change is not None:
             await self.on_change()
         return outcome
@@ -154,6 +166,15 @@ class Poller:
             row.next_poll_at = self.next_poll_at(name, state)
             row.updated_at = self.clock()
             session.add(row)
+
+    async def drain(self, seconds: float) -> bool:
+        """Wait, at most `seconds`, for the polls in flight to finish; True when none is left."""
+        running = [task for task in self.inflight if task is not asyncio.current_task()]
+        if not running:
+            return True
+        log.info("waiting up to %g s for %d poll(s) in flight", seconds, len(running))
+        _, pending = await asyncio.wait(running, timeout=seconds)
+        return not pending
 
     async def poll_all(self, names: Iterable[str] | None = None) -> list[Outcome | None]:
         """One poll of each source, one after another (they share one database writer anyway)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -101,8 +102,16 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # One log line per HTTP request costs more than answering /rates/latest; /metrics counts requests anyway.
     access_log: bool = False
+    # `json`: one JSON object per line (for a log shipper); `text`: human-readable `key=value` lines.
+    log_format: Literal["text", "json"] = "text"
+    # On SIGTERM, how long a poll in flight may take to finish before it is cancelled (its write rolls back).
+    shutdown_timeout: float = Field(25.0, ge=0)
+    # POST /admin/poll exists only when this is set, and wants it as a bearer token. Never logged.
+    admin_token: SecretStr | None = None
+    # Browser origins allowed to GET the API (CORS), e.g. https://dash.example.com; none by default.
+    cors_origins: CodeList = Field(default_factory=list)
 
-    @field_validator("currencies", "sources", "source_priority", mode="before")
+    @field_validator("currencies", "sources", "source_priority", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
@@ -126,6 +135,19 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown source {', '.join(unknown)}; known: {', '.join(KNOWN_SOURCES)}")
         return list(dict.fromkeys(names))
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        bad = [o for o in value if o != "*" and not re.fullmatch(r"https?://[^/\s]+", o)]
+        if bad:
+            raise ValueError(f"not an origin: {', '.join(bad)} (an origin is scheme://host[:port], no path)")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
 
     @field_validator("database_url")
     @classmethod

@@ -26,16 +26,19 @@ class Upstream:
 
     def __init__(self) -> None:
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         self.requests: list[str] = []
         self.not_modified = 0
+        self.delay = 0.0  # seconds each answer waits: an upstream that answers slowly
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 upstream.requests.append(self.path)
+                time.sleep(upstream.delay)
                 status, body, headers = upstream.routes.get(self.path, (404, b"not found", {}))
                 if status == 200 and headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
                     upstream.not_modified += 1

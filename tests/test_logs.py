@@ -1,0 +1,106 @@
+"""Logs: one structured line per poll, as text or JSON, with no secrets in it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+from app.logs import JSONFormatter, TextFormatter, poll_fields, redact
+from app.pipeline import Outcome
+from app.store import ApplyResult
+from tests.support import SEED_PAGE, Upstream
+
+
+def _record(message: str, **fields: object) -> logging.LogRecord:
+    return logging.getLogger("app.poller").makeRecord(
+        "app.poller", logging.INFO, __file__, 1, message, (), None, extra={"fields": fields}
+    )
+
+
+def test_passwords_in_urls_are_masked() -> None:
+    assert redact("postgresql+psycopg://fx:s3cret@db:5432/fx") == "postgresql+psycopg://fx:***@db:5432/fx"
+    assert (
+        redact("HTTP 502 from https://user:pw@mirror.internal/x?y=1")
+        == "HTTP 502 from https://user:***@mirror.internal/x?y=1"
+    )
+    assert redact("http://mirror.internal:8080/a@b") == "http://mirror.internal:8080/a@b"  # a port is not a password
+
+
+def test_text_lines_end_with_key_value_pairs() -> None:
+    line = TextFormatter().format(_record("poll ticker ok", source="ticker", entries=40, error=None, note="two words"))
+    assert line.endswith(' INFO app.poller: poll ticker ok source=ticker entries=40 error=- note="two words"')
+
+
+def test_json_lines_carry_the_fields_as_keys() -> None:
+    line = JSONFormatter().format(_record("poll ticker error", source="ticker", error="HTTP 404 from http://u:p@h/"))
+    document = json.loads(line)
+    assert document["level"] == "info" and document["logger"] == "app.poller"
+    assert document["message"] == "poll ticker error"
+    assert document["source"] == "ticker"
+    assert document["error"] == "HTTP 404 from http://u:***@h/"
+    assert document["time"].endswith("Z")
+
+
+def test_poll_fields_cap_the_error_and_count_the_changes() -> None:
+    ok = poll_fields(Outcome("ticker", ok=True, result=ApplyResult(entries_seen=40, opened=5, extended=0)), 0.01234)
+    assert ok == {
+        "source": "ticker",
+        "outcome": "ok",
+        "entries": 40,
+        "spans_opened": 5,
+        "spans_extended": 0,
+        "rejections": 0,
+        "flags": 0,
+        "duration_ms": 12.3,
+        "error": None,
+    }
+    failed = poll_fields(Outcome("nbk", ok=False, error="unparseable response: " + "x" * 5000), 1.0)
+    assert failed["outcome"] == "error" and len(failed["error"]) == 300
+
+
+def test_a_poll_logs_one_json_line_without_the_upstream_password(tmp_path: object) -> None:
+    with Upstream() as upstream:
+        upstream.serve("/page", SEED_PAGE.read_bytes())
+        host_port = upstream.url("/").removeprefix("http://").rstrip("/")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FX_")}
+        env.update(
+            FX_DATABASE_URL=f"sqlite:///{tmp_path}/fx.db",
+            FX_SOURCES="ticker,peg",
+            FX_SOURCE_TICKER_URL=f"http://reader:upstream-pw@{host_port}/page",
+            FX_LOG_FORMAT="json",
+        )
+        run = subprocess.run(
+            [sys.executable, "-m", "app.cli", "poll", "--once"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert run.returncode == 0, run.stderr
+    assert "upstream-pw" not in run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line is JSON, alembic's too
+    polls = {line["source"]: line for line in lines if line["message"].startswith("poll ")}
+    assert set(polls) == {"ticker", "peg"}
+    ticker = polls["ticker"]
+    assert ticker["outcome"] == "ok" and ticker["entries"] == 40
+    assert ticker["spans_opened"] == 5 and ticker["spans_extended"] == 0
+    assert ticker["error"] is None and ticker["duration_ms"] > 0
+    assert ticker["logger"] == "app.poller" and ticker["level"] == "info"
+
+
+def test_a_failed_poll_logs_a_warning_in_text_with_the_password_masked(tmp_path: object) -> None:
+    with Upstream() as upstream:
+        host_port = upstream.url("/").removeprefix("http://").rstrip("/")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FX_")}
+        env.update(
+            FX_DATABASE_URL=f"sqlite:///{tmp_path}/fx.db",
+            FX_SOURCES="ticker",
+            FX_SOURCE_TICKER_URL=f"http://reader:upstream-pw@{host_port}/gone",
+        )
+        run = subprocess.run(
+            [sys.executable, "-m", "app.cli", "poll", "--once"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert run.returncode == 1
+    (line,) = [line for line in run.stderr.splitlines() if "app.poller: poll ticker" in line]
+    assert " WARNING app.poller: poll ticker error source=ticker outcome=error entries=0 spans_opened=0 " in line
+    assert f'error="HTTP 404 from http://reader:***@{host_port}/gone"' in line
+    assert "upstream-pw" not in run.stderr
