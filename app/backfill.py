@@ -94,7 +94,10 @@ class Backfill:
         valid, _ = screen(wanted, today=datetime.now(UTC).date(), expected_day=expected)
         kept, _ = dedupe(valid)
         if expected is not None and not kept:
-            days = dict.fromkeys(days, "no_rates")  # NBT answering with another day, a holiday, a 404
+            # NBT answering with another day, a holiday, a 404: nothing was published. Except that for the
+            # last two days it may just not be published *yet*: those are left unmarked, to be asked again.
+            recent = datetime.now(UTC).date() - timedelta(days=1)
+            days = {day: "no_rates" for day in days if day < recent}
         result = apply_history(self.engine, source, kept, days=days, max_gap=HISTORY_MAX_GAP)
         self.summary.failed.extend(str(r) for r in result.rejections)
         self.summary.opened += result.opened

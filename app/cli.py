@@ -135,6 +135,9 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     observed_at = args.observed_at or utcnow()
+    if observed_at > utcnow() + timedelta(minutes=5):
+        print(f"error: --observed-at {args.observed_at.isoformat()} is in the future", file=sys.stderr)
+        return EXIT_USAGE
     outcome = process(engine, settings, SOURCES[args.source], body, observed_at=observed_at, started_at=utcnow())
     engine.dispose()
     return _report([outcome])
@@ -162,7 +165,8 @@ def _check_backfill(args: argparse.Namespace) -> str | None:
     args.end = args.end or utcnow().date()
     if args.start > args.end:
         return f"--from {args.start} is after --to {args.end}"
-    if args.end > utcnow().date() + timedelta(days=1):
+    if args.end > utcnow().date():
+        # A day dated after today would sit ahead of the live series, which ignores anything older.
         return f"--to {args.end} is in the future"
     return None
 

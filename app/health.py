@@ -26,11 +26,10 @@ from sqlmodel import Session, col, select
 from app.domain import utcnow
 from app.logs import redact
 from app.migrate import current_revision, head_revision
-from app.models import PollLog
+from app.models import SUCCESS_OUTCOMES, PollLog
 from app.settings import Settings
 
 CONNECT_TIMEOUT = 3  # seconds; libpq's minimum is 2
-SUCCESS = ("ok", "partial", "unchanged")
 
 
 @dataclass(slots=True)
@@ -105,7 +104,7 @@ def _sources(engine: Engine, settings: Settings, now: datetime) -> Check:
     with Session(engine) as session:
         rows = session.exec(
             select(PollLog.source, func.max(PollLog.started_at))
-            .where(col(PollLog.source).in_(settings.sources), col(PollLog.outcome).in_(SUCCESS))
+            .where(col(PollLog.source).in_(settings.sources), col(PollLog.outcome).in_(SUCCESS_OUTCOMES))
             .group_by(PollLog.source)
         ).all()
     last = dict(rows)

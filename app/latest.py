@@ -9,6 +9,7 @@ reload when it moves; a reload is a handful of indexed one-row queries.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -72,6 +73,7 @@ class LatestService:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self._reloading = threading.Lock()
         self.snapshot = Snapshot(version=-1, rows={}, by_source={}, recheck_at=0.0, next_poll_at=0.0)
 
     def stale_at(self, row: Latest) -> datetime:
@@ -117,7 +119,12 @@ class LatestService:
         )
 
     def reload(self) -> None:
-        self.snapshot = self.build()
+        """Build and publish a new snapshot. The watcher and the poller may both reload at once: builds take
+        turns, and a build never replaces a snapshot of newer data than its own."""
+        with self._reloading:
+            snapshot = self.build()
+            if snapshot.version >= self.snapshot.version:
+                self.snapshot = snapshot
 
     def current_version(self) -> int:
         with read_session(self.engine) as session:

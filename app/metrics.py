@@ -33,7 +33,7 @@ from sqlmodel import col, select
 from app import __version__
 from app.db import read_session
 from app.latest import LatestService
-from app.models import PollLog, RateSpan
+from app.models import SUCCESS_OUTCOMES, PollLog, RateSpan
 from app.pipeline import Outcome
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OUTCOMES = ("ok", "partial", "unchanged", "rejected", "error")
-SUCCESS = ("ok", "partial", "unchanged")
 # /rates/latest answers in well under a millisecond; exports and history queries take longer.
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -125,7 +124,7 @@ def seed(engine: Engine, sources: Sequence[str]) -> None:
         with read_session(engine) as session:
             last = session.exec(
                 select(PollLog.source, func.max(PollLog.started_at))
-                .where(col(PollLog.source).in_(sources), col(PollLog.outcome).in_(SUCCESS))
+                .where(col(PollLog.source).in_(sources), col(PollLog.outcome).in_(SUCCESS_OUTCOMES))
                 .group_by(PollLog.source)
             ).all()
             rows = dict(
@@ -152,7 +151,7 @@ def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
     if outcome.result is not None:
         SPANS_OPENED.labels(source).inc(outcome.result.opened)
         SPANS_EXTENDED.labels(source).inc(outcome.result.extended)
-    if outcome.status in SUCCESS:
+    if outcome.status in SUCCESS_OUTCOMES:
         LAST_SUCCESS.labels(source).set(time.time())
     try:
         with read_session(engine) as session:

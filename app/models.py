@@ -74,6 +74,10 @@ class RateRollup(SQLModel, table=True):
     last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+# The outcomes of a poll that reached its upstream and got an answer it could use.
+SUCCESS_OUTCOMES = ("ok", "partial", "unchanged")
+
+
 class PollLog(SQLModel, table=True):
     """One row per source per poll (or ingest): what happened, in numbers and words."""
 

@@ -59,6 +59,7 @@ def store_quotes(
     started_at: datetime,
     entries_seen: int,
     expected_day: date | None = None,
+    not_after: date | None = None,
     max_gap: timedelta | None = None,
     unchanged: bool = False,
 ) -> Outcome:
@@ -68,7 +69,7 @@ def store_quotes(
     if not wanted:
         return fail(engine, source, started_at, "no configured currency in the response")
     today = max(q.observed_at for q in wanted).date()
-    valid, refused = screen(wanted, today=today, expected_day=expected_day)
+    valid, refused = screen(wanted, today=today, expected_day=expected_day, not_after=not_after)
     kept, conflicts = dedupe(valid)
     rejections = refused + conflicts
     if not kept:
@@ -106,6 +107,7 @@ def process(
     observed_at: datetime,
     started_at: datetime,
     expected_day: date | None = None,
+    not_after: date | None = None,
     max_gap: timedelta | None = None,
 ) -> Outcome:
     """Turn one fetched (or saved) body into stored spans, logging the poll either way."""
@@ -121,5 +123,6 @@ def process(
         started_at=started_at,
         entries_seen=len(quotes),
         expected_day=expected_day,
+        not_after=not_after,
         max_gap=max_gap,
     )

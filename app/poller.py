@@ -53,8 +53,10 @@ def local_day(spec: SourceSpec, now: datetime) -> date:
 def backoff(interval: int, failures: int, retry_after: float | None, cap: int) -> timedelta:
     """No extra wait after one failure (the next regular poll retries), then 1, 3, 7... intervals, capped;
     a Retry-After from the upstream is honoured when it asks for longer."""
-    seconds = min(interval * (2 ** (failures - 1) - 1), cap)
-    return timedelta(seconds=max(seconds, retry_after or 0))
+    seconds = min(interval * (2 ** min(failures - 1, 30) - 1), cap)
+    # An upstream may ask for anything; a day (or the cap, if longer) is as long as we wait.
+    asked = min(retry_after or 0, max(cap, 86400))
+    return timedelta(seconds=max(seconds, asked))
 
 
 class Poller:
@@ -92,15 +94,33 @@ class Poller:
             log.debug("poll of %s skipped: backing off until %s", name, state.backoff_until)
             return None
         clock = time.perf_counter()
-        outcome, retry_after = await self._poll(SOURCES[name], state, started_at)
+        outcome, retry_after = await self._poll_safely(SOURCES[name], state, started_at)
         seconds = time.perf_counter() - clock
         self._account(name, state, outcome, retry_after, started_at)
-        await asyncio.to_thread(self._save_state, name, state)
         log_poll(log, outcome, seconds)
-        await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds)
+        try:
+            await asyncio.to_thread(self._save_state, name, state)
+            await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds)
+        except Exception:  # the database went away after the poll: the next poll will say so in the log
+            log.warning("could not record the state of %s", name, exc_info=True)
         if self.on_change is not None:
             await self.on_change()
         return outcome
+
+    async def _poll_safely(
+        self, spec: SourceSpec, state: Runtime, started_at: datetime
+    ) -> tuple[Outcome, float | None]:
+        """The poll, with any unforeseen failure (a parser bug, the database away) turned into an error
+        outcome: one source's trouble must never stop the scheduler, the other sources or `poll --once`."""
+        try:
+            return await self._poll(spec, state, started_at)
+        except Exception as exc:
+            log.exception("poll of %s failed unexpectedly", spec.name)
+            error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            try:
+                return await asyncio.to_thread(fail, self.engine, spec.name, started_at, error), None
+            except Exception:  # nowhere to record it (the database is away): the log line above has it
+                return Outcome(spec.name, ok=False, error=error), None
 
     async def _poll(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> tuple[Outcome, float | None]:
         day = local_day(spec, started_at) if spec.dated else None
@@ -132,6 +152,7 @@ class Poller:
         return await asyncio.to_thread(
             process, self.engine, self.settings, spec, body,
             observed_at=self.clock(), started_at=started_at, expected_day=day,
+            not_after=local_day(spec, started_at),
         )  # fmt: skip
 
     async def _confirm(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> Outcome:
@@ -168,12 +189,18 @@ class Poller:
             session.add(row)
 
     async def drain(self, seconds: float) -> bool:
-        """Wait, at most `seconds`, for the polls in flight to finish; True when none is left."""
+        """Wait, at most `seconds`, for the polls in flight to finish, then cancel the rest; True when all
+        finished. Cancelling abandons a fetch; a database write already under way runs in a thread and
+        cannot be interrupted, but it is one transaction: it commits whole or not at all."""
         running = [task for task in self.inflight if task is not asyncio.current_task()]
         if not running:
             return True
         log.info("waiting up to %g s for %d poll(s) in flight", seconds, len(running))
         _, pending = await asyncio.wait(running, timeout=seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
         return not pending
 
     async def poll_all(self, names: Iterable[str] | None = None) -> list[Outcome | None]:

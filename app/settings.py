@@ -20,6 +20,7 @@ from app.sources.registry import SOURCES
 KNOWN_SOURCES: tuple[str, ...] = tuple(SOURCES)
 
 CodeList = Annotated[list[str], NoDecode]
+DAILY_CARRY_SECONDS = 8 * 86400  # a week without publication (the longest holidays), plus the last day itself
 
 
 def _split(value: object) -> object:
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     # the less precise of the two (the ticker prints five decimals).
     flag_jump_pct: Decimal = Field(Decimal(5), gt=0)
     flag_spread_pct: Decimal = Field(Decimal(3), gt=0)
-    # A failing source waits interval * 2^(failures-1) before its next try, at most this many seconds
+    # A failing source waits interval * (2^(failures-1) - 1) extra before its next try, at most this many seconds
     # (or as long as a 429/503 Retry-After asks, if longer).
     max_backoff: int = Field(6 * 3600, ge=1)
     # `fx-ticker backfill`: seconds each of its (at most two) concurrent requests waits before the next.
@@ -104,7 +105,8 @@ class Settings(BaseSettings):
     access_log: bool = False
     # `json`: one JSON object per line (for a log shipper); `text`: human-readable `key=value` lines.
     log_format: Literal["text", "json"] = "text"
-    # On SIGTERM, how long a poll in flight may take to finish before it is cancelled (its write rolls back).
+    # On SIGTERM, how long a poll in flight may take to finish before it is cancelled (a fetch is abandoned; a
+    # database write already under way is one transaction and commits whole or not at all).
     shutdown_timeout: float = Field(25.0, ge=0)
     # POST /admin/poll exists only when this is set, and wants it as a bearer token. Never logged.
     admin_token: SecretStr | None = None
@@ -191,6 +193,17 @@ class Settings(BaseSettings):
 
     def source_interval(self, name: str) -> int:
         return int(getattr(self, f"source_{name}_interval"))
+
+    def carry_seconds(self, name: str) -> int:
+        """How long after its last sighting a value still counts as in force in history and exports.
+
+        An official daily rate (a bank, the peg) holds until the next publication: across a weekend or a
+        holiday week, and through the whole of the last day it was stated for (backfilled days are seen at
+        00:00). Anything else holds for its allowed gap, after which history shows nothing in force.
+        """
+        if SOURCES[name].authoritative_for:
+            return max(self.source_max_gap(name), DAILY_CARRY_SECONDS)
+        return self.source_max_gap(name)
 
     def source_max_gap(self, name: str) -> int:
         gap: int | None = getattr(self, f"source_{name}_max_gap")

@@ -8,11 +8,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import PollLog, QuoteFlag, RateSpan, SourceState
+from app.models import SUCCESS_OUTCOMES, PollLog, QuoteFlag, RateSpan, SourceState
 from app.settings import Settings
 from app.sources.registry import SOURCES
 
-SUCCESS = ("ok", "partial", "unchanged")
 RECENT_FLAGS = 10
 
 
@@ -67,7 +66,7 @@ def source_status(session: Session, settings: Settings, name: str) -> dict[str, 
         "url": settings.source_url(name) if spec.fetches else None,
         "interval_seconds": settings.source_interval(name),
         "last_attempt": _when(_last_poll(session, name)),
-        "last_success": _when(_last_poll(session, name, SUCCESS)),
+        "last_success": _when(_last_poll(session, name, SUCCESS_OUTCOMES)),
         "last_error": failure.error if failure is not None else None,
         "last_error_at": _when(failure),
         "last_rejections": rejected.rejections if rejected is not None else None,

@@ -28,7 +28,7 @@ class Flag:
         return f"{self.currency} from {self.source}: {self.detail}"
 
 
-def _problem(quote: Quote, today: date, expected_day: date | None) -> str | None:
+def _problem(quote: Quote, today: date, expected_day: date | None, not_after: date | None) -> str | None:
     if quote.currency not in SUPPORTED_CURRENCIES:
         return "unknown currency"
     if not quote.value.is_finite() or quote.value <= 0:
@@ -36,6 +36,9 @@ def _problem(quote: Quote, today: date, expected_day: date | None) -> str | None
     if quote.effective_date is not None:
         if quote.effective_date > today + timedelta(days=MAX_DAYS_AHEAD):
             return f"effective date {quote.effective_date} is more than {MAX_DAYS_AHEAD} days ahead"
+        if not_after is not None and quote.effective_date > not_after:
+            # NBKR publishes tomorrow's rate today: serving it now would put it in force a day early.
+            return f"takes effect on {quote.effective_date}, after today ({not_after}) where it is published"
         if expected_day is not None and quote.effective_date != expected_day:
             # NBT answers a day it lacks with another day's rates: storing them would date them wrongly.
             return f"feed answered with rates for {quote.effective_date} when asked for {expected_day}"
@@ -43,13 +46,14 @@ def _problem(quote: Quote, today: date, expected_day: date | None) -> str | None
 
 
 def screen(
-    quotes: Iterable[Quote], *, today: date, expected_day: date | None = None
+    quotes: Iterable[Quote], *, today: date, expected_day: date | None = None, not_after: date | None = None
 ) -> tuple[list[Quote], list[Rejection]]:
-    """The quotes that may be stored, and why each of the others may not."""
+    """The quotes that may be stored, and why each of the others may not. A live poll passes `not_after`
+    (the publisher's today) so that a rate announced for a later day waits until it is in force."""
     kept: list[Quote] = []
     rejected: list[Rejection] = []
     for quote in quotes:
-        problem = _problem(quote, today, expected_day)
+        problem = _problem(quote, today, expected_day, not_after)
         if problem is None:
             kept.append(quote)
         else:

@@ -1,7 +1,7 @@
 """A hand-built series of spans with known answers, shared by the query API tests.
 
-KZT from `nbk` (tenge per USD, so rate = 1 / value; the values are chosen so that every rate is exact),
-allowed gap 30 minutes:
+KZT from `erapi` (an intraday source, so its gaps show; tenge per USD, so rate = 1 / value; the values
+are chosen so that every rate is exact), allowed gap 30 minutes:
 
     S0  625  2025-12-30 12:00 -> 2025-12-31 23:50   rate 0.0016
     S1  500  2026-01-01 00:00 -> 01:20               rate 0.002    (begins exactly at a bucket start)
@@ -31,7 +31,7 @@ from app.models import DataVersion, RateSpan
 from app.settings import Settings
 from tests.support import at, make_settings
 
-GAP_OVERRIDES = {"source_nbk_interval": 600, "source_nbk_max_gap": 1800, "source_cbu_interval": 600}
+GAP_OVERRIDES = {"source_erapi_interval": 600, "source_erapi_max_gap": 1800, "source_cbu_interval": 600}
 
 KZT = [
     ("625", "2025-12-30T12:00", "2025-12-31T23:50"),
@@ -72,7 +72,7 @@ def insert_spans(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 def series_rows() -> list[dict[str, Any]]:
     rows = [
-        span("KZT", "nbk", value, True, at(first), at(last), observations=index + 2, effective_date=at(first).date())
+        span("KZT", "erapi", value, True, at(first), at(last), observations=index + 2, effective_date=at(first).date())
         for index, (value, first, last) in enumerate(KZT)
     ]
     rows += [span("KGS", "ticker", value, False, at(first), at(last)) for value, first, last in KGS]

@@ -25,7 +25,7 @@ def test_change_between_two_times(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "currency": "KZT",
-        "source": "nbk",
+        "source": "erapi",
         "start_at": "2026-01-01T01:35:00Z",
         "start_rate": 0.0025,  # S2, begun at 01:30
         "end_at": "2026-01-01T02:00:00Z",
@@ -55,7 +55,7 @@ def test_no_data_in_the_range_is_a_404_that_says_where_the_data_is(client: TestC
         response = client.get("/rates/KZT/change", params={"start": start, "end": end})
         assert response.status_code == 404
         assert response.json()["detail"] == (
-            f"no KZT data from nbk between {start}T00:00:00Z and {end}T00:00:00Z; "
+            f"no KZT data from erapi between {start}T00:00:00Z and {end}T00:00:00Z; "
             "it has data from 2025-12-30T12:00:00Z to 2026-01-01T06:00:00Z"
         )
     none = client.get("/rates/KZT/change", params={"source": "ticker", "start": "2026-01-01"})
@@ -92,7 +92,7 @@ def test_changes_of_every_currency_between_two_times(client: TestClient) -> None
     assert body["period"] is None
     assert [(c["currency"], c["source"], c["start_rate"], c["end_rate"]) for c in body["changes"]] == [
         ("KGS", "ticker", 0.01144, 0.0115),
-        ("KZT", "nbk", 0.002, 0.004),
+        ("KZT", "erapi", 0.002, 0.004),
         ("UZS", "cbu", 0.00008, 0.00008),
     ]
     subset = client.get("/rates/changes", params={"start": "2026-01-01", "currencies": "uzs"}).json()

@@ -20,7 +20,7 @@ from tests.support import at
 def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
     rows = [
         *series_rows(),
-        span("KZT", "nbk", "512.34", True, at("2026-01-02T00:00"), at("2026-01-02T12:00")),
+        span("KZT", "erapi", "512.34", True, at("2026-01-02T00:00"), at("2026-01-02T12:00")),
         span("UZS", "cbu", "12345.67", True, at("2026-01-02T00:00"), at("2026-01-02T12:00")),
     ]
     with serve(engine, database_url, rows) as client:
@@ -42,7 +42,7 @@ def test_kzt_to_uzs_through_usd_is_exact_to_15_digits(client: TestClient) -> Non
     assert (body["from"], body["to"], body["amount"], body["at"]) == ("KZT", "UZS", 1000, "2026-01-02T06:00:00Z")
     assert body["sources"] == {
         "KZT": {
-            "source": "nbk",
+            "source": "erapi",
             "rate": fifteen.divide(1, Decimal("512.34")),
             "since": "2026-01-02T00:00:00Z",
             "last_seen": "2026-01-02T12:00:00Z",
@@ -86,7 +86,8 @@ def test_no_rate_at_or_before_the_time_is_a_404(client: TestClient) -> None:
     response = client.get("/convert", params={"from": "KZT", "to": "UZS", "amount": "1", "at": "2025-01-01"})
     assert response.status_code == 404
     assert response.json() == {
-        "detail": "no KZT rate from nbk at or before 2025-01-01T00:00:00Z; its first value is from 2025-12-30T12:00:00Z"
+        "detail": "no KZT rate from erapi at or before 2025-01-01T00:00:00Z; "
+        "its first value is from 2025-12-30T12:00:00Z"
     }
     none = client.get("/convert", params={"from": "TJS", "to": "USD", "amount": "1"})
     assert none.status_code == 404 and none.json() == {"detail": "no data for TJS yet"}

@@ -28,7 +28,7 @@ def test_currencies_with_their_data(engine: Engine, database_url: str) -> None:
                 "code": "KZT",
                 "name": "Kazakh tenge",
                 "authoritative_source": "nbk",
-                "sources": ["nbk"],
+                "sources": ["erapi"],
                 "first_date": "2025-12-30",
                 "last_date": "2026-01-01",
             },

@@ -40,9 +40,9 @@ def test_every_currency_in_configured_order(client: TestClient) -> None:
     assert response.text.splitlines() == [
         "timestamp,until,currency,pair,rate,inverse,source",
         "2026-01-01T01:00:00Z,2026-01-01T02:00:00Z,KGS,KGS/USD,0.01150,86.9565217391304,ticker",
-        "2026-01-01T00:00:00Z,2026-01-01T01:20:00Z,KZT,KZT/USD,0.002,500,nbk",
-        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,KZT/USD,0.0025,400,nbk",
-        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,KZT/USD,0.004,250,nbk",
+        "2026-01-01T00:00:00Z,2026-01-01T01:20:00Z,KZT,KZT/USD,0.002,500,erapi",
+        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,KZT/USD,0.0025,400,erapi",
+        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,KZT/USD,0.004,250,erapi",
         "2025-12-30T00:00:00Z,2026-01-01T06:00:00Z,UZS,UZS/USD,0.00008,12500,cbu",
     ]
     assert response.content.endswith(b"\r\n")
@@ -209,6 +209,7 @@ def test_postgresql_streams_through_a_server_side_cursor(engine: Engine, databas
         cursors.append(type(cursor).__name__)
 
     insert_spans(engine, series_rows())
-    stream = csv_stream(engine, [Series("KZT", "nbk", timedelta(minutes=30))], START, START + timedelta(days=400), None)
+    series = [Series("KZT", "erapi", timedelta(minutes=30))]
+    stream = csv_stream(engine, series, START, START + timedelta(days=400), None)
     assert len(b"".join(stream).splitlines()) == 1 + 5
     assert cursors[-1] == "ServerCursor"

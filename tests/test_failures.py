@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 from app.fetch import make_client
 from app.leader import poller_lock
 from app.main import create_app
-from app.models import RateSpan
+from app.models import PollLog, RateSpan
 from app.pipeline import Outcome
-from app.poller import Poller
+from app.poller import Poller, backoff
 from tests.support import FIXTURES, SEED_PAGE, at, make_settings
 
 NBK = (FIXTURES / "nbk_get_rates_2026-04-01.xml").read_bytes()
@@ -126,3 +126,27 @@ def test_sources_lists_every_source_with_its_schedule(engine: Engine, database_u
     assert erapi["currencies"] == ["KGS", "KZT", "TJS", "UZS", "TMT"]
     assert erapi["interval_seconds"] == 3600 and "exchangerate-api.com" in erapi["attribution"]
     assert sources[3]["enabled"] is False
+
+
+def test_an_unforeseen_error_is_logged_as_a_failed_poll_and_stops_nothing(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.poller
+
+    def broken(*args: object, **kwargs: object) -> Outcome:
+        raise RuntimeError("a bug in a parser")
+
+    monkeypatch.setattr(app.poller, "process", broken)
+    first, _, ticker, _ = _run(engine, database_url, lambda r: httpx.Response(200, content=NBK))
+    assert first is not None and not first.ok  # every poll goes through the broken pipeline now
+    assert first.error == "internal error: RuntimeError: a bug in a parser"
+    assert ticker is not None and not ticker.ok  # the next source was still polled
+    with Session(engine) as session:
+        rows = session.exec(select(PollLog)).all()
+    assert [(r.source, r.outcome) for r in rows][:3] == [("nbk", "error"), ("nbk", "error"), ("ticker", "error")]
+
+
+def test_a_huge_retry_after_waits_a_day_at_most() -> None:
+    assert backoff(1800, 1, 999_999_999_999.0, 21600) == timedelta(days=1)
+    assert backoff(1800, 1, 120.0, 21600) == timedelta(seconds=120)
+    assert backoff(1800, 40, None, 21600) == timedelta(seconds=21600)

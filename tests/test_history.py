@@ -45,7 +45,7 @@ def test_hourly_buckets_carry_forward_and_lapse(client: TestClient) -> None:
     )
     assert response.status_code == 200
     body = exact(response)
-    assert (body["currency"], body["source"], body["interval"]) == ("KZT", "nbk", "1h")
+    assert (body["currency"], body["source"], body["interval"]) == ("KZT", "erapi", "1h")
     assert [p["t"] for p in body["points"]] == [f"2026-01-01T{h:02d}:00:00Z" for h in range(8)]
     assert ohlc(body["points"]) == [
         ("0.002", "0.002", "0.002", "0.002"),  # S1 begins exactly at 00:00: S0 is not carried in
@@ -109,7 +109,7 @@ def test_raw_gives_the_spans_that_overlap_the_range(client: TestClient) -> None:
     assert response.status_code == 200
     assert exact(response) == {
         "currency": "KZT",
-        "source": "nbk",
+        "source": "erapi",
         "interval": "raw",
         "points": [
             {
@@ -145,7 +145,7 @@ def test_an_empty_range_has_no_points(client: TestClient) -> None:
 
 
 def test_the_source_can_be_chosen_and_defaults_to_the_one_with_data(client: TestClient) -> None:
-    assert client.get("/rates/kzt/history?start=2026-01-01&end=2026-01-02").json()["source"] == "nbk"
+    assert client.get("/rates/kzt/history?start=2026-01-01&end=2026-01-02").json()["source"] == "erapi"
     other = client.get("/rates/KZT/history", params={"source": "ticker", "start": "2026-01-01", "end": "2026-01-02"})
     assert other.status_code == 200 and other.json()["source"] == "ticker" and other.json()["points"] == []
 
@@ -211,8 +211,8 @@ def test_history_as_csv(client: TestClient) -> None:
     )
     assert response.text.splitlines() == [
         "timestamp,until,currency,pair,rate,inverse,source",
-        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,KZT/USD,0.0025,400,nbk",
-        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,KZT/USD,0.004,250,nbk",
+        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,KZT/USD,0.0025,400,erapi",
+        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,KZT/USD,0.004,250,erapi",
     ]
     daily = client.get(
         "/rates/KZT/history", params={"start": "2025-12-30", "end": "2026-01-02", "format": "csv", "interval": "1d"}
@@ -220,9 +220,9 @@ def test_history_as_csv(client: TestClient) -> None:
     assert daily.headers["content-disposition"] == 'attachment; filename="fx-rates_2025-12-30_2026-01-02.csv"'
     assert daily.text.splitlines() == [
         "timestamp,currency,pair,rate,inverse,source",
-        "2025-12-30T00:00:00Z,KZT,KZT/USD,0.0016,625,nbk",
-        "2025-12-31T00:00:00Z,KZT,KZT/USD,0.0016,625,nbk",
-        "2026-01-01T00:00:00Z,KZT,KZT/USD,0.00125,800,nbk",
+        "2025-12-30T00:00:00Z,KZT,KZT/USD,0.0016,625,erapi",
+        "2025-12-31T00:00:00Z,KZT,KZT/USD,0.0016,625,erapi",
+        "2026-01-01T00:00:00Z,KZT,KZT/USD,0.00125,800,erapi",
     ]  # 2026-01-02 had nothing in force: no row
 
 
@@ -247,7 +247,7 @@ def test_new_data_changes_the_answer_and_the_etag(engine: Engine, database_url: 
     with serve(engine, database_url) as client:
         params = {"start": "2026-01-01", "end": "2026-01-01T23:00", "interval": "1d"}
         before = client.get("/rates/KZT/history", params=params)
-        insert_spans(engine, [span("KZT", "nbk", "100", True, at("2026-01-01T08:00"), at("2026-01-01T09:00"))])
+        insert_spans(engine, [span("KZT", "erapi", "100", True, at("2026-01-01T08:00"), at("2026-01-01T09:00"))])
         after = client.get("/rates/KZT/history", params=params)
         csv = {"start": "2026-01-01", "end": "2026-01-02", "format": "csv"}
         assert after.json()["points"][0]["high"] == 0.01
@@ -283,3 +283,27 @@ def test_the_database_groups_spans_on_the_same_bucket_edges_as_python(engine: En
         assert closes("1mo", "2026-01-01", "2026-02-01") == [0.01102, 0.01105]
         assert closes("1d", "2026-01-31", "2026-02-01") == [0.01102, 0.01105]
         assert closes("1h", "2026-02-01T12:00", "2026-02-01T13:00") == [0.01104, 0.01105]
+
+
+def test_an_official_daily_rate_holds_over_the_weekend(engine: Engine, database_url: str) -> None:
+    """Backfilled bank days are seen at 00:00: Friday's rate is in force all Friday, Saturday and Sunday."""
+    days = [
+        span("KZT", "nbk", "478.77", True, at("2026-03-02T00:00"), at("2026-03-06T00:00")),  # Mon..Fri
+        span("KZT", "nbk", "480", True, at("2026-03-09T00:00"), at("2026-03-13T00:00")),  # Mon..Fri
+    ]
+    with serve(engine, database_url, days) as client:
+        daily = client.get(
+            "/rates/KZT/history", params={"start": "2026-03-06", "end": "2026-03-09", "interval": "1d", "source": "nbk"}
+        ).json()["points"]
+        friday_noon = client.get(
+            "/rates/KZT/history",
+            params={"start": "2026-03-06T12:00", "end": "2026-03-06T12:00", "interval": "1h", "source": "nbk"},
+        ).json()["points"]
+    tenge, later = 0.00208868559015811, 0.00208333333333333  # 1 / 478.77 and 1 / 480, 15 digits
+    assert [(p["t"][:10], p["close"]) for p in daily] == [
+        ("2026-03-06", tenge),
+        ("2026-03-07", tenge),
+        ("2026-03-08", tenge),
+        ("2026-03-09", later),
+    ]
+    assert friday_noon[0]["open"] == tenge

@@ -56,7 +56,7 @@ CASES = [
         "nbkr", "/nbkr/daily.xml",
         ("/nbkr/daily.xml", fixture("nbkr_daily_2026-05-24.xml")),
         ("/nbkr/daily.xml", NBKR_NEXT),
-        at("2026-05-23T12:00"), {"KGS": ["87.4500", "87.5100"]},
+        at("2026-05-24T00:30"), {"KGS": ["87.4500", "87.5100"]},  # 06:30 in Bishkek on the 24th
     ),
     Case(
         "nbt", "/nbt?date={date:%Y-%m-%d}&export=xmlout",
@@ -210,3 +210,17 @@ def test_all_sources_then_best_quote_and_provenance(engine: Engine, database_url
     assert Decimal(str(latest["KZT"]["rate"])) == Decimal("0.00208868559015811")  # 1 / 478.77 at 15 digits
     assert ticker_only["rates"][0]["source"] == "ticker" and ticker_only["rates"][0]["rate"] == 0.00201
     assert bad.status_code == 422 and "enabled sources: nbk, nbkr" in bad.json()["detail"]
+
+
+def test_a_rate_announced_for_tomorrow_waits_until_it_is_in_force(engine: Engine, database_url: str) -> None:
+    """NBKR's daily.xml carries tomorrow's rate from the afternoon on: stored only once its day has come."""
+    case = CASES[1]
+    with Upstream() as upstream:
+        settings = _settings(database_url, upstream, case)
+        upstream.serve(case.first[0], case.first[1])  # effective 2026-05-24
+        early = _poll(engine, settings, "nbkr", at("2026-05-23T12:00"))  # 18:00 on the 23rd in Bishkek
+        assert _series(engine, "nbkr") == {}
+        on_time = _poll(engine, settings, "nbkr", at("2026-05-23T18:30"))  # 00:30 on the 24th in Bishkek
+    assert early.ok and early.result is None
+    assert early.error is not None and "takes effect on 2026-05-24, after today (2026-05-23)" in early.error
+    assert on_time.result is not None and on_time.result.opened == 1

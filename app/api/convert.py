@@ -93,7 +93,7 @@ def convert(
             continue
         chosen = series_source(conn, latest, settings, code, asked)
         spans[code] = _leg(conn, code, chosen, moment)
-        legs[code] = _leg_json(spans[code], chosen, moment, timedelta(seconds=settings.source_max_gap(chosen)))
+        legs[code] = _leg_json(spans[code], chosen, moment, timedelta(seconds=settings.carry_seconds(chosen)))
     from_value = spans[source_code].value if source_code in spans else None
     to_value = spans[target_code].value if target_code in spans else None
     rate, result = cross(value, from_value, to_value)

@@ -96,7 +96,7 @@ def export_csv(
         check_bucket_count(since, until, bucketed)
     conn = session.connection()
     series = [
-        Series(code, found, timedelta(seconds=settings.source_max_gap(found)))
+        Series(code, found, timedelta(seconds=settings.carry_seconds(found)))
         for code in codes
         if (found := asked or default_source(conn, latest, settings, code)) is not None
     ]

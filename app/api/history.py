@@ -133,7 +133,7 @@ def history(
         check_bucket_count(since, until, bucketed)
     conn = session.connection()
     found = series_source(conn, latest, settings, code, asked)
-    series = Series(code, found, timedelta(seconds=settings.source_max_gap(found)))
+    series = Series(code, found, timedelta(seconds=settings.carry_seconds(found)))
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts

@@ -17,9 +17,10 @@ from app.sources.base import ParseError, SourceSpec
 
 NAME = "ticker"
 
+# Digit runs are bounded: a rate is a handful of digits, and an unbounded run would be stored as is.
 _ENTRY = re.compile(
-    r"\b(?P<currency>[A-Z]{3})\s*/\s*USD\s*=\s*(?P<rate>\d+(?:[.,]\d+)?)"
-    r"(?:\s*(?P<change>[-+\u2212\u2013]?\s*\d+(?:[.,]\d+)?)\s*%)?"
+    r"\b(?P<currency>[A-Z]{3})\s*/\s*USD\s*=\s*(?P<rate>\d{1,12}(?:[.,]\d{1,20})?)(?![\d.,]*\d)"
+    r"(?:\s*(?P<change>[-+\u2212\u2013]?\s*\d{1,6}(?:[.,]\d{1,6})?)\s*%)?"
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
 
@@ -59,8 +60,11 @@ def _decode(body: bytes) -> str:
 def page_text(body: bytes) -> str:
     """The text a reader sees; a text rendering passes through unchanged but for entity decoding."""
     parser = _Text()
-    parser.feed(_decode(body))
-    parser.close()
+    try:
+        parser.feed(_decode(body))
+        parser.close()
+    except Exception as exc:  # html.parser asserts on some malformed markup (`<![foo[`)
+        raise ParseError(f"unreadable HTML: {type(exc).__name__}: {exc}") from None
     return "".join(parser.parts)
 
 
