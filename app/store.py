@@ -113,6 +113,12 @@ def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict
     return {span.currency: span for span in session.exec(statement)}
 
 
+def _state(span: RateSpan | None) -> OpenSpan | None:
+    if span is None:
+        return None
+    return OpenSpan(Decimal(span.value), span.per_usd, span.last_seen, span.effective_date)
+
+
 def _new_span(quote: Quote) -> RateSpan:
     """A span of one observation: the value exactly as published, in the source's direction."""
     change = quote.reported_change_pct
@@ -132,10 +138,7 @@ def _new_span(quote: Quote) -> RateSpan:
 def _apply_quote(
     session: Session, quote: Quote, max_gap: timedelta, rules: FlagRules | None = None, span: RateSpan | None = None
 ) -> tuple[Action, list[Flag]]:
-    state = (
-        OpenSpan(Decimal(span.value), span.per_usd, span.last_seen, span.effective_date) if span is not None else None
-    )
-    action = decide(quote, state, max_gap)
+    action = decide(quote, _state(span), max_gap)
     change = str(quote.reported_change_pct) if quote.reported_change_pct is not None else None
     flags: list[Flag] = []
     if action is Action.EXTEND and span is not None:
@@ -241,12 +244,6 @@ def record_failure(
     with write_session(engine) as session:
         session.add(_log_row(source, started_at, result, outcome, error[:2000]))
         bump_version(session)
-
-
-def _state(span: RateSpan | None) -> OpenSpan | None:
-    if span is None:
-        return None
-    return OpenSpan(Decimal(span.value), span.per_usd, span.last_seen, span.effective_date)
 
 
 def _neighbours(session: Session, quote: Quote) -> tuple[RateSpan | None, RateSpan | None]:
