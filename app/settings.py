@@ -216,7 +216,8 @@ def _describe(error: ValidationError) -> str:
         field = ".".join(str(part) for part in item["loc"])
         name = f"FX_{field.upper()}" if field else "settings"
         message = item["msg"].removeprefix("Value error, ")
-        if field and isinstance(item.get("input"), str | int | float):
+        # The database URL may carry a password: never echo it.
+        if field and field != "database_url" and isinstance(item.get("input"), str | int | float):
             message += f" (got {item['input']!r})"
         lines.append(f"{name}: {message}" if field else message)
     return "invalid setting: " + "; ".join(lines)

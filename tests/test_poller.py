@@ -146,3 +146,13 @@ def test_bad_observed_at_names_the_flag(capsys: pytest.CaptureFixture[str]) -> N
         main(["ingest", str(SEED_PAGE), "--source", "ticker", "--observed-at", "yesterday"])
     assert exit_info.value.code == 2
     assert "--observed-at: not an ISO 8601 time: 'yesterday'" in capsys.readouterr().err
+
+
+def test_a_bad_database_url_is_named_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FX_DATABASE_URL", "mysql://fx:s3cret@db/fx")
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "FX_DATABASE_URL: only sqlite:/// and postgresql:// URLs are supported" in err
+    assert "s3cret" not in err
