@@ -13,11 +13,10 @@ from app.api.deps import LatestDep, SessionDep, SettingsDep
 from app.api.params import (
     SourceQuery,
     TimeQuery,
-    check_bucket_count,
     currency_list,
     default_source,
+    history_window,
     source_name,
-    time_range,
 )
 from app.api.schemas import ErrorBody
 from app.buckets import Interval
@@ -90,10 +89,7 @@ def export_csv(
     10,000 buckets per currency; `raw` has no limit."""
     codes = currency_list(currencies, settings)
     asked = source_name(source, settings)
-    since, until = time_range(start, end, DEFAULT_RANGE, utcnow())
-    bucketed: Interval | None = None if interval == "raw" else interval
-    if bucketed is not None:
-        check_bucket_count(since, until, bucketed)
+    since, until, bucketed = history_window(start, end, interval, DEFAULT_RANGE, utcnow())
     conn = session.connection()
     series = [
         Series(code, found, timedelta(seconds=settings.carry_seconds(found)))

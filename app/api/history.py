@@ -23,11 +23,10 @@ from app.api.export import (
 from app.api.params import (
     SourceQuery,
     TimeQuery,
-    check_bucket_count,
     currency_code,
+    history_window,
     series_source,
     source_name,
-    time_range,
 )
 from app.api.query_schemas import BucketHistory, RawHistory
 from app.api.schemas import ErrorBody
@@ -127,10 +126,7 @@ def history(
     """
     code = currency_code(currency, settings)
     asked = source_name(source, settings)
-    since, until = time_range(start, end, DEFAULT_RANGE, utcnow())
-    bucketed: Interval | None = None if interval == "raw" else interval
-    if bucketed is not None:
-        check_bucket_count(since, until, bucketed)
+    since, until, bucketed = history_window(start, end, interval, DEFAULT_RANGE, utcnow())
     conn = session.connection()
     found = series_source(conn, latest, settings, code, asked)
     series = Series(code, found, timedelta(seconds=settings.carry_seconds(found)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import HTTPException, Query
 from sqlalchemy import Connection
@@ -128,6 +128,17 @@ def series_source(conn: Connection, latest: LatestService, settings: Settings, c
     if found is None:
         raise HTTPException(404, f"no data for {currency} yet")
     return found
+
+
+def history_window(
+    start: str | None, end: str | None, interval: str, default: timedelta, now: datetime
+) -> tuple[datetime, datetime, Interval | None]:
+    """The range and bucket interval (None for `raw`) of a history or export request, checked."""
+    since, until = time_range(start, end, default, now)
+    bucketed: Interval | None = None if interval == "raw" else cast(Interval, interval)
+    if bucketed is not None:
+        check_bucket_count(since, until, bucketed)
+    return since, until, bucketed
 
 
 def check_bucket_count(start: datetime, end: datetime, interval: Interval) -> None:
