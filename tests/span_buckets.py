@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.buckets import Bucket, Group, Interval, Value, bucket_starts, floor, following, ohlc
 from app.domain import invert
-from app.history import SPANS, Series, _series, span_before
+from app.history import SPANS, Series, _series, merge_groups, span_before
 
 _C = SPANS.c
 
@@ -73,7 +73,7 @@ def bucket_groups(
         low, high = _extremes(conn, currency, source, row) if sqlite else (row.low, row.high)
         group = _group(interval, row, low, high)
         before = groups.get(group.bucket)
-        groups[group.bucket] = group if before is None else _merge(before, group)
+        groups[group.bucket] = group if before is None else merge_groups(before, group)
     return sorted(groups.values(), key=lambda g: g.bucket)
 
 
@@ -100,15 +100,6 @@ def _group(interval: Interval, row: Any, low: Decimal, high: Decimal) -> Group:
         last_seen=row.last_seen,
         low=low_rate,
         high=high_rate,
-    )
-
-
-def _merge(a: Group, b: Group) -> Group:
-    """Two groups of one bucket: a series whose source changed direction within it (both are kept exact)."""
-    earlier = a if a.first_seen < b.first_seen else b
-    last = a if a.last_seen > b.last_seen else b  # spans do not overlap: the last seen is the last begun
-    return Group(
-        a.bucket, earlier.first_seen, earlier.first, last.last, last.last_seen, min(a.low, b.low), max(a.high, b.high)
     )
 
 
