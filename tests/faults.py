@@ -1,0 +1,142 @@
+"""Faults made for real: a TCP proxy in front of a server (PostgreSQL, an upstream) that can freeze or refuse.
+
+Point the code under test at `proxy.url_for(real_url)` (or host/port) and then:
+
+- `freeze()`: connections stay open and new ones are accepted, but not a byte is forwarded either way, as when
+  the server process is paused (SIGSTOP) or a network path silently drops packets; `thaw()` resumes.
+- `refuse()`: the port stops listening (connection refused) and every open connection is reset, as when the
+  server is stopped; `accept()` listens again.
+- `cut()`: every open connection is reset, the port keeps listening (a restarted server, a failover).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from types import TracebackType
+
+from sqlalchemy.engine import make_url
+
+_CHUNK = 65536
+
+
+class TcpProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.host = "127.0.0.1"
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self.port = self._listen(0)
+
+    # --- the proxy ------------------------------------------------------------------------------------------
+
+    def _listen(self, port: int) -> int:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept_loop, args=(listener,), daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed: refuse() or close()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        self._flowing.wait()  # a frozen server accepts (its kernel does) but never answers
+        try:
+            server = socket.create_connection(self.target, timeout=10)
+        except OSError:
+            _reset(client)
+            return
+        server.settimeout(None)
+        with self._lock:
+            self._sockets.update((client, server))
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(_CHUNK):
+                self._flowing.wait()
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._forget(source, sink)
+
+    def _forget(self, *sockets: socket.socket) -> None:
+        with self._lock:
+            for sock in sockets:
+                if sock in self._sockets:
+                    self._sockets.discard(sock)
+                    _reset(sock)
+
+    # --- the faults -----------------------------------------------------------------------------------------
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    def cut(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            _reset(sock)
+
+    def refuse(self) -> None:
+        if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would leave the port listening.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        self.cut()
+
+    def accept(self) -> None:
+        if self._listener is None:
+            self._listen(self.port)
+
+    def close(self) -> None:
+        self.thaw()
+        self.refuse()
+
+    # --- where to point the code under test ------------------------------------------------------------------
+
+    def url_for(self, database_url: str) -> str:
+        """`database_url` with its host and port replaced by the proxy's."""
+        url = make_url(database_url).set(host=self.host, port=self.port)
+        return url.render_as_string(hide_password=False)
+
+    @classmethod
+    def in_front_of(cls, database_url: str) -> TcpProxy:
+        url = make_url(database_url)
+        return cls(url.host or "127.0.0.1", url.port or 5432)
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a dead peer's kernel would answer."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.close()
