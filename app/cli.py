@@ -13,18 +13,18 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from app.backfill import Backfill, backfillable
-from app.db import make_engine
-from app.domain import utc, utcnow
-from app.fetch import make_client
-from app.leader import poller_lock
-from app.logs import configure as configure_logging
-from app.metrics import MULTIPROCESS_ENV
-from app.migrate import upgrade
-from app.pipeline import Outcome, process
-from app.poller import Poller
-from app.settings import Settings, SettingsError, load_settings
+from app.core.logs import configure as configure_logging
+from app.core.metrics import MULTIPROCESS_ENV
+from app.core.settings import Settings, SettingsError, load_settings
+from app.domain.quotes import utc, utcnow
+from app.ingest.backfill import Backfill, backfillable
+from app.ingest.lock import poller_lock
+from app.ingest.pipeline import Outcome, process
+from app.ingest.poller import Poller
+from app.sources.fetch import make_client
 from app.sources.registry import SOURCES
+from app.storage.engine import make_engine
+from app.storage.migrate import upgrade
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -89,20 +89,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     upgrade(make_engine(settings.database_url))
     metrics_dir = None
-    if args.workers > 1:  # workers are separate processes: /metrics adds up all of them (app.metrics)
+    if args.workers > 1:  # workers are separate processes: /metrics adds up all of them (app.core.metrics)
         metrics_dir = tempfile.mkdtemp(prefix="fx-ticker-metrics-")
         os.environ[MULTIPROCESS_ENV] = metrics_dir
     signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.run(
-            "app.main:create_app",
+            "app.api.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
             log_level=settings.log_level,
             access_log=settings.access_log,
-            log_config=None,  # app.logs formats every line, uvicorn's included (FX_LOG_FORMAT)
+            log_config=None,  # app.core.logs formats every line, uvicorn's included (FX_LOG_FORMAT)
         )
     finally:
         if metrics_dir is not None:

@@ -33,13 +33,13 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.db import make_engine  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.models import RateSpan  # noqa: E402
-from app.pipeline import process  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.core.settings import load_settings  # noqa: E402
+from app.ingest.pipeline import process  # noqa: E402
+from app.ingest.store import bump_version, rebuild_rollup  # noqa: E402
 from app.sources import ticker  # noqa: E402
-from app.store import bump_version, rebuild_rollup  # noqa: E402
+from app.storage.engine import make_engine  # noqa: E402
+from app.storage.migrate import upgrade  # noqa: E402
+from app.storage.models import RateSpan  # noqa: E402
 
 SEED = ROOT / "tests" / "fixtures" / "ticker-page-2026-02-23.txt"
 POSTGRES_URL = os.environ.get("FX_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

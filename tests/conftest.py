@@ -13,9 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from app.db import make_engine
-from app.migrate import upgrade
-from app.settings import Settings
+from app.core.settings import Settings
+from app.storage.engine import make_engine
+from app.storage.migrate import upgrade
 from tests.support import SEED_PAGE, make_settings
 
 POSTGRES_URL = os.environ.get("FX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -25,10 +25,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, update
 from sqlmodel import Session
 
-from app import rollup
-from app.main import create_app
-from app.models import DataVersion, RateSpan
-from app.settings import Settings
+from app.api.app import create_app
+from app.core.settings import Settings
+from app.ingest import rollup
+from app.storage.models import DataVersion, RateSpan
 from tests.support import at, make_settings
 
 GAP_OVERRIDES = {"source_erapi_interval": 600, "source_erapi_max_gap": 1800, "source_cbu_interval": 600}

@@ -1,4 +1,4 @@
-"""The span-based bucket computation that app.history used before the hourly rollup, kept as the reference the
+"""The span-based bucket computation that app.read.series used before the hourly rollup, kept as the reference the
 rollup's answers are checked against: one grouped range scan of rate_span per query."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Float, Numeric, cast, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.buckets import Bucket, Group, Interval, Value, bucket_starts, floor, following, ohlc
-from app.domain import invert
-from app.history import SPANS, Series, _series, merge_groups, span_before
+from app.domain.buckets import Bucket, Group, Interval, Value, bucket_starts, floor, following, ohlc
+from app.domain.quotes import invert
+from app.read.series import SPANS, Series, _series, merge_groups, span_before
 
 _C = SPANS.c
 
@@ -128,7 +128,7 @@ def _exact_extremes(
 def reference_buckets(
     conn: Connection, series: Series, start: datetime, end: datetime, interval: Interval
 ) -> list[Bucket]:
-    """What app.history.series_buckets answered before the rollup."""
+    """What app.read.series.series_buckets answered before the rollup."""
     starts = bucket_starts(start, end, interval)
     if not starts:
         return []

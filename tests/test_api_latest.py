@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.domain import utcnow
-from app.main import create_app
-from app.pipeline import process
-from app.settings import Settings
+from app.api.app import create_app
+from app.core.settings import Settings
+from app.domain.quotes import utcnow
+from app.ingest.pipeline import process
 from app.sources.ticker import SPEC
 from tests.support import SEED_PAGE, make_settings
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.cli import main
-from app.models import RateSpan
+from app.storage.models import RateSpan
 from tests.support import FIXTURES, Upstream
 
 NBK = (FIXTURES / "nbk_get_rates_2026-04-01.xml").read_bytes()

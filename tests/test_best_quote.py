@@ -8,9 +8,9 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.domain import Quote, utcnow
-from app.main import create_app
-from app.pipeline import store_quotes
+from app.api.app import create_app
+from app.domain.quotes import Quote, utcnow
+from app.ingest.pipeline import store_quotes
 from tests.support import make_settings
 
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.domain import utcnow
-from app.jsonenc import iso
+from app.core.jsonenc import iso
+from app.domain.quotes import utcnow
 from tests.series import serve, span
 
 

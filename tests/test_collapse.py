@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from app.collapse import Action, OpenSpan, decide, dedupe
-from app.domain import Quote
+from app.domain.collapse import Action, OpenSpan, decide, dedupe
+from app.domain.quotes import Quote
 from tests.support import at
 
 GAP = timedelta(minutes=15)

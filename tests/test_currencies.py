@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.main import create_app
+from app.api.app import create_app
 from tests.series import query_settings, serve
 
 

@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, insert
 
-from app.db import make_engine
-from app.domain import invert
-from app.export import csv_stream
-from app.history import SPANS, Series
-from app.jsonenc import iso
-from app.migrate import upgrade
+from app.core.jsonenc import iso
+from app.domain.quotes import invert
+from app.read.export import csv_stream
+from app.read.series import SPANS, Series
+from app.storage.engine import make_engine
+from app.storage.migrate import upgrade
 from tests.series import insert_spans, series_rows, serve
 
 

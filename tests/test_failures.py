@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from app.fetch import make_client
-from app.leader import poller_lock
-from app.main import create_app
-from app.models import PollLog, RateSpan
-from app.pipeline import Outcome
-from app.poller import Poller, backoff
+from app.api.app import create_app
+from app.ingest.lock import poller_lock
+from app.ingest.pipeline import Outcome
+from app.ingest.poller import Poller, backoff
+from app.sources.fetch import make_client
+from app.storage.models import PollLog, RateSpan
 from tests.support import FIXTURES, SEED_PAGE, at, make_settings
 
 NBK = (FIXTURES / "nbk_get_rates_2026-04-01.xml").read_bytes()
@@ -131,12 +131,12 @@ def test_sources_lists_every_source_with_its_schedule(engine: Engine, database_u
 def test_an_unforeseen_error_is_logged_as_a_failed_poll_and_stops_nothing(
     engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.poller
+    import app.ingest.poller
 
     def broken(*args: object, **kwargs: object) -> Outcome:
         raise RuntimeError("a bug in a parser")
 
-    monkeypatch.setattr(app.poller, "process", broken)
+    monkeypatch.setattr(app.ingest.poller, "process", broken)
     first, _, ticker, _ = _run(engine, database_url, lambda r: httpx.Response(200, content=NBK))
     assert first is not None and not first.ok  # every poll goes through the broken pipeline now
     assert first.error == "internal error: RuntimeError: a bug in a parser"

@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from app.cli import main
-from app.models import PollLog, RateSpan
-from app.pipeline import Outcome, process
-from app.settings import Settings
+from app.core.settings import Settings
+from app.ingest.pipeline import Outcome, process
 from app.sources.ticker import SPEC
+from app.storage.models import PollLog, RateSpan
 from tests.support import SEED_PAGE, at
 
 START = at("2026-02-23T10:00")
@@ -124,7 +124,7 @@ def test_an_unparseable_page_stores_nothing_and_logs_why(engine: Engine, setting
 def test_a_failed_store_leaves_no_half_snapshot(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.store as store
+    import app.ingest.store as store
 
     ingest(engine, settings, SEED_PAGE.read_bytes(), START)
     real = store._apply_quote

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.leader import poller_lock
-from app.models import PollLog
+from app.ingest.lock import poller_lock
+from app.storage.models import PollLog
 from tests.support import SEED_PAGE, Upstream
 
 

@@ -8,15 +8,15 @@ import os
 import subprocess
 import sys
 
-from app.logs import JSONFormatter, TextFormatter, poll_fields, redact
-from app.pipeline import Outcome
-from app.store import ApplyResult
+from app.core.logs import JSONFormatter, TextFormatter, poll_fields, redact
+from app.ingest.pipeline import Outcome
+from app.ingest.store import ApplyResult
 from tests.support import SEED_PAGE, Upstream
 
 
 def _record(message: str, **fields: object) -> logging.LogRecord:
-    return logging.getLogger("app.poller").makeRecord(
-        "app.poller", logging.INFO, __file__, 1, message, (), None, extra={"fields": fields}
+    return logging.getLogger("app.ingest.poller").makeRecord(
+        "app.ingest.poller", logging.INFO, __file__, 1, message, (), None, extra={"fields": fields}
     )
 
 
@@ -31,13 +31,13 @@ def test_passwords_in_urls_are_masked() -> None:
 
 def test_text_lines_end_with_key_value_pairs() -> None:
     line = TextFormatter().format(_record("poll ticker ok", source="ticker", entries=40, error=None, note="two words"))
-    assert line.endswith(' INFO app.poller: poll ticker ok source=ticker entries=40 error=- note="two words"')
+    assert line.endswith(' INFO app.ingest.poller: poll ticker ok source=ticker entries=40 error=- note="two words"')
 
 
 def test_json_lines_carry_the_fields_as_keys() -> None:
     line = JSONFormatter().format(_record("poll ticker error", source="ticker", error="HTTP 404 from http://u:p@h/"))
     document = json.loads(line)
-    assert document["level"] == "info" and document["logger"] == "app.poller"
+    assert document["level"] == "info" and document["logger"] == "app.ingest.poller"
     assert document["message"] == "poll ticker error"
     assert document["source"] == "ticker"
     assert document["error"] == "HTTP 404 from http://u:***@h/"
@@ -84,7 +84,7 @@ def test_a_poll_logs_one_json_line_without_the_upstream_password(tmp_path: objec
     assert ticker["outcome"] == "ok" and ticker["entries"] == 40
     assert ticker["spans_opened"] == 5 and ticker["spans_extended"] == 0
     assert ticker["error"] is None and ticker["duration_ms"] > 0
-    assert ticker["logger"] == "app.poller" and ticker["level"] == "info"
+    assert ticker["logger"] == "app.ingest.poller" and ticker["level"] == "info"
 
 
 def test_a_failed_poll_logs_a_warning_in_text_with_the_password_masked(tmp_path: object) -> None:
@@ -100,7 +100,7 @@ def test_a_failed_poll_logs_a_warning_in_text_with_the_password_masked(tmp_path:
             [sys.executable, "-m", "app.cli", "poll", "--once"], env=env, capture_output=True, text=True, timeout=60
         )
     assert run.returncode == 1
-    (line,) = [line for line in run.stderr.splitlines() if "app.poller: poll ticker" in line]
-    assert " WARNING app.poller: poll ticker error source=ticker outcome=error entries=0 spans_opened=0 " in line
+    (line,) = [line for line in run.stderr.splitlines() if "app.ingest.poller: poll ticker" in line]
+    assert " WARNING app.ingest.poller: poll ticker error source=ticker outcome=error entries=0 spans_opened=0 " in line
     assert f'error="HTTP 404 from http://reader:***@{host_port}/gone"' in line
     assert "upstream-pw" not in run.stderr

@@ -16,15 +16,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 from sqlmodel import Session, func, select
 
-from app import metrics
+from app.api.app import create_app
 from app.api.httpmetrics import UNMATCHED, HTTPMetrics
-from app.domain import utcnow
-from app.main import create_app
-from app.migrate import head_revision
-from app.models import PollLog
-from app.pipeline import process
-from app.settings import Settings
+from app.core import metrics
+from app.core.settings import Settings
+from app.domain.quotes import utcnow
+from app.ingest.pipeline import process
 from app.sources.ticker import SPEC
+from app.storage.migrate import head_revision
+from app.storage.models import PollLog
 from tests.support import SEED_PAGE, Upstream, make_settings
 
 TOKEN = "correct-horse-battery-staple"
@@ -130,7 +130,7 @@ def test_unready_fast_when_the_database_is_unreachable() -> None:
 
 
 def test_unready_when_the_sqlite_file_is_missing(tmp_path: Any) -> None:
-    from app.health import readiness
+    from app.read.readiness import readiness
 
     settings = make_settings(f"sqlite:///{tmp_path / 'gone' / 'fx.db'}", role="api")
     state = readiness(settings)
@@ -212,7 +212,7 @@ def test_http_metrics_label_by_route_template_never_the_raw_path() -> None:
         return {"id": thing_id}
 
     app.add_middleware(HTTPMetrics)
-    from app.metrics import HTTP_REQUESTS
+    from app.core.metrics import HTTP_REQUESTS
 
     def count(status: str, method: str = "GET") -> float:
         return HTTP_REQUESTS.labels("/things/{thing_id}/parts", method, status)._value.get()
@@ -311,7 +311,7 @@ def test_cors_allows_the_configured_origins_to_get(engine: Engine, database_url:
 
 
 def test_a_bad_cors_origin_is_refused_at_start_up() -> None:
-    from app.settings import SettingsError
+    from app.core.settings import SettingsError
 
     with pytest.raises(SettingsError, match=re.escape("FX_CORS_ORIGINS: not an origin: https://dash.example.com/path")):
         make_settings("sqlite:///x.db", cors_origins="https://dash.example.com/path")

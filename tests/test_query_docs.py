@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from app.api.app import create_app
 from app.api.caching import BodyCache, etag_matches
-from app.main import create_app
 from tests.support import make_settings
 
 ENDPOINTS = {

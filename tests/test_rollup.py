@@ -12,13 +12,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, insert
 
-from app import rollup
-from app.buckets import INTERVALS
-from app.db import WRITE_OPTIONS, make_engine
-from app.domain import Quote
-from app.history import Series, series_buckets
-from app.models import RateSpan
-from app.store import apply_history, apply_snapshot, rebuild_rollup
+from app.domain.buckets import INTERVALS
+from app.domain.quotes import Quote
+from app.ingest import rollup
+from app.ingest.store import apply_history, apply_snapshot, rebuild_rollup
+from app.read.series import Series, series_buckets
+from app.storage.engine import WRITE_OPTIONS, make_engine
+from app.storage.models import RateSpan
 from tests.series import span
 from tests.span_buckets import reference_buckets
 from tests.support import at

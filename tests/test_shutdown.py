@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from app.models import PollLog, RateSpan
+from app.storage.models import PollLog, RateSpan
 from tests.support import SEED_PAGE, Upstream
 
 

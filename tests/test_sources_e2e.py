@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.fetch import make_client
-from app.leader import poller_lock
-from app.main import create_app
-from app.models import PollLog, RateSpan
-from app.pipeline import Outcome
-from app.poller import Poller
-from app.settings import Settings
+from app.api.app import create_app
+from app.core.settings import Settings
+from app.ingest.lock import poller_lock
+from app.ingest.pipeline import Outcome
+from app.ingest.poller import Poller
+from app.sources.fetch import make_client
+from app.storage.models import PollLog, RateSpan
 from tests.support import FIXTURES, Upstream, at, make_settings
 
 

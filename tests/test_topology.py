@@ -28,9 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.db import make_engine
-from app.jsonenc import iso
-from app.models import PollLog, RateSpan
+from app.core.jsonenc import iso
+from app.storage.engine import make_engine
+from app.storage.models import PollLog, RateSpan
 from tests.conftest import _postgres_schema_url
 from tests.support import SEED_PAGE, Upstream
 

@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from app.domain import Quote, utcnow
-from app.main import create_app
-from app.models import PollLog, QuoteFlag
-from app.pipeline import store_quotes
-from app.validate import jump_flag, rounding_pct, screen, spread_flags
+from app.api.app import create_app
+from app.domain.quotes import Quote, utcnow
+from app.domain.validate import jump_flag, rounding_pct, screen, spread_flags
+from app.ingest.pipeline import store_quotes
+from app.storage.models import PollLog, QuoteFlag
 from tests.support import at, make_settings
 
 NOW = at("2026-04-01T06:00")

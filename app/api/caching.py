@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 
 from fastapi import Request, Response
 
-from app.latest import LatestService, etag_of
+from app.read.latest import LatestService, etag_of
 
 CACHED_BODIES = 256
 CACHED_BYTES = 32_000_000  # all bodies together, per application

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from app.db import read_session
-from app.latest import LatestService
-from app.settings import Settings
+from app.core.settings import Settings
+from app.read.latest import LatestService
+from app.storage.engine import read_session
 
 
 def _session(request: Request) -> Iterator[Session]:

@@ -1,7 +1,7 @@
 """A pure ASGI shortcut for `GET /rates/latest`, the endpoint dashboards poll all day.
 
 FastAPI's routing, dependency resolution and response classes cost several times what the answer itself
-costs. The answer is already rendered (app.latest), so a request whose exact query string the FastAPI
+costs. The answer is already rendered (app.read.latest), so a request whose exact query string the FastAPI
 route has answered before, since the data last changed, is served straight from that cache: one dict
 lookup, an ETag comparison, two ASGI messages. Anything else (first sight of a query, a bad parameter,
 other paths) goes through FastAPI as usual, which validates it and fills the cache. The FastAPI route
@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.latest import LatestService
+from app.read.latest import LatestService
 
 PATH = "/rates/latest"
 _JSON = (b"content-type", b"application/json")

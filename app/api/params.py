@@ -12,11 +12,11 @@ from typing import Annotated, Literal, cast
 from fastapi import HTTPException, Query
 from sqlalchemy import Connection
 
-from app.buckets import INTERVALS, MAX_BUCKETS, Interval, bucket_count
-from app.history import has_spans
-from app.jsonenc import iso
-from app.latest import LatestService
-from app.settings import Settings
+from app.core.jsonenc import iso
+from app.core.settings import Settings
+from app.domain.buckets import INTERVALS, MAX_BUCKETS, Interval, bucket_count
+from app.read.latest import LatestService
+from app.read.series import has_spans
 
 TIME_EXAMPLE = "2026-02-23 or 2026-02-23T10:00:00Z"
 # Far enough for any history, near enough that date arithmetic (a period before, a bucket after) cannot overflow.

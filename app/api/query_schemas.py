@@ -1,4 +1,4 @@
-"""Response shapes of the query endpoints, for /docs (the bodies themselves are rendered by app.jsonenc).
+"""Response shapes of the query endpoints, for /docs (the bodies themselves are rendered by app.core.jsonenc).
 
 Rates are JSON numbers written with every digit of the exact decimal; `float` here only names the JSON type.
 """

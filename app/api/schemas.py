@@ -1,4 +1,4 @@
-"""Response shapes, for the OpenAPI document at /docs (the bodies themselves are rendered by app.jsonenc)."""
+"""Response shapes, for the OpenAPI document at /docs (the bodies themselves are rendered by app.core.jsonenc)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection app.migrate hands over (or on FX_DATABASE_URL)."""
+"""Alembic environment: runs on the connection app.storage.migrate hands over (or on FX_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from app.db import make_engine
+import app.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from app.storage.engine import make_engine
 
 target_metadata = SQLModel.metadata
 
@@ -26,7 +26,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     engine = make_engine(get_settings().database_url)
     with engine.connect() as conn:

@@ -17,7 +17,7 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources.base import ParseError
 
 # Digits with one optional decimal separator, point or comma (NBKR prints `87,4500`). No exponent, no

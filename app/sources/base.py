@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 
 
 class ParseError(ValueError):

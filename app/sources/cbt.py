@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import _feed
 from app.sources.base import SourceSpec
 

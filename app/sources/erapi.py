@@ -11,7 +11,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from app.domain import SUPPORTED_CURRENCIES, Quote
+from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
 from app.sources import _feed
 from app.sources.base import ParseError, SourceSpec
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import _feed
 from app.sources.base import ParseError, SourceSpec
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import _feed
 from app.sources.base import ParseError, SourceSpec
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from app.domain import Quote, utc
+from app.domain.quotes import Quote, utc
 from app.sources.base import ParseError, SourceSpec
 
 NAME = "peg"

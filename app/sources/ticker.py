@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources.base import ParseError, SourceSpec
 
 NAME = "ticker"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import cbu
 from app.sources.base import ParseError, url_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import nbkr
 from app.sources.base import ParseError
 

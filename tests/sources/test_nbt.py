@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import nbt
 from app.sources.base import ParseError, url_for
 

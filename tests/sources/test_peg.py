@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain import Quote
+from app.domain.quotes import Quote
 from app.sources import peg
 from app.sources.base import ParseError
 

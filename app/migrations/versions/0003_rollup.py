@@ -39,7 +39,7 @@ def upgrade() -> None:
     # case once later migrations change rate_span) never calls it.
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
-        from app.rollup import rebuild
+        from app.ingest.rollup import rebuild
 
         rebuild(bind)
 

@@ -1,0 +1,124 @@
+"""create_app(): the lifespan owns the engine, the latest-rates snapshot, the HTTP client and the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.api import errors
+from app.api.fastpath import LatestFastPath
+from app.api.httpmetrics import HTTPMetrics
+from app.api.routes import change, convert, currencies, export, history, meta, ops, sources
+from app.api.routes import latest as rates
+from app.core import logs, metrics
+from app.core.settings import Settings, get_settings
+from app.ingest.lock import poller_lock
+from app.ingest.poller import Poller
+from app.read.latest import LatestService
+from app.sources.fetch import make_client
+from app.storage.engine import make_engine
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Intraday rates of the Kyrgyz som, Kazakh tenge, Tajik somoni, Uzbek sum and Turkmen manat against the
+US dollar. Every time is ISO 8601 UTC; `rate` is USD per one unit of the currency, `inverse` units per USD.
+"""
+
+
+async def _watch(service: LatestService, every: float) -> None:
+    """Keep the snapshot in step with writes made by any process (the poller may be another one)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(service.refresh_if_changed)
+        except Exception:  # the database may be briefly away: keep serving the last snapshot
+            log.warning("could not refresh the latest-rates snapshot", exc_info=True)
+
+
+def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The application. `transport` lets tests serve recorded upstream bytes instead of the internet."""
+    settings = settings or get_settings()
+    logs.configure(settings.log_level, settings.log_format)  # each uvicorn worker builds the app: once per process
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        service = LatestService(engine, settings)
+        try:
+            await asyncio.to_thread(service.reload)
+        except Exception:  # the database is away or not migrated: start anyway, /ready says why, the watcher retries
+            log.warning("could not load the latest rates at start-up", exc_info=True)
+        metrics.started(settings.role, settings.sources, service)
+        # Everything built so far (modules, the app, the snapshot) lives as long as the process: keep it out of
+        # the collector's full passes, which otherwise scan it all and show up as tens of milliseconds of
+        # latency in the middle of large responses.
+        gc.freeze()
+        app.state.engine = engine
+        app.state.settings = settings
+        app.state.latest = service
+        watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
+        scheduler: AsyncIOScheduler | None = None
+        client: httpx.AsyncClient | None = None
+        lock = None
+        if settings.role in ("all", "poller"):
+            client = make_client(settings.http_timeout, settings.user_agent, transport)
+            lock = poller_lock(engine)
+
+            async def reload() -> None:
+                await asyncio.to_thread(service.reload)
+
+            app.state.poller = Poller(engine, settings, client, lock, on_change=reload)
+            await asyncio.to_thread(metrics.seed, engine, settings.sources)
+            scheduler = AsyncIOScheduler(timezone="UTC")
+            app.state.poller.schedule(scheduler)
+            scheduler.start()  # inside the running loop, as AsyncIOScheduler requires
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
+                await app.state.poller.drain(settings.shutdown_timeout)
+                scheduler.shutdown(wait=False)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if client is not None:
+                await client.aclose()
+            if lock is not None:
+                lock.release()
+            engine.dispose()
+
+    app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    app.add_middleware(LatestFastPath, state=app.state)
+    if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
+    app.include_router(rates.router)
+    app.include_router(sources.router)
+    app.include_router(meta.router)
+    app.include_router(ops.router)
+    if settings.admin_token is not None:  # otherwise POST /admin/poll does not exist (404)
+        app.include_router(ops.admin)
+    app.include_router(currencies.router)
+    app.include_router(history.router)
+    app.include_router(change.router)
+    app.include_router(export.router)
+    app.include_router(convert.router)
+    return app

@@ -1,0 +1,109 @@
+"""`/convert`: an amount from one currency to another through USD, on decimals, at any time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from sqlalchemy import Connection
+
+from app.api.caching import json_response
+from app.api.deps import LatestDep, SessionDep, SettingsDep
+from app.api.params import SourceQuery, TimeQuery, parse_time, series_source, source_name
+from app.api.query_schemas import Conversion
+from app.api.routes.export import NOT_MODIFIED
+from app.api.schemas import ErrorBody
+from app.core.jsonenc import dumps, iso
+from app.core.numbers import plain
+from app.core.settings import Settings
+from app.domain.cross import CROSS_DIGITS, AmountError, cross, parse_amount
+from app.domain.quotes import utcnow
+from app.read.series import Span, first_span_after, span_at
+
+router = APIRouter(tags=["convert"])
+
+USD = "USD"
+
+
+def _code(name: str, raw: str, settings: Settings) -> str:
+    code = raw.strip().upper()
+    valid = [USD, *settings.currencies]
+    if code not in valid:
+        raise HTTPException(422, f"parameter '{name}': unknown currency {raw!r}; valid codes: {', '.join(valid)}")
+    return code
+
+
+def _leg(conn: Connection, currency: str, source: str, at: datetime) -> Span:
+    span = span_at(conn, currency, source, at)
+    if span is None:
+        later = first_span_after(conn, currency, source, at)
+        hint = f"its first value is from {iso(later.first_seen)}" if later else "it has none stored"
+        raise HTTPException(404, f"no {currency} rate from {source} at or before {iso(at)}; {hint}")
+    return span
+
+
+def _leg_json(span: Span, source: str, at: datetime, gap: timedelta) -> dict[str, Any]:
+    return {
+        "source": source,
+        "rate": span.rate,
+        "since": span.first_seen,
+        "last_seen": span.last_seen,
+        "stale": at > span.last_seen + gap,
+    }
+
+
+@router.get(
+    "/convert",
+    response_model=Conversion,
+    summary="Convert an amount between two currencies (or USD) through USD, at now or any past time",
+    description=f"""`rate` is units of `to` per one unit of `from`; both it and `result` are a single division of
+the exact published values, rounded half-even to {CROSS_DIGITS} significant digits. Each side takes the last value
+known at or before `at` (default now) from its best source (or `source`); `sources` says which value each side
+used and whether it was stale then. `amount` must be a positive number no larger than 10^15.""",
+    responses={
+        304: NOT_MODIFIED,
+        404: {"model": ErrorBody, "description": "No rate known at or before `at`"},
+        422: {"model": ErrorBody, "description": "A bad code, amount, time or source"},
+    },
+)
+def convert(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    latest: LatestDep,
+    from_: Annotated[str, Query(alias="from", description="A configured code or USD", examples=["KZT"])],
+    to: Annotated[str, Query(description="A configured code or USD", examples=["UZS"])],
+    amount: Annotated[str, Query(description="A positive decimal, at most 10^15", examples=["1000"])],
+    at: TimeQuery = None,
+    source: SourceQuery = None,
+) -> Response:
+    source_code, target_code = _code("from", from_, settings), _code("to", to, settings)
+    try:
+        value = parse_amount(amount)
+    except AmountError as exc:
+        raise HTTPException(422, f"parameter 'amount': {exc}") from None
+    moment = parse_time("at", at) or utcnow()
+    asked = source_name(source, settings)
+    conn = session.connection()
+    legs: dict[str, dict[str, Any]] = {}
+    spans: dict[str, Span] = {}
+    for code in dict.fromkeys((source_code, target_code)):
+        if code == USD:
+            continue
+        chosen = series_source(conn, latest, settings, code, asked)
+        spans[code] = _leg(conn, code, chosen, moment)
+        legs[code] = _leg_json(spans[code], chosen, moment, timedelta(seconds=settings.carry_seconds(chosen)))
+    from_value = spans[source_code].value if source_code in spans else None
+    to_value = spans[target_code].value if target_code in spans else None
+    rate, result = cross(value, from_value, to_value)
+    body = {
+        "from": source_code,
+        "to": target_code,
+        "amount": plain(value),
+        "rate": rate,
+        "result": result,
+        "at": moment,
+        "sources": legs,
+    }
+    return json_response(request, dumps(body))

@@ -1,0 +1,48 @@
+"""`/currencies`: the configured currencies, their names, their official source and the data stored for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import Connection
+
+from app.api.caching import cached_json
+from app.api.deps import SessionDep, SettingsDep
+from app.api.query_schemas import Currencies
+from app.api.routes.export import NOT_MODIFIED
+from app.core.jsonenc import dumps
+from app.core.settings import Settings
+from app.domain.quotes import CURRENCY_NAMES
+from app.read.query import data_version
+from app.read.series import stored_range
+from app.sources.registry import authoritative_source
+
+router = APIRouter(tags=["rates"])
+
+
+def _currency(conn: Connection, settings: Settings, code: str) -> dict[str, Any]:
+    ranges = {source: found for source in settings.sources if (found := stored_range(conn, code, source))}
+    return {
+        "code": code,
+        "name": CURRENCY_NAMES[code],
+        "authoritative_source": authoritative_source(code),
+        "sources": list(ranges),
+        "first_date": min(first for first, _ in ranges.values()).date() if ranges else None,
+        "last_date": max(last for _, last in ranges.values()).date() if ranges else None,
+    }
+
+
+def _body(conn: Connection, settings: Settings) -> bytes:
+    return dumps({"currencies": [_currency(conn, settings, code) for code in settings.currencies]})
+
+
+@router.get(
+    "/currencies",
+    response_model=Currencies,
+    summary="Every configured currency: code, name, official source, and the dates of its stored data",
+    responses={304: NOT_MODIFIED},
+)
+def currencies(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    conn = session.connection()
+    return cached_json(request, ("currencies", data_version(session)), lambda: _body(conn, settings))

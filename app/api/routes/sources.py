@@ -1,0 +1,54 @@
+"""`/sources`: what each upstream is doing: last attempt, last success, failures, next poll, flags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from app.api.caching import json_response
+from app.api.deps import SessionDep, SettingsDep
+from app.core.jsonenc import dumps
+from app.read.status import all_sources
+
+router = APIRouter(tags=["sources"])
+
+
+class FlagOut(BaseModel):
+    currency: str
+    kind: str = Field(description="`jump` (moved too far from its previous value) or `spread` (disagrees)")
+    detail: str
+    raised_at: datetime
+
+
+class SourceOut(BaseModel):
+    name: str = Field(examples=["nbk"])
+    title: str
+    enabled: bool
+    authoritative_for: list[str] = Field(description="Currencies this source is the official word on")
+    currencies: list[str] = Field(description="Configured currencies this source quotes")
+    url: str | None = Field(description="What is fetched; `{date:...}` is filled with the publisher's date")
+    interval_seconds: int
+    last_attempt: datetime | None
+    last_success: datetime | None
+    last_error: str | None = Field(description="The latest failed or rejected poll's reason")
+    last_error_at: datetime | None
+    last_rejections: str | None = Field(description="Quotes refused before storing in the latest poll that had any")
+    last_rejections_at: datetime | None
+    consecutive_failures: int
+    backoff_until: datetime | None
+    next_poll: datetime | None
+    spans_stored: int
+    flags_raised: int
+    recent_flags: list[FlagOut]
+    attribution: str | None = Field(description="Credit the source's terms require, to show with its numbers")
+
+
+class SourcesOut(BaseModel):
+    sources: list[SourceOut]
+
+
+@router.get("/sources", response_model=SourcesOut, summary="Every upstream source and how its polls are going")
+def sources(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    return json_response(request, dumps({"sources": all_sources(session, settings)}))

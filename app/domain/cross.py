@@ -1,0 +1,69 @@
+"""Cross rates through USD, on decimals. Pure: the values come in, the numbers go out.
+
+Each side is the exact fraction its source published (USD per unit, or one over units per USD; USD itself is
+1/1), so `rate` and `result` are each a single division of exact products, rounded half-even to
+CROSS_DIGITS significant digits: no error from a rounded intermediate rate is multiplied by the amount.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+
+from app.core.numbers import plain
+from app.domain.buckets import Value
+from app.domain.quotes import DERIVED_DIGITS
+
+CROSS_DIGITS = DERIVED_DIGITS  # 15: as many as a JSON reader's double keeps
+MAX_AMOUNT = Decimal(10) ** 15
+MAX_AMOUNT_TEXT = 64  # characters: an amount is a number, not a document
+
+# Products of published values and an amount are exact at this precision (an amount has at most 64 characters).
+_EXACT = decimal.Context(
+    prec=200, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX, traps=[decimal.Inexact, decimal.InvalidOperation]
+)
+_ROUNDED = decimal.Context(
+    prec=CROSS_DIGITS, rounding=decimal.ROUND_HALF_EVEN, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX
+)
+_ONE = Decimal(1)
+
+
+class AmountError(ValueError):
+    """The amount is not a positive number no larger than MAX_AMOUNT; the message says which."""
+
+
+def parse_amount(raw: str) -> Decimal:
+    text = raw.strip()
+    if not text:
+        raise AmountError("amount is empty; give a positive number such as 1000 or 12.5")
+    if len(text) > MAX_AMOUNT_TEXT:
+        raise AmountError(f"amount is {len(text)} characters long; give a number of at most {MAX_AMOUNT_TEXT}")
+    try:
+        amount = Decimal(text)
+    except decimal.InvalidOperation:
+        raise AmountError(f"amount {raw!r} is not a number; give a positive number such as 1000 or 12.5") from None
+    if not amount.is_finite():
+        raise AmountError(f"amount {raw!r} is not a finite number; give a positive number such as 1000 or 12.5")
+    if amount <= 0:
+        raise AmountError(f"amount {raw!r} is not positive; give a number greater than 0")
+    if amount > MAX_AMOUNT:
+        raise AmountError(f"amount {raw!r} is larger than 10^15 (1000000000000000); give a smaller amount")
+    return amount
+
+
+def _usd_per_unit(side: Value | None) -> tuple[Decimal, Decimal]:
+    """USD per one unit as an exact (numerator, denominator); None is USD itself."""
+    if side is None:
+        return _ONE, _ONE
+    return (_ONE, side.value) if side.per_usd else (side.value, _ONE)
+
+
+def cross(amount: Decimal, source: Value | None, target: Value | None) -> tuple[Decimal, Decimal]:
+    """(units of target per unit of source, amount in target units); None means USD."""
+    source_num, source_den = _usd_per_unit(source)
+    target_num, target_den = _usd_per_unit(target)
+    numerator = _EXACT.multiply(source_num, target_den)
+    denominator = _EXACT.multiply(source_den, target_num)
+    rate = _ROUNDED.divide(numerator, denominator)
+    result = _ROUNDED.divide(_EXACT.multiply(amount, numerator), denominator)
+    return plain(rate), plain(result)

@@ -1,0 +1,101 @@
+"""Pure checks a snapshot passes before anything is stored, and the flags a stored quote may raise.
+
+Rejected quotes are not stored (the poll log says why); flagged quotes are stored and the flag is kept
+beside them: a suspicious move may be real, and silently dropping it would hide exactly the news.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from app.domain.collapse import Rejection
+from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
+
+MAX_DAYS_AHEAD = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    currency: str
+    source: str
+    kind: str  # jump | spread
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.currency} from {self.source}: {self.detail}"
+
+
+def _problem(quote: Quote, today: date, expected_day: date | None, not_after: date | None) -> str | None:
+    if quote.currency not in SUPPORTED_CURRENCIES:
+        return "unknown currency"
+    if not quote.value.is_finite() or quote.value <= 0:
+        return f"rate {quote.value} is not a positive finite number"
+    if quote.effective_date is not None:
+        if quote.effective_date > today + timedelta(days=MAX_DAYS_AHEAD):
+            return f"effective date {quote.effective_date} is more than {MAX_DAYS_AHEAD} days ahead"
+        if not_after is not None and quote.effective_date > not_after:
+            # NBKR publishes tomorrow's rate today: serving it now would put it in force a day early.
+            return f"takes effect on {quote.effective_date}, after today ({not_after}) where it is published"
+        if expected_day is not None and quote.effective_date != expected_day:
+            # NBT answers a day it lacks with another day's rates: storing them would date them wrongly.
+            return f"feed answered with rates for {quote.effective_date} when asked for {expected_day}"
+    return None
+
+
+def screen(
+    quotes: Iterable[Quote], *, today: date, expected_day: date | None = None, not_after: date | None = None
+) -> tuple[list[Quote], list[Rejection]]:
+    """The quotes that may be stored, and why each of the others may not. A live poll passes `not_after`
+    (the publisher's today) so that a rate announced for a later day waits until it is in force."""
+    kept: list[Quote] = []
+    rejected: list[Rejection] = []
+    for quote in quotes:
+        problem = _problem(quote, today, expected_day, not_after)
+        if problem is None:
+            kept.append(quote)
+        else:
+            rejected.append(Rejection(quote.currency, quote.source, problem))
+    return kept, rejected
+
+
+def rounding_pct(value: Decimal) -> Decimal:
+    """Half a unit of the last published digit, as a percentage of the value: how far rounding alone moves it.
+
+    The ticker prints UZS as 0.00008: anything from 0.000075 to 0.000085 reads the same, +-6.25 %.
+    """
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return Decimal(50) * Decimal(1).scaleb(exponent) / value
+
+
+def _pct_apart(a: Decimal, b: Decimal) -> Decimal:
+    return abs(a - b) / b * 100
+
+
+def jump_flag(quote: Quote, previous_rate: Decimal | None, threshold_pct: Decimal) -> Flag | None:
+    if previous_rate is None:
+        return None
+    moved = _pct_apart(quote.rate, previous_rate)
+    if moved <= threshold_pct:
+        return None
+    return Flag(
+        quote.currency,
+        quote.source,
+        "jump",
+        f"moved {moved:.2f}% from its previous value {previous_rate:.6g} (threshold {threshold_pct}%)",
+    )
+
+
+def spread_flags(quote: Quote, others: dict[str, tuple[Decimal, Decimal]], threshold_pct: Decimal) -> list[Flag]:
+    """Disagreements with other sources' current values: {source: (rate, published value)}."""
+    flags = []
+    for source, (rate, published) in sorted(others.items()):
+        allowed = threshold_pct + rounding_pct(quote.value) + rounding_pct(published)
+        apart = _pct_apart(quote.rate, rate)
+        if apart > allowed:
+            detail = f"differs {apart:.2f}% from {source} ({rate:.6g} USD; allowed {allowed:.2f}% with rounding)"
+            flags.append(Flag(quote.currency, quote.source, "spread", detail))
+    return flags

@@ -1,0 +1,115 @@
+"""At most one process polls a database: whoever holds the poller lock.
+
+Every process started with role `all` or `poller` runs a scheduler (each uvicorn worker runs the lifespan),
+so each poll first asks for the lock; the holder keeps it for its lifetime and the others skip their turn.
+When the holder dies its lock is freed by the OS or the server, and the next process to ask takes over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import IO, Protocol
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from app.storage.engine import is_sqlite, lock_key
+
+log = logging.getLogger(__name__)
+
+
+class PollerLock(Protocol):
+    def acquire(self) -> bool:
+        """True when this process holds the lock (it may already have held it)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class FileLock:
+    """SQLite: an exclusive flock on a file beside the database; the kernel frees it when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+b")  # noqa: SIM115 - held open for as long as we lead
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n".encode())
+        handle.flush()
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class AdvisoryLock:
+    """PostgreSQL: a session advisory lock held on one dedicated connection, never a pooled one.
+
+    A pooled connection could go back to the pool (and the lock with it) or be recycled under us.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = create_engine(engine.url, poolclass=NullPool)
+        self._key = lock_key(engine, "poller")
+        self._conn: Connection | None = None
+
+    def _still_held(self) -> bool:
+        assert self._conn is not None
+        try:
+            self._conn.execute(text("SELECT 1"))
+            return True
+        except DBAPIError:
+            log.warning("lost the database connection that held the poller lock")
+            self._drop()
+            return False
+
+    def acquire(self) -> bool:
+        if self._conn is not None and self._still_held():
+            return True
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar_one():
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(DBAPIError):
+                self._conn.close()
+            self._conn = None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(DBAPIError):
+                self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+        self._drop()
+        self._engine.dispose()
+
+
+def poller_lock(engine: Engine) -> PollerLock:
+    if is_sqlite(engine):
+        database = engine.url.database or ""
+        if database in ("", ":memory:"):
+            raise ValueError("the poller needs a file (or PostgreSQL) database, not an in-memory one")
+        return FileLock(Path(database).with_name(Path(database).name + ".poller.lock"))
+    return AdvisoryLock(engine)

@@ -1,0 +1,227 @@
+"""The scheduled polls: fetch each source, run the pipeline, back off a failing source, and tell the API
+its snapshot is out of date. One source failing never touches another: each has its own job and state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine
+
+from app.core import metrics
+from app.core.logs import log_poll
+from app.core.settings import Settings
+from app.domain.quotes import Quote, utcnow
+from app.ingest.lock import PollerLock
+from app.ingest.pipeline import Outcome, fail, process, store_quotes
+from app.ingest.store import record_failure
+from app.sources.base import SourceSpec, url_for
+from app.sources.fetch import FetchError, Validators, fetch
+from app.sources.registry import SOURCES
+from app.storage.engine import write_session
+from app.storage.models import SourceState
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What the polling process remembers of one source between polls."""
+
+    failures: int = 0
+    backoff_until: datetime | None = None
+    url: str | None = None
+    validators: Validators = field(default_factory=Validators)
+    quotes: Sequence[Quote] = ()
+
+
+def local_day(spec: SourceSpec, now: datetime) -> date:
+    """Today where the publisher is: a bank in UTC+5 has moved to tomorrow at 19:00 UTC."""
+    return (now + timedelta(hours=spec.utc_offset_hours)).date()
+
+
+def backoff(interval: int, failures: int, retry_after: float | None, cap: int) -> timedelta:
+    """No extra wait after one failure (the next regular poll retries), then 1, 3, 7... intervals, capped;
+    a Retry-After from the upstream is honoured when it asks for longer."""
+    seconds = min(interval * (2 ** min(failures - 1, 30) - 1), cap)
+    # An upstream may ask for anything; a day (or the cap, if longer) is as long as we wait.
+    asked = min(retry_after or 0, max(cap, 86400))
+    return timedelta(seconds=max(seconds, asked))
+
+
+class Poller:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        lock: PollerLock,
+        on_change: OnChange | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.client = client
+        self.lock = lock
+        self.on_change = on_change
+        self.clock = clock
+        self.runtime = {name: Runtime() for name in settings.sources}
+        self.scheduler: AsyncIOScheduler | None = None
+        self.inflight: set[asyncio.Task[Any]] = set()  # polls running now, for a graceful shutdown (drain)
+
+    async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
+        """One poll of one source; None when another process holds the poller lock or the source is backing off."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+        if not await asyncio.to_thread(self.lock.acquire):
+            log.debug("poll of %s skipped: another process holds the poller lock", name)
+            return None
+        state = self.runtime[name]
+        started_at = self.clock()
+        if not force and state.backoff_until is not None and started_at < state.backoff_until:
+            log.debug("poll of %s skipped: backing off until %s", name, state.backoff_until)
+            return None
+        clock = time.perf_counter()
+        outcome, retry_after = await self._poll_safely(SOURCES[name], state, started_at)
+        seconds = time.perf_counter() - clock
+        self._account(name, state, outcome, retry_after, started_at)
+        log_poll(log, outcome, seconds)
+        try:
+            await asyncio.to_thread(self._save_state, name, state)
+            await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds)
+        except Exception:  # the database went away after the poll: the next poll will say so in the log
+            log.warning("could not record the state of %s", name, exc_info=True)
+        if self.on_change is not None:
+            await self.on_change()
+        return outcome
+
+    async def _poll_safely(
+        self, spec: SourceSpec, state: Runtime, started_at: datetime
+    ) -> tuple[Outcome, float | None]:
+        """The poll, with any unforeseen failure (a parser bug, the database away) turned into an error
+        outcome: one source's trouble must never stop the scheduler, the other sources or `poll --once`."""
+        try:
+            return await self._poll(spec, state, started_at)
+        except Exception as exc:
+            log.exception("poll of %s failed unexpectedly", spec.name)
+            error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            try:
+                return await asyncio.to_thread(fail, self.engine, spec.name, started_at, error), None
+            except Exception:  # nowhere to record it (the database is away): the log line above has it
+                return Outcome(spec.name, ok=False, error=error), None
+
+    async def _poll(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> tuple[Outcome, float | None]:
+        day = local_day(spec, started_at) if spec.dated else None
+        if not spec.fetches:
+            return await self._process(spec, b"", started_at, day), None
+        url = url_for(self.settings.source_url(spec.name), day)
+        # Ask "has it changed?" only when we still hold what the previous answer said.
+        validators = state.validators if state.url == url and state.quotes else None
+        try:
+            fetched = await fetch(self.client, url, self.settings.max_body_bytes, validators)
+        except FetchError as exc:
+            if exc.status == 404 and day is not None:
+                # A dated feed has no file for a day it did not publish (CBT on Sundays): nothing to store.
+                error = f"no rates published for {day} (HTTP 404 from {url})"
+                await asyncio.to_thread(
+                    record_failure, self.engine, spec.name, started_at=started_at, error=error, outcome="rejected"
+                )
+                return Outcome(spec.name, ok=True, error=error), None
+            return await asyncio.to_thread(fail, self.engine, spec.name, started_at, str(exc)), exc.retry_after
+        if fetched.body is None:
+            outcome = await self._confirm(spec, state, started_at)
+        else:
+            outcome = await self._process(spec, fetched.body, started_at, day)
+        if outcome.quotes:
+            state.url, state.validators, state.quotes = url, fetched.validators, outcome.quotes
+        return outcome, None
+
+    async def _process(self, spec: SourceSpec, body: bytes, started_at: datetime, day: date | None) -> Outcome:
+        return await asyncio.to_thread(
+            process, self.engine, self.settings, spec, body,
+            observed_at=self.clock(), started_at=started_at, expected_day=day,
+            not_after=local_day(spec, started_at),
+        )  # fmt: skip
+
+    async def _confirm(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> Outcome:
+        """A 304: the upstream still says what it said, so the same quotes are seen again, without parsing."""
+        now = self.clock()
+        quotes = [dataclasses.replace(q, observed_at=now) for q in state.quotes]
+        return await asyncio.to_thread(
+            store_quotes, self.engine, self.settings, spec.name, quotes,
+            started_at=started_at, entries_seen=len(quotes), unchanged=True,
+        )  # fmt: skip
+
+    def _account(self, name: str, state: Runtime, outcome: Outcome, retry_after: float | None, now: datetime) -> None:
+        if outcome.ok:
+            state.failures, state.backoff_until = 0, None
+            return
+        state.failures += 1
+        wait = backoff(self.settings.source_interval(name), state.failures, retry_after, self.settings.max_backoff)
+        state.backoff_until = now + wait if wait else None
+
+    def next_poll_at(self, name: str, state: Runtime) -> datetime | None:
+        job = self.scheduler.get_job(f"poll-{name}") if self.scheduler is not None else None
+        scheduled: datetime | None = job.next_run_time if job is not None else None
+        if state.backoff_until is not None and (scheduled is None or scheduled < state.backoff_until):
+            return state.backoff_until
+        return scheduled
+
+    def _save_state(self, name: str, state: Runtime) -> None:
+        with write_session(self.engine) as session:
+            row = session.get(SourceState, name) or SourceState(source=name, updated_at=self.clock())
+            row.consecutive_failures = state.failures
+            row.backoff_until = state.backoff_until
+            row.next_poll_at = self.next_poll_at(name, state)
+            row.updated_at = self.clock()
+            session.add(row)
+
+    async def drain(self, seconds: float) -> bool:
+        """Wait, at most `seconds`, for the polls in flight to finish, then cancel the rest; True when all
+        finished. Cancelling abandons a fetch; a database write already under way runs in a thread and
+        cannot be interrupted, but it is one transaction: it commits whole or not at all."""
+        running = [task for task in self.inflight if task is not asyncio.current_task()]
+        if not running:
+            return True
+        log.info("waiting up to %g s for %d poll(s) in flight", seconds, len(running))
+        _, pending = await asyncio.wait(running, timeout=seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        return not pending
+
+    async def poll_all(self, names: Iterable[str] | None = None) -> list[Outcome | None]:
+        """One poll of each source, one after another (they share one database writer anyway)."""
+        return [await self.poll_source(name, force=True) for name in (names or self.settings.sources)]
+
+    def schedule(self, scheduler: AsyncIOScheduler) -> None:
+        self.scheduler = scheduler
+        for name in self.settings.sources:
+            interval = self.settings.source_interval(name)
+            scheduler.add_job(
+                self.poll_source,
+                "interval",
+                args=[name],
+                id=f"poll-{name}",
+                seconds=interval,
+                jitter=min(self.settings.poll_jitter, interval // 2),
+                # Interval triggers first fire one interval after start: poll at start-up instead.
+                next_run_time=utcnow() + timedelta(seconds=1),
+                max_instances=1,
+                coalesce=True,
+                # The default grace of 1 s silently drops a run that starts late (a busy loop, a slow poll).
+                misfire_grace_time=max(30, interval // 2),
+            )

@@ -1,0 +1,363 @@
+"""Applies one source snapshot to the database in one transaction, following app.domain.collapse.
+
+Every transaction that changes spans also brings the hourly rollup (app.ingest.rollup) up to date before it commits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+
+from sqlalchemy import Engine, func, text, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
+from app.domain.quotes import Quote, utcnow
+from app.domain.validate import Flag, jump_flag, spread_flags
+from app.ingest import rollup
+from app.storage.engine import is_sqlite, lock_key, write_session
+from app.storage.models import DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRules:
+    """When a newly stored value is flagged: see app.domain.validate."""
+
+    jump_pct: Decimal
+    spread_pct: Decimal
+    # Other sources' values count for a disagreement only if they were seen this recently.
+    others_within: timedelta = timedelta(days=2)
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    entries_seen: int = 0
+    opened: int = 0
+    extended: int = 0
+    ignored: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    unchanged: bool = False  # the upstream said 304: the previous quotes were confirmed, not re-read
+
+    @property
+    def outcome(self) -> str:
+        if self.unchanged:
+            return "unchanged"
+        return "partial" if self.rejections else "ok"
+
+
+@cache
+def _writer_lock(engine: Engine) -> int:
+    return lock_key(engine, "store")
+
+
+def _serialize_writers(session: Session, engine: Engine) -> None:
+    """Store transactions read the open span and then write: two at once would both extend it.
+
+    SQLite serializes them with BEGIN IMMEDIATE (app.storage.engine); PostgreSQL with a transaction-level advisory lock.
+    """
+    if not is_sqlite(engine):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _writer_lock(engine)})
+
+
+def open_span(session: Session, currency: str, source: str) -> RateSpan | None:
+    statement = (
+        select(RateSpan)
+        .where(RateSpan.currency == currency, RateSpan.source == source)
+        .order_by(col(RateSpan.first_seen).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()
+
+
+def _others(session: Session, quote: Quote, within: timedelta) -> dict[str, tuple[Decimal, Decimal]]:
+    """The current value of every other source for this currency, if seen recently: {source: (rate, value)}."""
+    statement = (
+        select(RateSpan)
+        .where(
+            RateSpan.currency == quote.currency,
+            RateSpan.source != quote.source,
+            col(RateSpan.last_seen) >= quote.observed_at - within,
+        )
+        .order_by(col(RateSpan.first_seen).desc())
+    )
+    found: dict[str, tuple[Decimal, Decimal]] = {}
+    for span in session.exec(statement):
+        found.setdefault(span.source, (span.rate, Decimal(span.value)))
+    return found
+
+
+def _flags(session: Session, quote: Quote, span: RateSpan | None, rules: FlagRules) -> list[Flag]:
+    jump = jump_flag(quote, span.rate if span is not None else None, rules.jump_pct)
+    spread = spread_flags(quote, _others(session, quote, rules.others_within), rules.spread_pct)
+    return ([jump] if jump else []) + spread
+
+
+def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict[str, RateSpan]:
+    """The latest span of each of `currencies` from `source`, in one indexed query."""
+    latest = aliased(RateSpan)
+    newest = (
+        select(func.max(latest.first_seen))
+        .where(latest.currency == RateSpan.currency, latest.source == RateSpan.source)
+        .scalar_subquery()
+    )
+    statement = select(RateSpan).where(
+        RateSpan.source == source, col(RateSpan.currency).in_(currencies), RateSpan.first_seen == newest
+    )
+    return {span.currency: span for span in session.exec(statement)}
+
+
+def _state(span: RateSpan | None) -> OpenSpan | None:
+    if span is None:
+        return None
+    return OpenSpan(Decimal(span.value), span.per_usd, span.last_seen, span.effective_date)
+
+
+def _new_span(quote: Quote) -> RateSpan:
+    """A span of one observation: the value exactly as published, in the source's direction."""
+    change = quote.reported_change_pct
+    return RateSpan(
+        currency=quote.currency,
+        source=quote.source,
+        value=str(quote.value),
+        per_usd=quote.per_usd,
+        first_seen=quote.observed_at,
+        last_seen=quote.observed_at,
+        observations=1,
+        effective_date=quote.effective_date,
+        reported_change_pct=str(change) if change is not None else None,
+    )
+
+
+def _apply_quote(
+    session: Session, quote: Quote, max_gap: timedelta, rules: FlagRules | None = None, span: RateSpan | None = None
+) -> tuple[Action, list[Flag]]:
+    action = decide(quote, _state(span), max_gap)
+    change = str(quote.reported_change_pct) if quote.reported_change_pct is not None else None
+    flags: list[Flag] = []
+    if action is Action.EXTEND and span is not None:
+        span.last_seen = quote.observed_at
+        span.observations += 1
+        span.reported_change_pct = change
+        # The span's effective date is the latest date the source has stated the value for: a bank
+        # repeating 3.50 every day keeps one span whose effective date stays current.
+        if quote.effective_date is not None:
+            span.effective_date = max(quote.effective_date, span.effective_date or quote.effective_date)
+        session.add(span)
+    elif action is Action.OPEN:
+        session.add(_new_span(quote))
+        if rules is not None and (span is None or span.rate != quote.rate):
+            flags = _flags(session, quote, span, rules)
+            session.add_all(
+                QuoteFlag(
+                    source=f.source, currency=f.currency, raised_at=quote.observed_at, kind=f.kind, detail=f.detail
+                )
+                for f in flags
+            )
+    return action, flags
+
+
+def bump_version(session: Session) -> None:
+    session.execute(update(DataVersion).where(col(DataVersion.id) == 1).values(version=DataVersion.version + 1))
+
+
+def _joined(items: Sequence[object]) -> str | None:
+    return "; ".join(str(item) for item in items)[:4000] or None
+
+
+def _log_row(source: str, started_at: datetime, result: ApplyResult, outcome: str, error: str | None) -> PollLog:
+    return PollLog(
+        source=source,
+        started_at=started_at,
+        finished_at=utcnow(),
+        outcome=outcome,
+        poller=f"{socket.gethostname()}:{os.getpid()}",
+        error=error,
+        entries_seen=result.entries_seen,
+        spans_opened=result.opened,
+        spans_extended=result.extended,
+        rejections=_joined(result.rejections),
+        flags=_joined(result.flags),
+    )
+
+
+def apply_snapshot(
+    engine: Engine,
+    source: str,
+    quotes: Sequence[Quote],
+    *,
+    started_at: datetime,
+    max_gap: timedelta,
+    entries_seen: int,
+    rejections: Sequence[Rejection] = (),
+    rules: FlagRules | None = None,
+    unchanged: bool = False,
+) -> ApplyResult:
+    """Store one deduplicated snapshot and its poll-log row: all of it, or (on any error) none of it."""
+    result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections), unchanged=unchanged)
+    with write_session(engine) as session:
+        _serialize_writers(session, engine)
+        spans = open_spans(session, source, sorted({q.currency for q in quotes}))
+        extended: list[rollup.Extension] = []
+        opened: set[rollup.Key] = set()
+        for quote in quotes:
+            span = spans.get(quote.currency)
+            action, flags = _apply_quote(session, quote, max_gap, rules, span)
+            result.opened += action is Action.OPEN
+            result.extended += action is Action.EXTEND
+            result.ignored += action is Action.IGNORE
+            result.flags.extend(flags)
+            if action is Action.EXTEND and span is not None:
+                # The open span is the last begun of its series, so the last of its hour's row.
+                extended.append(
+                    rollup.Extension(span.currency, span.source, span.per_usd, span.first_seen, span.last_seen)
+                )
+            elif action is Action.OPEN:
+                opened.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
+        if extended or opened:
+            session.flush()
+            rollup.extend(session.connection(), extended)
+            rollup.refresh(session.connection(), opened)
+        session.add(_log_row(source, started_at, result, result.outcome, None))
+        bump_version(session)
+    return result
+
+
+def record_failure(
+    engine: Engine,
+    source: str,
+    *,
+    started_at: datetime,
+    error: str,
+    entries_seen: int = 0,
+    rejections: Sequence[Rejection] = (),
+    outcome: str = "error",
+) -> None:
+    """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API."""
+    result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections))
+    with write_session(engine) as session:
+        session.add(_log_row(source, started_at, result, outcome, error[:2000]))
+        bump_version(session)
+
+
+def _neighbours(session: Session, quote: Quote) -> tuple[RateSpan | None, RateSpan | None]:
+    series = (RateSpan.currency == quote.currency, RateSpan.source == quote.source)
+    before = session.exec(
+        select(RateSpan)
+        .where(*series, col(RateSpan.first_seen) <= quote.observed_at)
+        .order_by(col(RateSpan.first_seen).desc())
+        .limit(1)
+    ).first()
+    after = session.exec(
+        select(RateSpan)
+        .where(*series, col(RateSpan.first_seen) > quote.observed_at)
+        .order_by(col(RateSpan.first_seen))
+        .limit(1)
+    ).first()
+    return before, after
+
+
+def _later(a: date | None, b: date | None) -> date | None:
+    return max(a, b) if a is not None and b is not None else (a or b)
+
+
+def _place_quote(session: Session, quote: Quote, max_gap: timedelta, touched: set[rollup.Key]) -> Placement:
+    """Place one backfilled quote; `touched` gets the rollup hours whose spans changed."""
+    before, after = _neighbours(session, quote)
+    around = Neighbours(
+        _state(before),
+        Decimal(after.value) if after is not None else None,
+        after.per_usd if after is not None else False,
+        after.first_seen if after is not None else None,
+    )
+    placement = place(quote, around, max_gap)
+    hours = {
+        Placement.EXTEND: [before],
+        Placement.PREPEND: [after],  # the hour it began in; the one it now begins in is the quote's
+        Placement.BRIDGE: [before, after],
+    }.get(placement, [])
+    touched.update((s.currency, s.source, rollup.hour_of(s.first_seen)) for s in hours if s is not None)
+    if placement in (Placement.PREPEND, Placement.OPEN):
+        touched.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
+    if placement is Placement.IGNORE and before is not None:
+        # A day not stored before (apply_history skips those that were), inside a span that joined its
+        # neighbours across it: the span already says so, and now it has one more observation.
+        before.observations += 1
+    elif placement is Placement.EXTEND and before is not None:
+        before.last_seen = quote.observed_at
+        before.observations += 1
+        before.effective_date = _later(before.effective_date, quote.effective_date)
+    elif placement is Placement.PREPEND and after is not None:
+        after.first_seen = quote.observed_at
+        after.observations += 1
+    elif placement is Placement.BRIDGE and before is not None and after is not None:
+        before.last_seen = after.last_seen
+        before.observations += after.observations + 1
+        before.effective_date = _later(before.effective_date, after.effective_date)
+        session.delete(after)
+    elif placement is Placement.OPEN:
+        session.add(_new_span(quote))
+    session.flush()
+    return placement
+
+
+def apply_history(
+    engine: Engine,
+    source: str,
+    quotes: Sequence[Quote],
+    *,
+    days: dict[date, str],
+    max_gap: timedelta,
+) -> ApplyResult:
+    """Store backfilled quotes wherever they fall in the series, and mark `days` ({day: outcome}) fetched,
+    in one transaction: an interrupted backfill resumes at the first day not marked."""
+    result = ApplyResult(entries_seen=len(quotes))
+    with write_session(engine) as session:
+        _serialize_writers(session, engine)
+        stored = _days_marked(session, source, {q.observed_at.date() for q in quotes})
+        fresh = [q for q in quotes if q.observed_at.date() not in stored]
+        touched: set[rollup.Key] = set()
+        for quote in sorted(fresh, key=lambda q: (q.currency, q.observed_at)):
+            placement = _place_quote(session, quote, max_gap, touched)
+            result.opened += placement is Placement.OPEN
+            result.extended += placement in (Placement.EXTEND, Placement.PREPEND, Placement.BRIDGE)
+            result.ignored += placement is Placement.IGNORE
+            if placement is Placement.CONFLICT:
+                reason = f"{quote.value} on {quote.observed_at.date()} falls inside a stored span of another value"
+                result.rejections.append(Rejection(quote.currency, quote.source, reason))
+        rollup.refresh(session.connection(), touched)
+        for day, outcome in days.items():
+            session.merge(FetchedDay(source=source, day=day, outcome=outcome))
+        bump_version(session)
+    return result
+
+
+def _days_marked(session: Session, source: str, days: set[date]) -> set[date]:
+    if not days:
+        return set()
+    rows = session.exec(select(FetchedDay).where(FetchedDay.source == source, col(FetchedDay.day).in_(days)))
+    return {row.day for row in rows}
+
+
+def fetched_days(engine: Engine, source: str, start: date, end: date) -> set[date]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(FetchedDay).where(
+                FetchedDay.source == source, col(FetchedDay.day) >= start, col(FetchedDay.day) <= end
+            )
+        )
+        return {row.day for row in rows}
+
+
+def rebuild_rollup(engine: Engine) -> int:
+    """Recompute the hourly rollup from rate_span in one transaction (after spans were loaded around the store,
+    e.g. a bulk insert); returns the rollup rows written."""
+    with write_session(engine) as session:
+        _serialize_writers(session, engine)
+        return rollup.rebuild(session.connection())

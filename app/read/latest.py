@@ -1,0 +1,189 @@
+"""The in-memory answer of `/rates/latest`, rebuilt when the data changes, never per request.
+
+Dashboards poll this endpoint all day, so a request only looks up bytes that were rendered when the
+data last changed: the JSON body and its ETag are computed once per (data version, currency subset).
+Processes that do not poll (role `api`) watch a one-row change counter that every write bumps, and
+reload when it moves; a reload is a handful of indexed one-row queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from time import time as wall_clock
+from typing import Any
+
+from sqlalchemy import Engine
+
+from app.core.jsonenc import dumps, iso
+from app.core.settings import Settings
+from app.domain.quotes import utcnow
+from app.read.query import Latest, data_version, latest
+from app.sources.registry import SOURCES
+from app.storage.engine import read_session
+
+MAX_REMEMBERED_QUERIES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    etag: str
+
+
+@dataclass(slots=True)
+class Snapshot:
+    version: int
+    rows: dict[str, tuple[Latest, bool]]  # currency -> (best quote, stale?)
+    # currency -> every source's current value, in order of preference, each with its staleness
+    by_source: dict[str, list[tuple[Latest, bool]]]
+    # Wall-clock seconds: when a rate's staleness flips (forcing a rebuild) and when new data is expected.
+    recheck_at: float
+    next_poll_at: float
+    rendered: dict[tuple[tuple[str, ...], str | None], Rendered] = field(default_factory=dict)
+    # Raw query string -> answer, for the ASGI fast path (app.api.fastpath); filled by the validated route.
+    by_query: dict[bytes, Rendered] = field(default_factory=dict)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _rate_json(row: Latest, stale: bool) -> dict[str, Any]:
+    return {
+        "currency": row.currency,
+        "pair": f"{row.currency}/USD",
+        "rate": row.rate,
+        "inverse": row.inverse,
+        "source": row.source,
+        "since": row.first_seen,
+        "last_seen": row.last_seen,
+        "effective_date": row.effective_date,
+        "previous_rate": row.previous_rate,
+        "change_pct": row.change_pct,
+        "reported_change_pct": row.reported_change_pct,
+        "stale": stale,
+    }
+
+
+class LatestService:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._reloading = threading.Lock()
+        self.snapshot = Snapshot(version=-1, rows={}, by_source={}, recheck_at=0.0, next_poll_at=0.0)
+
+    def stale_at(self, row: Latest) -> datetime:
+        """When `row` stops being trustworthy.
+
+        An official daily rate (a bank, the peg) holds until its effective date is `bank_stale_days` old,
+        however often the feed is polled; an intraday source is stale once it has missed several polls.
+        """
+        if SOURCES[row.source].authoritative_for and row.effective_date is not None:
+            expires = row.effective_date + timedelta(days=self.settings.bank_stale_days + 1)
+            return datetime.combine(expires, time.min, tzinfo=UTC)
+        return row.last_seen + timedelta(seconds=self.settings.source_max_gap(row.source))
+
+    def _best(self, found: Sequence[Latest], now: datetime) -> tuple[Latest, bool] | None:
+        """The first fresh quote in order of preference; if all are stale, the first one, flagged stale."""
+        for row in found:
+            if now < self.stale_at(row):
+                return row, False
+        return (found[0], True) if found else None
+
+    def build(self) -> Snapshot:
+        now = utcnow()
+        order = [name for name in self.settings.source_priority if name in self.settings.sources]
+        with read_session(self.engine) as session:
+            version = data_version(session)
+            found = {
+                currency: [row for source in order if (row := latest(session, currency, source)) is not None]
+                for currency in self.settings.currencies
+            }
+        rows = {c: best for c in self.settings.currencies if (best := self._best(found[c], now)) is not None}
+        # The snapshot must be rebuilt when any quote we hold (served or passed over) turns stale.
+        flips = [
+            self.stale_at(row).timestamp() for rows_ in found.values() for row in rows_ if now < self.stale_at(row)
+        ]
+        polls = [row.last_seen.timestamp() + self.settings.source_interval(row.source) for row, _ in rows.values()]
+        by_source = {c: [(row, now >= self.stale_at(row)) for row in found[c]] for c in found}
+        return Snapshot(
+            version=version,
+            rows=rows,
+            by_source=by_source,
+            recheck_at=min(flips, default=float("inf")),
+            next_poll_at=min(polls, default=0.0),
+        )
+
+    def reload(self) -> None:
+        """Build and publish a new snapshot. The watcher and the poller may both reload at once: builds take
+        turns, and a build never replaces a snapshot of newer data than its own."""
+        with self._reloading:
+            snapshot = self.build()
+            if snapshot.version >= self.snapshot.version:
+                self.snapshot = snapshot
+
+    def current_version(self) -> int:
+        with read_session(self.engine) as session:
+            return data_version(session)
+
+    def refresh_if_changed(self) -> bool:
+        """Reload when the change counter moved or a staleness flag is due; cheap when nothing happened."""
+        if self.current_version() != self.snapshot.version or wall_clock() >= self.snapshot.recheck_at:
+            self.reload()
+            return True
+        return False
+
+    @staticmethod
+    def _pick(snapshot: Snapshot, currency: str, source: str | None) -> tuple[Latest, bool] | None:
+        if source is None:
+            return snapshot.rows.get(currency)
+        return next((pair for pair in snapshot.by_source.get(currency, []) if pair[0].source == source), None)
+
+    def render(
+        self, currencies: tuple[str, ...], source: str | None = None, query_string: bytes | None = None
+    ) -> Rendered:
+        """The body for a subset of currencies (empty = all) from the best or the named source,
+        rendered once per snapshot. With `query_string`, the fast path may answer that exact query
+        from now until the data changes (bounded: query strings are the client's to vary)."""
+        snapshot = self.snapshot  # one snapshot throughout: a reload may replace it meanwhile
+        rendered = self._render(snapshot, currencies, source)
+        if query_string is not None and len(snapshot.by_query) < MAX_REMEMBERED_QUERIES:
+            snapshot.by_query[query_string] = rendered
+        return rendered
+
+    def _render(self, snapshot: Snapshot, currencies: tuple[str, ...], source: str | None) -> Rendered:
+        key = (currencies, source)
+        cached = snapshot.rendered.get(key)
+        if cached is not None:
+            return cached
+        wanted = [c for c in self.settings.currencies if not currencies or c in currencies]
+        rows = [pair for c in wanted if (pair := self._pick(snapshot, c, source)) is not None]
+        as_of = max((row.last_seen for row, _ in rows), default=None)
+        document: dict[str, Any] = {
+            "base": "USD",
+            "as_of": iso(as_of) if as_of else None,
+            "rates": [_rate_json(row, stale) for row, stale in rows],
+        }
+        credits = sorted({c for row, _ in rows if (c := SOURCES[row.source].attribution)})
+        if credits:
+            document["attribution"] = credits
+        body = dumps(document)
+        rendered = Rendered(body, etag_of(body))
+        snapshot.rendered[key] = rendered
+        return rendered
+
+    def answered(self, query_string: bytes) -> Rendered | None:
+        return self.snapshot.by_query.get(query_string)
+
+    def best_source(self, currency: str) -> str | None:
+        """The source /rates/latest currently takes `currency` from (None before any data)."""
+        best = self.snapshot.rows.get(currency)
+        return best[0].source if best is not None else None
+
+    def max_age(self) -> int:
+        """Seconds a client may cache: never past the moment the next poll is expected."""
+        return max(0, int(self.snapshot.next_poll_at - wall_clock()))

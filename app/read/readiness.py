@@ -1,0 +1,145 @@
+"""Readiness (`GET /ready`): can this process serve trustworthy data right now?
+
+Three checks, each with its own detail, in order (a later one is skipped when an earlier one fails):
+
+- database: a connection answers `SELECT 1`, within a few seconds (a dedicated, unpooled connection with a
+  short connect timeout, so a database that is away makes the probe fail fast instead of hang);
+- schema: the database is at the latest migration (a replica started before `fx-ticker db upgrade` is not);
+- sources: at least one enabled source has polled successfully within its staleness bound
+  (FX_SOURCE_<NAME>_MAX_GAP, three intervals by default). Read from the shared poll log, so an API replica
+  (role `api`, which never polls) answers for the poller too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, func, text
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, col, select
+
+from app.core.logs import redact
+from app.core.settings import Settings
+from app.domain.quotes import utcnow
+from app.storage.migrate import current_revision, head_revision
+from app.storage.models import SUCCESS_OUTCOMES, PollLog
+
+CONNECT_TIMEOUT = 3  # seconds; libpq's minimum is 2
+
+
+@dataclass(slots=True)
+class Check:
+    ok: bool
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail, **self.extra}
+
+
+@dataclass(slots=True)
+class Readiness:
+    checks: dict[str, Check]
+
+    @property
+    def ready(self) -> bool:
+        return all(check.ok for check in self.checks.values())
+
+    def json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"status": "ready" if self.ready else "unready"}
+        failed = next((f"{name}: {c.detail}" for name, c in self.checks.items() if not c.ok), None)
+        if failed is not None:
+            document["reason"] = failed
+        document["checks"] = {name: check.json() for name, check in self.checks.items()}
+        return document
+
+
+@lru_cache(maxsize=8)
+def probe_engine(database_url: str) -> Engine:
+    """An engine that never pools (a probe must see the database as it is now) and gives up connecting fast."""
+    if database_url.startswith("sqlite"):
+        return create_engine(database_url, poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT})
+    return create_engine(database_url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT})
+
+
+@cache
+def _head() -> str | None:
+    return head_revision()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return redact(f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "))
+
+
+def _database(engine: Engine) -> Check:
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
+        return Check(False, f"unreachable (no database file at {database})")  # connecting would create one
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return Check(False, f"unreachable ({_first_line(exc)})")
+    return Check(True, "reachable")
+
+
+def _schema(engine: Engine) -> Check:
+    expected = _head()
+    current = current_revision(engine)
+    extra = {"current": current, "expected": expected}
+    if current is None:
+        return Check(False, f"no schema: migrations not applied (expected revision {expected})", extra)
+    if current != expected:
+        return Check(False, f"schema at revision {current}, not the latest {expected}", extra)
+    return Check(True, f"at the latest revision {expected}", extra)
+
+
+def _sources(engine: Engine, settings: Settings, now: datetime) -> Check:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(PollLog.source, func.max(PollLog.started_at))
+            .where(col(PollLog.source).in_(settings.sources), col(PollLog.outcome).in_(SUCCESS_OUTCOMES))
+            .group_by(PollLog.source)
+        ).all()
+    last = dict(rows)
+    detail: dict[str, Any] = {}
+    fresh = []
+    for name in settings.sources:
+        bound = settings.source_max_gap(name)
+        when = last.get(name)
+        ok = when is not None and now - when <= timedelta(seconds=bound)
+        if ok:
+            fresh.append(name)
+        detail[name] = {"last_success": when.isoformat() if when else None, "within_seconds": bound, "fresh": ok}
+    if fresh:
+        return Check(True, f"{len(fresh)} of {len(settings.sources)} enabled sources fresh", {"sources": detail})
+    return Check(False, "no enabled source has polled successfully within its staleness bound", {"sources": detail})
+
+
+def _guarded(name: str, run: Callable[[], Check]) -> Check:
+    try:
+        return run()
+    except Exception as exc:  # a readiness probe answers 503 with the reason, never 500
+        return Check(False, f"{name} check failed ({_first_line(exc)})")
+
+
+def readiness(settings: Settings, now: datetime | None = None) -> Readiness:
+    engine = probe_engine(settings.database_url)
+    now = now or utcnow()
+    checks = {"database": _guarded("database", lambda: _database(engine))}
+    if checks["database"].ok:
+        checks["schema"] = _guarded("schema", lambda: _schema(engine))
+    else:
+        checks["schema"] = Check(False, "not checked: the database is unreachable")
+    if checks["schema"].ok:
+        checks["sources"] = _guarded("sources", lambda: _sources(engine, settings, now))
+    else:
+        why = "the database is unreachable" if not checks["database"].ok else "the schema is not current"
+        checks["sources"] = Check(False, f"not checked: {why}")
+    return Readiness(checks)

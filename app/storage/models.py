@@ -1,0 +1,143 @@
+"""The tables: rate spans (the time series), their hourly rollup, the poll log, and the change marker."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.domain.quotes import inverse_of, rate_of
+from app.storage.engine import UTCDateTime
+
+
+class RateSpan(SQLModel, table=True):
+    """One run of an unchanged rate of one currency from one source.
+
+    `value` is the decimal text as published (stored as text: SQLite's NUMERIC goes through float), in the
+    direction the source publishes it (`per_usd`); `rate` and `inverse` derive both directions.
+    """
+
+    __tablename__ = "rate_span"
+    __table_args__ = (
+        UniqueConstraint("currency", "source", "first_seen", name="uq_rate_span_series_start"),
+        Index("ix_rate_span_series_last_seen", "currency", "source", "last_seen"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(sa_type=String(3))
+    source: str = Field(sa_type=String(16))
+    value: str = Field(sa_type=String(40))
+    per_usd: bool
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    observations: int = 1
+    effective_date: date | None = None
+    reported_change_pct: str | None = Field(default=None, sa_type=String(40))
+
+    @property
+    def decimal_value(self) -> Decimal:
+        return Decimal(self.value)
+
+    @property
+    def rate(self) -> Decimal:
+        return rate_of(self.decimal_value, self.per_usd)
+
+    @property
+    def inverse(self) -> Decimal:
+        return inverse_of(self.decimal_value, self.per_usd)
+
+
+class RateRollup(SQLModel, table=True):
+    """The spans of one series (and one direction) that begin within one UTC hour, summed up; derived from
+    rate_span (app.ingest.rollup) and kept current by every write, so bucket queries read hours, not spans.
+
+    Whole hours combine exactly into days, Monday weeks and months: min of the lows, max of the highs, the first
+    of the firsts, the last of the lasts. `low` and `high` are the extreme values (not rates) as published,
+    chosen exactly; `last_seen` is the latest last_seen among the spans (that of the last one begun).
+    """
+
+    __tablename__ = "rate_rollup"
+
+    currency: str = Field(sa_type=String(3), primary_key=True)
+    source: str = Field(sa_type=String(16), primary_key=True)
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    per_usd: bool = Field(primary_key=True)
+    spans: int
+    low: str = Field(sa_type=String(40))
+    high: str = Field(sa_type=String(40))
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    first_value: str = Field(sa_type=String(40))
+    last_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_value: str = Field(sa_type=String(40))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# The outcomes of a poll that reached its upstream and got an answer it could use.
+SUCCESS_OUTCOMES = ("ok", "partial", "unchanged")
+
+
+class PollLog(SQLModel, table=True):
+    """One row per source per poll (or ingest): what happened, in numbers and words."""
+
+    __tablename__ = "poll_log"
+    __table_args__ = (Index("ix_poll_log_source_started", "source", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=String(16))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    outcome: str = Field(sa_type=String(16))  # ok | partial | unchanged | rejected | error
+    poller: str = Field(sa_type=String(80))  # host:pid of the process that polled, to see who holds the lock
+    error: str | None = None
+    entries_seen: int = 0
+    spans_opened: int = 0
+    spans_extended: int = 0
+    rejections: str | None = None  # quotes refused before storing, and why
+    flags: str | None = None  # stored quotes that look suspicious, and why
+
+
+class QuoteFlag(SQLModel, table=True):
+    """A stored quote that moved too far or disagreed with the other sources."""
+
+    __tablename__ = "quote_flag"
+    __table_args__ = (Index("ix_quote_flag_source_raised", "source", "raised_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=String(16))
+    currency: str = Field(sa_type=String(3))
+    raised_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str = Field(sa_type=String(16))
+    detail: str
+
+
+class SourceState(SQLModel, table=True):
+    """What the poller knows of a source beyond its log: failures in a row, back-off, the next poll."""
+
+    __tablename__ = "source_state"
+
+    source: str = Field(sa_type=String(16), primary_key=True)
+    consecutive_failures: int = 0
+    backoff_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    next_poll_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class FetchedDay(SQLModel, table=True):
+    """A day a backfill has fetched for a source, so that a rerun skips it."""
+
+    __tablename__ = "fetched_day"
+
+    source: str = Field(sa_type=String(16), primary_key=True)
+    day: date = Field(primary_key=True)
+    outcome: str = Field(sa_type=String(16))
+
+
+class DataVersion(SQLModel, table=True):
+    """A single row whose counter every write bumps: API processes poll it to know when to reload."""
+
+    __tablename__ = "data_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
