@@ -17,8 +17,9 @@ from app import __version__
 from app.api import errors
 from app.api.fastpath import LatestFastPath
 from app.api.httpmetrics import HTTPMetrics
-from app.api.routes import change, convert, currencies, export, history, meta, ops, sources
+from app.api.routes import change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
+from app.api.stream import StreamHub
 from app.core import logs, metrics
 from app.core.settings import Settings, get_settings
 from app.ingest.lock import poller_lock
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         app.state.engine = engine
         app.state.settings = settings
         app.state.latest = service
+        app.state.stream = hub = StreamHub(service, settings.stream_heartbeat)
+        hub.start()
         watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
         scheduler: AsyncIOScheduler | None = None
         client: httpx.AsyncClient | None = None
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         try:
             yield
         finally:
+            hub.close()
             if scheduler is not None:
                 scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
                 await app.state.poller.drain(settings.shutdown_timeout)
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         )
     app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
     app.include_router(rates.router)
+    app.include_router(stream.router)
     app.include_router(sources.router)
     app.include_router(meta.router)
     app.include_router(ops.router)

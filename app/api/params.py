@@ -39,6 +39,13 @@ TimeQuery = Annotated[
     str | None,
     Query(description="ISO 8601; no offset means UTC, a bare date means 00:00 UTC", examples=["2026-02-01"]),
 ]
+CurrenciesQuery = Annotated[
+    str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
+]
+LatestSourceQuery = Annotated[
+    str | None,
+    Query(description="Take every rate from this source instead of the best one per currency", examples=["nbk"]),
+]
 SourceQuery = Annotated[
     str | None,
     Query(description="Take the rates from this source (default: the best one per currency)", examples=["nbk"]),

@@ -68,6 +68,7 @@ ROWS = Gauge(
     "fx_rate_spans", "Rows stored in rate_span, by source (after the latest poll)", ["source"],
     multiprocess_mode="mostrecent",
 )  # fmt: skip
+STREAMS = Gauge("fx_stream_clients", "Open /rates/stream connections (Server-Sent Events)", multiprocess_mode="livesum")
 INFO = Gauge("fx_info", "This process: version and FX_ROLE", ["version", "role"], multiprocess_mode="max")
 
 _latest: LatestService | None = None

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5_000_000, ge=1024)
     user_agent: str = "fx-ticker/0.1 (+https://github.com/fx-ticker/fx-ticker; rates monitor)"
     refresh_seconds: float = Field(2.0, gt=0, le=60)
+    # /rates/stream sends a comment at least this often, so that proxies keep an idle stream open.
+    stream_heartbeat: float = Field(15.0, gt=0, le=60)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

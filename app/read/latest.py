@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import time as wall_clock
@@ -32,6 +32,7 @@ MAX_REMEMBERED_QUERIES = 256
 class Rendered:
     body: bytes
     etag: str
+    version: int  # the data version of the snapshot it was rendered from
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ class LatestService:
         self.engine = engine
         self.settings = settings
         self._reloading = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
         self.snapshot = Snapshot(version=-1, rows={}, by_source={}, recheck_at=0.0, next_poll_at=0.0)
 
     def stale_at(self, row: Latest) -> datetime:
@@ -125,6 +127,12 @@ class LatestService:
             snapshot = self.build()
             if snapshot.version >= self.snapshot.version:
                 self.snapshot = snapshot
+        for listener in self._listeners:
+            listener()
+
+    def on_publish(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from whichever thread reloaded) after every reload: the snapshot may have changed."""
+        self._listeners.append(listener)
 
     def current_version(self) -> int:
         with read_session(self.engine) as session:
@@ -160,8 +168,7 @@ class LatestService:
         cached = snapshot.rendered.get(key)
         if cached is not None:
             return cached
-        wanted = [c for c in self.settings.currencies if not currencies or c in currencies]
-        rows = [pair for c in wanted if (pair := self._pick(snapshot, c, source)) is not None]
+        rows = self._quotes(snapshot, currencies, source)
         as_of = max((row.last_seen for row, _ in rows), default=None)
         document: dict[str, Any] = {
             "base": "USD",
@@ -172,9 +179,17 @@ class LatestService:
         if credits:
             document["attribution"] = credits
         body = dumps(document)
-        rendered = Rendered(body, etag_of(body))
+        rendered = Rendered(body, etag_of(body), snapshot.version)
         snapshot.rendered[key] = rendered
         return rendered
+
+    def _quotes(self, snapshot: Snapshot, currencies: tuple[str, ...], source: str | None) -> list[tuple[Latest, bool]]:
+        wanted = [c for c in self.settings.currencies if not currencies or c in currencies]
+        return [pair for c in wanted if (pair := self._pick(snapshot, c, source)) is not None]
+
+    def quotes(self, currencies: tuple[str, ...], source: str | None = None) -> list[tuple[Latest, bool]]:
+        """(quote, stale?) of each currency asked for (empty = all), in configured order, as /rates/latest has them."""
+        return self._quotes(self.snapshot, currencies, source)
 
     def answered(self, query_string: bytes) -> Rendered | None:
         return self.snapshot.by_query.get(query_string)

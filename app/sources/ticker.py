@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from html.parser import HTMLParser
 
 from app.domain.quotes import Quote
@@ -98,6 +98,23 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
     if not quotes:
         raise ParseError("no `CCC/USD = rate` entries on the page: the ticker is missing or its markup changed")
     return quotes
+
+
+_PERCENT = Decimal("0.01")
+
+
+def entry(currency: str, rate: Decimal, change_pct: Decimal | None, decimals: int) -> str:
+    """One entry as the ticker prints it, `KGS/USD = 0.01144 0%`: `parse` reads it back.
+
+    The rate is rounded half-even to `decimals` places, but never to zero (a zero rate is no rate: the Uzbek
+    sum at three places would read 0.000), so a rate that small keeps its first significant digit. The change
+    is in percent with at most two decimals, as the ticker prints it (`-0.09%`, `0%`).
+    """
+    places = max(decimals, -rate.adjusted())
+    shown = rate.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    change = (change_pct or Decimal(0)).quantize(_PERCENT, rounding=ROUND_HALF_EVEN)
+    percent = "0" if change.is_zero() else f"{change.normalize():f}"
+    return f"{currency}/USD = {shown:f} {percent}%"
 
 
 SPEC = SourceSpec(

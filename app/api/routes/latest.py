@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from app.api.caching import etag_matches
-from app.api.params import currency_list, source_name
+from app.api.params import CurrenciesQuery, LatestSourceQuery, currency_list, source_name
 from app.api.schemas import ErrorBody, LatestResponse
-from app.read.latest import LatestService
+from app.read.latest import LatestService, etag_of
+from app.read.query import Latest
+from app.sources import ticker
 
 router = APIRouter(tags=["rates"])
 
@@ -25,13 +29,8 @@ router = APIRouter(tags=["rates"])
 )
 async def rates_latest(
     request: Request,
-    currencies: Annotated[
-        str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
-    ] = None,
-    source: Annotated[
-        str | None,
-        Query(description="Take every rate from this source instead of the best one per currency", examples=["nbk"]),
-    ] = None,
+    currencies: CurrenciesQuery = None,
+    source: LatestSourceQuery = None,
 ) -> Response:
     # async and database-free on purpose: the body and ETag were rendered when the data last changed.
     service: LatestService = request.app.state.latest
@@ -41,3 +40,41 @@ async def rates_latest(
     if etag_matches(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/rates/ticker.txt",
+    summary="The latest rates in the ticker's own text form: `KGS/USD = 0.01144 0%`, one line per currency",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "text/plain: the rate rounded half-even to `decimals` places (never to zero: a smaller "
+            "rate keeps its first significant digit) and the change of its last move in percent, two decimals",
+            "content": {"text/plain": {"example": "KGS/USD = 0.01144 0%\nKZT/USD = 0.00202 0.25%\n"}},
+        },
+        304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
+        422: {"model": ErrorBody, "description": "An unknown currency code or source, or decimals out of range"},
+    },
+)
+async def ticker_text(
+    request: Request,
+    currencies: CurrenciesQuery = None,
+    source: LatestSourceQuery = None,
+    decimals: Annotated[int, Query(ge=0, le=15, description="Places the rate is rounded to")] = 5,
+) -> Response:
+    service: LatestService = request.app.state.latest
+    codes = tuple(currency_list(currencies, service.settings))
+    quotes = service.quotes(codes, source_name(source, service.settings))
+    # The change of the last move: ours when we saw it, else what the source printed (the ticker prints one).
+    lines = (ticker.entry(q.currency, q.rate, _last_move(q), decimals) + "\n" for q, _ in quotes)
+    text = "".join(lines)
+    body = text.encode()
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={service.max_age()}"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return PlainTextResponse(body, headers=headers)
+
+
+def _last_move(quote: Latest) -> Decimal | None:
+    return quote.change_pct if quote.change_pct is not None else quote.reported_change_pct
