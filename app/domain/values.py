@@ -1,0 +1,91 @@
+"""A published value and its direction: the one type every layer speaks of a rate in. Standard library only.
+
+A source publishes one direction exactly: the ticker prints USD per som, a central bank prints tenge per dollar.
+`Value` keeps what was published, as published (the nominal divided out, which is exact), and says which
+direction it is. `rate` (USD per one unit of the currency) and `inverse` (units per USD) follow from it; the
+direction the source did not publish is a division and cannot be exact, so it is computed at DERIVED_DIGITS
+significant digits.
+
+Two values are the same value when they were published alike (the same digits, the same direction): that is
+what extends a span. Two values are compared as rates (`same_rate`, `rate_key`) exactly, by fractions, whatever
+their directions: that is what a change or a flag is measured on.
+"""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+# More than any feed publishes, and few enough (<= 15) that a JSON reader's double keeps every digit.
+DERIVED_DIGITS = 15
+_DERIVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+_PERCENT_STEP = Decimal("0.000001")
+# Wide enough that quantizing any rate, amount or result to remove its exponent is exact.
+_WIDE = decimal.Context(prec=200, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX)
+_ONE = Decimal(1)
+
+
+def invert(number: Decimal) -> Decimal:
+    """1 / number at DERIVED_DIGITS significant digits, without trailing zeros."""
+    return _DERIVED.divide(_ONE, number).normalize(_DERIVED)
+
+
+def plain(number: Decimal) -> Decimal:
+    """One spelling per number: no trailing zeros (0.01150 -> 0.0115) and no exponent (1.25E+4 -> 12500)."""
+    number = number.normalize(_WIDE)
+    exponent = number.as_tuple().exponent
+    return number.quantize(_ONE, context=_WIDE) if isinstance(exponent, int) and exponent > 0 else number
+
+
+def plain_text(number: Decimal) -> str:
+    """The decimal written out in positional notation, digits as they are: never `1.25E+4`, never `7.86E-5`."""
+    return format(number, "f")
+
+
+def percent_change(start: Decimal, end: Decimal) -> Decimal:
+    """(end - start) / start * 100, rounded half-even to six decimal places (finer than any feed moves)."""
+    return plain(((end - start) / start * 100).quantize(_PERCENT_STEP) + 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A value as published (`value`), and its direction: `per_usd` True when it is units of the currency per
+    one USD (the central banks), False when it is USD per one unit of the currency (the ticker)."""
+
+    value: Decimal
+    per_usd: bool
+
+    @classmethod
+    def parse(cls, text: str, per_usd: bool) -> Value:
+        """A value stored as its published text."""
+        return cls(Decimal(text), per_usd)
+
+    @property
+    def text(self) -> str:
+        """The published digits, for storing: `0.01150` stays `0.01150`."""
+        return plain_text(self.value)
+
+    @property
+    def rate(self) -> Decimal:
+        """USD per one unit of the currency."""
+        return invert(self.value) if self.per_usd else self.value
+
+    @property
+    def inverse(self) -> Decimal:
+        """Units of the currency per one USD."""
+        return self.value if self.per_usd else invert(self.value)
+
+    def rate_key(self) -> Fraction:
+        """The rate as an exact fraction: for ordering and comparing values of either direction."""
+        exact = Fraction(self.value)
+        return 1 / exact if self.per_usd else exact
+
+    def same_rate(self, other: Value) -> bool:
+        """Whether both say the same rate exactly (0.5 USD per unit is 2 units per USD)."""
+        return self.rate_key() == other.rate_key()
+
+    def change_pct(self, previous: Value) -> Decimal:
+        """How far this rate is from `previous`'s, in percent of it (six decimals)."""
+        return percent_change(previous.rate, self.rate)
