@@ -173,7 +173,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def _before_exit(callback: Callable[[], None]) -> None:
+def _before_exit(callback: Callable[[], object]) -> None:
     """Run `callback` when the process is asked to stop (SIGTERM, SIGINT), before the server's own handler.
 
     The server waits for every response to finish before it shuts the application down, and a stream never

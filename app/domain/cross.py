@@ -1,18 +1,18 @@
 """Cross rates through USD, on decimals. Pure: the values come in, the numbers go out.
 
 Each side is the exact fraction its source published (USD per unit, or one over units per USD; USD itself is
-1/1), so `rate` and `result` are each a single division of exact products, rounded half-even to
-CROSS_DIGITS significant digits: no error from a rounded intermediate rate is multiplied by the amount.
+1/1), so a cross rate, its inverse and a converted amount are each a single division of exact products, rounded
+half-even to CROSS_DIGITS significant digits: no error from a rounded intermediate rate is carried into them.
 """
 
 from __future__ import annotations
 
 import decimal
+from dataclasses import dataclass
 from decimal import Decimal
 
 from app.core.numbers import plain
-from app.domain.buckets import Value
-from app.domain.quotes import DERIVED_DIGITS
+from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value
 
 CROSS_DIGITS = DERIVED_DIGITS  # 15: as many as a JSON reader's double keeps
 MAX_AMOUNT = Decimal(10) ** 15
@@ -58,12 +58,51 @@ def _usd_per_unit(side: Value | None) -> tuple[Decimal, Decimal]:
     return (_ONE, side.value) if side.per_usd else (side.value, _ONE)
 
 
-def cross(amount: Decimal, source: Value | None, target: Value | None) -> tuple[Decimal, Decimal]:
-    """(units of target per unit of source, amount in target units); None means USD."""
+def _fraction(source: Value | None, target: Value | None) -> tuple[Decimal, Decimal]:
+    """Units of target per unit of source as an exact (numerator, denominator)."""
     source_num, source_den = _usd_per_unit(source)
     target_num, target_den = _usd_per_unit(target)
-    numerator = _EXACT.multiply(source_num, target_den)
-    denominator = _EXACT.multiply(source_den, target_num)
+    return _EXACT.multiply(source_num, target_den), _EXACT.multiply(source_den, target_num)
+
+
+def cross(amount: Decimal, source: Value | None, target: Value | None) -> tuple[Decimal, Decimal]:
+    """(units of target per unit of source, amount in target units); None means USD."""
+    numerator, denominator = _fraction(source, target)
     rate = _ROUNDED.divide(numerator, denominator)
     result = _ROUNDED.divide(_EXACT.multiply(amount, numerator), denominator)
     return plain(rate), plain(result)
+
+
+_PRECISE = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Cross:
+    """The rate of one currency in units of another, from the two USD legs in force: `rate` is units of `base`
+    per one unit of `quote`, `inverse` units of `quote` per one `base`, each one division of the exact legs."""
+
+    quote: Value
+    base: Value
+
+    @property
+    def rate(self) -> Decimal:
+        numerator, denominator = _fraction(self.quote, self.base)
+        return plain(_ROUNDED.divide(numerator, denominator))
+
+    @property
+    def inverse(self) -> Decimal:
+        numerator, denominator = _fraction(self.base, self.quote)
+        return plain(_ROUNDED.divide(numerator, denominator))
+
+    @property
+    def exact(self) -> Decimal:
+        return _PRECISE.divide(*_fraction(self.quote, self.base))
+
+    @property
+    def exact_inverse(self) -> Decimal:
+        return _PRECISE.divide(*_fraction(self.base, self.quote))
+
+
+def crossed(quote: Value, base: Value) -> Value | Cross:
+    """`quote` in units of `base`: the leg itself when the base is USD (its published digits kept)."""
+    return quote if base == USD else Cross(quote, base)

@@ -22,14 +22,18 @@ from fractions import Fraction
 DERIVED_DIGITS = 15
 _DERIVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 _PERCENT_STEP = Decimal("0.000001")
+# Time-weighted sums and comparisons of rates of either direction are done at this precision: far beyond the
+# DERIVED_DIGITS anything is served at, so the rounding of the served figure is the only rounding that shows.
+EXACT_DIGITS = 40
+_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 # Wide enough that quantizing any rate, amount or result to remove its exponent is exact.
 _WIDE = decimal.Context(prec=200, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX)
 _ONE = Decimal(1)
 
 
 def invert(number: Decimal) -> Decimal:
-    """1 / number at DERIVED_DIGITS significant digits, without trailing zeros."""
-    return _DERIVED.divide(_ONE, number).normalize(_DERIVED)
+    """1 / number at DERIVED_DIGITS significant digits, spelled plainly (1 / 0.00008 is 12500, not 1.25E+4)."""
+    return plain(_DERIVED.divide(_ONE, number))
 
 
 def plain(number: Decimal) -> Decimal:
@@ -77,6 +81,16 @@ class Value:
         """Units of the currency per one USD."""
         return self.value if self.per_usd else invert(self.value)
 
+    @property
+    def exact(self) -> Decimal:
+        """The rate at EXACT_DIGITS: for time-weighted sums and comparisons."""
+        return _EXACT.divide(_ONE, self.value) if self.per_usd else self.value
+
+    @property
+    def exact_inverse(self) -> Decimal:
+        """The inverse at EXACT_DIGITS."""
+        return self.value if self.per_usd else _EXACT.divide(_ONE, self.value)
+
     def rate_key(self) -> Fraction:
         """The rate as an exact fraction: for ordering and comparing values of either direction."""
         exact = Fraction(self.value)
@@ -89,3 +103,6 @@ class Value:
     def change_pct(self, previous: Value) -> Decimal:
         """How far this rate is from `previous`'s, in percent of it (six decimals)."""
         return percent_change(previous.rate, self.rate)
+
+
+USD = Value(_ONE, per_usd=False)  # the dollar against itself: what a cross through USD divides by for USD

@@ -75,7 +75,7 @@ class LatestService:
         self.engine = engine
         self.settings = settings
         self._reloading = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], object]] = []
         self.snapshot = Snapshot(version=-1, rows={}, by_source={}, recheck_at=0.0, next_poll_at=0.0)
 
     def stale_at(self, row: Latest) -> datetime:
@@ -130,7 +130,7 @@ class LatestService:
         for listener in self._listeners:
             listener()
 
-    def on_publish(self, listener: Callable[[], None]) -> None:
+    def on_publish(self, listener: Callable[[], object]) -> None:
         """Call `listener` (from whichever thread reloaded) after every reload: the snapshot may have changed."""
         self._listeners.append(listener)
 

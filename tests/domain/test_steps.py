@@ -1,0 +1,127 @@
+"""Bucketed answers from runs (as the rollup gives them) against the minute-by-minute reference, in several zones,
+for one series and for the cross of two."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain.calendar import Calendar, Interval
+from app.domain.steps import USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, needs_spans, run_of
+from app.domain.values import Value
+from tests.reference import CrossSeries, Expected, Series, bucket
+
+HOUR = timedelta(hours=1)
+ZONES = [UTC, ZoneInfo("Asia/Almaty"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/New_York")]
+# Around Kazakhstan's move from UTC+6 to UTC+5 (2024-03-01) and New York's spring change (2024-03-10).
+ORIGINS = [datetime(2024, 2, 28, 15, tzinfo=UTC), datetime(2024, 3, 9, 20, tzinfo=UTC), datetime(2026, 2, 22, tzinfo=UTC)]
+VALUES = [
+    Value(Decimal(text), per_usd)
+    for text, per_usd in [("0.01144", False), ("0.01150", False), ("0.0115", False), ("480", True), ("497.12", True),
+                          ("3.5", True), ("12713.06", True), ("0.00201", False), ("0.5", False), ("2", True)]
+]  # fmt: skip
+
+
+@st.composite
+def spans(draw: st.DrawFn, origin: datetime) -> list[Span]:
+    found: list[Span] = []
+    moment = origin + timedelta(minutes=draw(st.integers(0, 600)))
+    dense = draw(st.booleans())  # several spans an hour (the rollup sums them up) or a few a day
+    for _ in range(draw(st.integers(0, 30 if dense else 14))):
+        length = timedelta(minutes=draw(st.integers(0, 25 if dense else 400)))
+        value = draw(st.sampled_from(VALUES))
+        found.append(Span(moment, moment + length, value))
+        moment += length + timedelta(minutes=draw(st.integers(1, 20 if dense else 300)))
+    return found
+
+
+def _runs(series: Series, edges: Sequence[datetime]) -> tuple[Leg, dict[int, list[Span]]]:
+    """What the read side builds: whole UTC hours as runs, hours split by a bucket edge as single spans."""
+    inside = [s for s in series.spans if edges[0] <= s.first_seen < edges[-1]]
+    earlier = [s for s in series.spans if s.first_seen < edges[0]]
+    before = Tail(earlier[-1].first_seen, earlier[-1].value, earlier[-1].last_seen + series.hold) if earlier else None
+    by_hour: dict[datetime, list[Span]] = defaultdict(list)
+    for span in inside:
+        by_hour[span.first_seen.replace(minute=0, second=0, microsecond=0)].append(span)
+    runs: list[Run] = []
+    members: dict[int, list[Span]] = {}
+    for hour, group in sorted(by_hour.items()):
+        split = any(hour < edge < hour + HOUR for edge in edges)
+        for part in [[span] for span in group] if split else [group]:
+            run = run_of(part, series.hold)
+            members[id(run)] = part
+            runs.append(run)
+    return Leg(before, runs), members
+
+
+def _explode(leg: Leg, flagged: list[Run], members: dict[int, list[Span]], hold: timedelta) -> Leg:
+    ids = {id(run) for run in flagged}
+    runs: list[Run] = []
+    for run in leg.runs:
+        runs += [run_of([span], hold) for span in members[id(run)]] if id(run) in ids else [run]
+    return Leg(leg.before, runs)
+
+
+def _check(found: list[Bucket], expected: list[Expected]) -> None:
+    assert len(found) == len(expected)
+    for got, want in zip(found, expected, strict=True):
+        rates = tuple(level.rate if level is not None else None for level in (got.open, got.high, got.low, got.close))
+        assert rates == (want.open, want.high, want.low, want.close), (got.t, rates, want)
+        assert got.average == want.average, (got.t, got.average, want.average)
+
+
+def _edges(origin: datetime, zone: object, interval: Interval, count: int) -> list[datetime]:
+    calendar = Calendar(interval, zone)  # type: ignore[arg-type]
+    start = calendar.ceil(origin + HOUR * 3)
+    edges = [start]
+    for _ in range(count):
+        edges.append(calendar.following(edges[-1]))
+    return edges
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_one_series_matches_the_minute_by_minute_reference(data: st.DataObject) -> None:
+    origin = data.draw(st.sampled_from(ORIGINS))
+    zone = data.draw(st.sampled_from(ZONES))
+    interval: Interval = data.draw(st.sampled_from(["1h", "1d"]))
+    edges = _edges(origin, zone, interval, data.draw(st.integers(1, 3 if interval == "1d" else 12)))
+    series = Series(data.draw(spans(origin)), timedelta(minutes=data.draw(st.integers(1, 900))))
+    leg, _ = _runs(series, edges)
+    found = buckets(edges, leg.before, leg.runs)
+    _check(found, [bucket(series, a, b) for a, b in zip(edges, edges[1:], strict=False)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_cross_matches_the_minute_by_minute_reference(data: st.DataObject) -> None:
+    origin = data.draw(st.sampled_from(ORIGINS))
+    zone = data.draw(st.sampled_from(ZONES))
+    interval: Interval = data.draw(st.sampled_from(["1h", "1d"]))
+    edges = _edges(origin, zone, interval, data.draw(st.integers(1, 2 if interval == "1d" else 8)))
+    holds = [timedelta(minutes=data.draw(st.integers(1, 900))) for _ in range(2)]
+    quote = Series(data.draw(spans(origin)), holds[0]) if data.draw(st.booleans()) else None
+    base = Series(data.draw(spans(origin)), holds[1]) if quote is None or data.draw(st.booleans()) else None
+    legs = []
+    members: dict[int, list[Span]] = {}
+    for series in (quote, base):
+        if series is None:
+            legs.append(USD_LEG)
+            continue
+        leg, found = _runs(series, edges)
+        legs.append(leg)
+        members.update(found)
+    first, second = legs
+    flagged = (needs_spans(first, second), needs_spans(second, first))
+    first = _explode(first, flagged[0], members, holds[0])
+    second = _explode(second, flagged[1], members, holds[1])
+    cross = crossed(first, second)
+    found_buckets = buckets(edges, cross.before, cross.runs)
+    reference = CrossSeries(quote, base)
+    _check(found_buckets, [bucket(reference, a, b) for a, b in zip(edges, edges[1:], strict=False)])

@@ -1,0 +1,96 @@
+"""A brute-force reference for bucketed answers: the rate in force evaluated minute by minute from the spans.
+
+Slow and obviously right, for series whose spans begin and end on whole minutes: whatever is in force over a
+minute is in force at its middle, so a bucket's OHLC and time-weighted average follow from one look per minute.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from app.domain.cross import Cross
+from app.domain.steps import Level, Span
+from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, Value, plain
+
+MINUTE = timedelta(minutes=1)
+_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+_SERVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class Series:
+    spans: Sequence[Span]  # oldest first, not overlapping
+    hold: timedelta  # how long a value holds after its last sighting
+
+    def at(self, moment: datetime) -> Value | None:
+        """The value in force at `moment` (None when nothing is)."""
+        found = None
+        for span in self.spans:
+            if span.first_seen > moment:
+                break
+            found = span
+        if found is None or moment > found.last_seen + self.hold:
+            return None
+        return found.value
+
+
+@dataclass(frozen=True)
+class CrossSeries:
+    quote: Series | None  # None: USD
+    base: Series | None
+
+    def at(self, moment: datetime) -> Level | None:
+        one = Value(Decimal(1), per_usd=False)
+        a = self.quote.at(moment) if self.quote is not None else one
+        b = self.base.at(moment) if self.base is not None else one
+        if a is None or b is None:
+            return None
+        return Cross(a, b)
+
+
+@dataclass(frozen=True)
+class Expected:
+    open: Decimal | None
+    high: Decimal | None
+    low: Decimal | None
+    close: Decimal | None
+    average: Decimal | None
+
+
+def bucket(series: Series | CrossSeries, start: datetime, stop: datetime) -> Expected:
+    """The bucket [start, stop) of `series`, by looking at every minute (and every minute's middle)."""
+    points: list[tuple[datetime, Level]] = []
+    middles: list[Level] = []
+    moment = start
+    while moment < stop:
+        level = series.at(moment)
+        if level is not None:
+            points.append((moment, level))
+        middle = series.at(moment + MINUTE / 2)
+        if middle is not None:
+            middles.append(middle)
+            points.append((moment + MINUTE / 2, middle))
+        moment += MINUTE
+    if not points:
+        return Expected(None, None, None, None, None)
+    opening = series.at(start)
+    first = opening if opening is not None else points[0][1]
+    levels = [level for _, level in points]
+    if middles:
+        total = Decimal(0)
+        for level in middles:
+            total = _EXACT.add(total, _EXACT.multiply(level.exact, Decimal(60_000_000)))
+        average = plain(_SERVED.divide(total, Decimal(60_000_000 * len(middles))))
+    else:
+        average = plain(_SERVED.plus(first.exact))
+    return Expected(
+        first.rate,
+        max(levels, key=lambda level: level.exact).rate,
+        min(levels, key=lambda level: level.exact).rate,
+        points[-1][1].rate,
+        average,
+    )
