@@ -3,6 +3,7 @@ for one series and for the cross of two."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,13 @@ from app.domain.values import Value
 from tests.reference import CrossSeries, Expected, Series, bucket
 
 HOUR = timedelta(hours=1)
-ZONES = [UTC, ZoneInfo("Asia/Almaty"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/New_York")]
+ZONES = [UTC, *(ZoneInfo(name) for name in ("Asia/Almaty", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York"))]
 # Around Kazakhstan's move from UTC+6 to UTC+5 (2024-03-01) and New York's spring change (2024-03-10).
-ORIGINS = [datetime(2024, 2, 28, 15, tzinfo=UTC), datetime(2024, 3, 9, 20, tzinfo=UTC), datetime(2026, 2, 22, tzinfo=UTC)]
+ORIGINS = [
+    datetime(2024, 2, 28, 15, tzinfo=UTC),
+    datetime(2024, 3, 9, 20, tzinfo=UTC),
+    datetime(2026, 2, 22, tzinfo=UTC),
+]
 VALUES = [
     Value(Decimal(text), per_usd)
     for text, per_usd in [("0.01144", False), ("0.01150", False), ("0.0115", False), ("480", True), ("497.12", True),
@@ -95,7 +100,7 @@ def test_one_series_matches_the_minute_by_minute_reference(data: st.DataObject) 
     series = Series(data.draw(spans(origin)), timedelta(minutes=data.draw(st.integers(1, 900))))
     leg, _ = _runs(series, edges)
     found = buckets(edges, leg.before, leg.runs)
-    _check(found, [bucket(series, a, b) for a, b in zip(edges, edges[1:], strict=False)])
+    _check(found, [bucket(series, a, b) for a, b in itertools.pairwise(edges)])
 
 
 @settings(max_examples=60, deadline=None)
@@ -124,4 +129,4 @@ def test_a_cross_matches_the_minute_by_minute_reference(data: st.DataObject) -> 
     cross = crossed(first, second)
     found_buckets = buckets(edges, cross.before, cross.runs)
     reference = CrossSeries(quote, base)
-    _check(found_buckets, [bucket(reference, a, b) for a, b in zip(edges, edges[1:], strict=False)])
+    _check(found_buckets, [bucket(reference, a, b) for a, b in itertools.pairwise(edges)])
