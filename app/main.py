@@ -17,6 +17,7 @@ from app import __version__, logs, metrics
 from app.api import change, convert, currencies, errors, export, history, meta, ops, rates, sources
 from app.api.fastpath import LatestFastPath
 from app.api.httpmetrics import HTTPMetrics
+from app.api.web import install_pages
 from app.db import make_engine
 from app.fetch import make_client
 from app.latest import LatestService
@@ -118,4 +119,5 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.include_router(change.router)
     app.include_router(export.router)
     app.include_router(convert.router)
+    install_pages(app)  # the dashboard, the widget and their static files
     return app
