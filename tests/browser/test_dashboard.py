@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import DASHBOARD_CSP, SCREENSHOTS, Site, Tab, exact_json, plain
 
@@ -151,6 +151,23 @@ def test_the_chart_draws_gaps_and_its_tooltip_gives_the_exact_value_and_time(ope
         page.keyboard.press("ArrowLeft")
     expect(tooltip).to_contain_text("no rate in force")
     expect(tooltip.locator(".when")).to_have_text(points[gap]["t"][:16].replace("T", " ") + " UTC")
+
+
+def test_the_tooltip_shows_a_bucket_average_when_the_api_gives_one(open_tab: OpenTab, site: Site) -> None:
+    """History buckets will carry an `average`; the page shows it, with every digit, once they do."""
+    average = "0.01144500000000001"  # more digits than a double keeps
+
+    def with_average(route: Route) -> None:
+        body = re.sub(r'("close":[0-9.eE+-]+)\}', rf'\1,"average":{average}}}', route.fetch().text())
+        route.fulfill(status=200, content_type="application/json", body=body)
+
+    tab = open_tab(site)
+    tab.page.route("**/rates/*/history?**", with_average)
+    tab.page.goto(site.url("/"))
+    expect(tab.page.locator("#chart-caption")).to_have_attribute("data-points", re.compile(r"^\d+$"))
+    tab.page.locator("#chart").focus()
+    tab.page.keyboard.press("End")
+    expect(tab.page.locator("#chart .tooltip")).to_contain_text("average" + average)
 
 
 def test_the_converter_shows_the_api_result(open_tab: OpenTab, site: Site) -> None:

@@ -4,8 +4,8 @@
 // The API writes every rate with the digits its source published (0.0020165355918532, 495.90). JSON.parse
 // would turn them into doubles, which print differently (495.9) or lose digits. So every JSON number is kept
 // as its source text, a string; the code calls Number() only where it computes (chart coordinates, signs).
-// Chromium, Firefox and Safari pass that text to a reviver (ctx.source); elsewhere a one-pass tokenizer
-// quotes the numbers before parsing, which gives the very same strings.
+// Browsers since Chrome 114, Firefox 135 and Safari 18.4 pass that text to a reviver (context.source);
+// elsewhere a one-pass tokenizer quotes the numbers before parsing, which gives the very same strings.
 
 const REVIVER_HAS_SOURCE = (() => {
   let seen = false;
