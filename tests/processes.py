@@ -41,10 +41,13 @@ class Server:
     """`fx-ticker serve` in a process of its own, on a free port, its output in a log file.
 
     Use as a context manager: it is stopped (SIGTERM, then SIGKILL) on the way out whatever happened.
+    `port` restarts a server where a stopped one was, for clients that reconnect to the same address.
     """
 
-    def __init__(self, env: Mapping[str, str], log: Path, *, args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
+    def __init__(
+        self, env: Mapping[str, str], log: Path, *, args: tuple[str, ...] = (), port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]

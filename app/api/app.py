@@ -20,6 +20,7 @@ from app.api.httpmetrics import HTTPMetrics
 from app.api.routes import change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
 from app.api.stream import StreamHub
+from app.api.web import install_pages
 from app.core import logs, metrics
 from app.core.settings import Settings, get_settings
 from app.ingest.lock import poller_lock
@@ -126,4 +127,5 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.include_router(change.router)
     app.include_router(export.router)
     app.include_router(convert.router)
+    install_pages(app)  # the dashboard, the widget and their static files
     return app
