@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.api.web import STATIC
+from app.api.routes.web import STATIC
 
 PAGES = sorted(STATIC.glob("*.html"))
 UPLOT = STATIC / "vendor" / "uplot"

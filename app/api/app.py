@@ -19,8 +19,8 @@ from app.api.fastpath import LatestFastPath
 from app.api.httpmetrics import HTTPMetrics
 from app.api.routes import change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
+from app.api.routes.web import install_pages
 from app.api.stream import StreamHub
-from app.api.web import install_pages
 from app.core import logs, metrics
 from app.core.settings import Settings, get_settings
 from app.ingest.lock import poller_lock

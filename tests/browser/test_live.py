@@ -12,8 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Site, Tab, served, ticker_page
 
-NEEDS_STREAM = pytest.mark.xfail(reason="needs /rates/stream", strict=False)
-pytestmark = [pytest.mark.browser, pytest.mark.slow, NEEDS_STREAM]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 OpenTab = Callable[..., Tab]
 CHANGED = "0.01160"  # KGS, where the recorded page says 0.01144
 

@@ -257,7 +257,9 @@ export class LiveRates {
   connect() {
     this.source = new EventSource(this.url);
     this.source.addEventListener("open", () => {
+      // Connected is live: a reconnection whose Last-Event-ID is current gets no event until the next change.
       this.delay = 1;
+      this.state(true);
     });
     this.source.addEventListener("rates", (event) => {
       this.state(true);
