@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from app.core.logs import configure as configure_logging
 from app.core.metrics import MULTIPROCESS_ENV
 from app.core.settings import Settings, SettingsError, load_settings
@@ -23,12 +25,13 @@ from app.ingest.pipeline import Outcome, process
 from app.ingest.poller import Poller
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES
-from app.storage.engine import make_engine
+from app.storage.engine import describe, make_engine, masked, unavailable
 from app.storage.migrate import upgrade
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_DATABASE = 4
 
 
 def _when(text: str) -> datetime:
@@ -74,6 +77,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
+def _engine(settings: Settings) -> Engine:
+    """A command's engine: it gives up connecting after FX_DB_TIMEOUT rather than hang on a frozen server."""
+    return make_engine(settings.database_url, connect_timeout=settings.db_timeout)
+
+
 def _report(outcomes: Sequence[Outcome]) -> int:
     for outcome in outcomes:
         print(outcome.summary())
@@ -87,7 +95,9 @@ def _stopped(signum: int, _frame: object) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    upgrade(make_engine(settings.database_url))
+    engine = _engine(settings)
+    upgrade(engine)
+    engine.dispose()
     metrics_dir = None
     if args.workers > 1:  # workers are separate processes: /metrics adds up all of them (app.core.metrics)
         metrics_dir = tempfile.mkdtemp(prefix="fx-ticker-metrics-")
@@ -111,7 +121,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _poll_once(settings: Settings, names: list[str]) -> int:
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     upgrade(engine)
     lock = poller_lock(engine)
     if not lock.acquire():
@@ -132,7 +142,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read PATH {args.path}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     upgrade(engine)
     observed_at = args.observed_at or utcnow()
     if observed_at > utcnow() + timedelta(minutes=5):
@@ -147,7 +157,7 @@ async def _backfill(settings: Settings, source: str, start: date, end: date) -> 
     from rich.console import Console
     from rich.progress import Progress
 
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     upgrade(engine)
     try:
         async with make_client(settings.http_timeout, settings.user_agent) as client:
@@ -179,6 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings.log_level, settings.log_format)
     args = _parser(settings).parse_args(argv)
+    try:
+        return _run(settings, args)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        # The database is away: what the operator needs is which one and why, not a traceback through the pool.
+        where = masked(settings.database_url)
+        print(f"error: the database FX_DATABASE_URL={where} is unavailable: {describe(exc)}", file=sys.stderr)
+        return EXIT_DATABASE
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(settings, args)
     if args.command == "poll":
@@ -194,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_USAGE
         return asyncio.run(_backfill(settings, args.source, args.start, args.end))
-    upgrade(make_engine(settings.database_url))
+    engine = _engine(settings)
+    upgrade(engine)
+    engine.dispose()
     print("database is at the latest schema revision")
     return 0
 

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import errors
+from app.api import dbaccess, errors
+from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath
 from app.api.httpmetrics import HTTPMetrics
 from app.api.routes import change, convert, currencies, export, history, meta, ops, sources, stream
@@ -27,7 +29,7 @@ from app.ingest.lock import poller_lock
 from app.ingest.poller import Poller
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
-from app.storage.engine import make_engine
+from app.storage.engine import describe, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,33 @@ US dollar. Every time is ISO 8601 UTC; `rate` is USD per one unit of the currenc
 
 async def _watch(service: LatestService, every: float) -> None:
     """Keep the snapshot in step with writes made by any process (the poller may be another one)."""
+    failing = False
     while True:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(service.refresh_if_changed)
-        except Exception:  # the database may be briefly away: keep serving the last snapshot
-            log.warning("could not refresh the latest-rates snapshot", exc_info=True)
+        except Exception as exc:  # the database may be away: keep serving the last snapshot
+            if not failing:  # one line when it starts failing, one when it recovers: not one every few seconds
+                log.warning("could not refresh the latest-rates snapshot, serving the last one: %s", describe(exc))
+            failing = True
+        else:
+            if failing:
+                log.info("the latest-rates snapshot is refreshed again")
+            failing = False
+
+
+def _readers(settings: Settings) -> Engine:
+    """The API's engine: nothing in it waits for the database longer than FX_DB_TIMEOUT. Its pool holds a
+    connection for each of the FX_DB_CONCURRENCY turns (app.api.dbaccess), plus two for the snapshot's reloads."""
+    timeout = settings.db_timeout
+    return make_engine(
+        settings.database_url,
+        connect_timeout=timeout,
+        statement_timeout=timeout,
+        pool_size=settings.db_concurrency,
+        max_overflow=2,
+        pool_timeout=timeout,
+    )
 
 
 def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -54,18 +77,19 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = _readers(settings)
         service = LatestService(engine, settings)
         try:
             await asyncio.to_thread(service.reload)
-        except Exception:  # the database is away or not migrated: start anyway, /ready says why, the watcher retries
-            log.warning("could not load the latest rates at start-up", exc_info=True)
+        except Exception as exc:  # the database is away or not migrated: start anyway, /ready says why
+            log.warning("could not load the latest rates at start-up: %s", describe(exc))
         metrics.started(settings.role, settings.sources, service)
         # Everything built so far (modules, the app, the snapshot) lives as long as the process: keep it out of
         # the collector's full passes, which otherwise scan it all and show up as tens of milliseconds of
         # latency in the middle of large responses.
         gc.freeze()
         app.state.engine = engine
+        app.state.database = Database(engine, settings)
         app.state.settings = settings
         app.state.latest = service
         app.state.stream = hub = StreamHub(service, settings.stream_heartbeat)
@@ -74,15 +98,18 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         scheduler: AsyncIOScheduler | None = None
         client: httpx.AsyncClient | None = None
         lock = None
+        writer: Engine | None = None
         if settings.role in ("all", "poller"):
             client = make_client(settings.http_timeout, settings.user_agent, transport)
-            lock = poller_lock(engine)
+            # The poller's own engine and pool: a poll never waits for a connection behind the API's readers.
+            writer = make_engine(settings.database_url, connect_timeout=settings.db_timeout)
+            lock = poller_lock(writer)
 
             async def reload() -> None:
                 await asyncio.to_thread(service.reload)
 
-            app.state.poller = Poller(engine, settings, client, lock, on_change=reload)
-            await asyncio.to_thread(metrics.seed, engine, settings.sources)
+            app.state.poller = Poller(writer, settings, client, lock, on_change=reload)
+            await asyncio.to_thread(metrics.seed, writer, settings.sources)
             scheduler = AsyncIOScheduler(timezone="UTC")
             app.state.poller.schedule(scheduler)
             scheduler.start()  # inside the running loop, as AsyncIOScheduler requires
@@ -101,10 +128,14 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                 await client.aclose()
             if lock is not None:
                 lock.release()
+            if writer is not None:
+                writer.dispose()
+            app.state.database.close()
             engine.dispose()
 
     app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    dbaccess.install(app)
     app.add_middleware(LatestFastPath, state=app.state)
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
         app.add_middleware(

@@ -69,6 +69,12 @@ ROWS = Gauge(
     multiprocess_mode="mostrecent",
 )  # fmt: skip
 STREAMS = Gauge("fx_stream_clients", "Open /rates/stream connections (Server-Sent Events)", multiprocess_mode="livesum")
+DB_UNAVAILABLE = Counter(
+    "fx_db_unavailable",
+    "Requests answered 503 for the database: timeout (no answer within FX_DB_TIMEOUT), error (refused, lost, "
+    "cancelled), busy (no turn free within FX_DB_QUEUE_TIMEOUT)",
+    ["reason"],
+)
 INFO = Gauge("fx_info", "This process: version and FX_ROLE", ["version", "role"], multiprocess_mode="max")
 
 _latest: LatestService | None = None
@@ -109,6 +115,8 @@ def started(role: str, sources: Iterable[str], latest: LatestService) -> None:
     global _latest
     _latest = latest
     INFO.labels(__version__, role).set(1)
+    for reason in ("timeout", "error", "busy"):
+        DB_UNAVAILABLE.labels(reason)
     if role == "api":
         return
     for source in sources:

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     refresh_seconds: float = Field(2.0, gt=0, le=60)
     # /rates/stream sends a comment at least this often, so that proxies keep an idle stream open.
     stream_heartbeat: float = Field(15.0, gt=0, le=60)
+    # The database in trouble (frozen, refused, overloaded) must cost a client seconds, not minutes: a request's
+    # database work (connecting included) is given up after db_timeout seconds and answered 503. At most
+    # db_concurrency requests per process use the database at once; one that waits longer than db_queue_timeout
+    # for its turn is answered 503 at once rather than queue without bound. Also every command's connect timeout.
+    db_timeout: float = Field(5.0, ge=1, le=300)
+    db_concurrency: int = Field(8, ge=1, le=100)
+    db_queue_timeout: float = Field(1.0, ge=0, le=60)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -1,7 +1,11 @@
-"""CSV export, streamed: rows go from a server-side cursor to the client in chunks, never all at once.
+"""CSV export, streamed: rows go from the database to the client in bounded chunks, never all at once.
 
-A year of per-minute spans is half a million rows; they are fetched EXPORT_CHUNK at a time (PostgreSQL: a
-named cursor via `yield_per`; SQLite steps its cursor lazily anyway), joined into one chunk of bytes and sent.
+A year of per-minute spans is half a million rows. They are read a page (EXPORT_PAGE rows) at a time, each page
+by one short query on a connection of its own that goes back to the pool before the page is sent: the next page
+starts after the last row sent (keyset pagination on the unique (currency, source, first_seen) index). So nothing,
+neither a connection nor a transaction nor a cursor, is held while the client reads: one that reads slowly or hangs
+up costs the database nothing. A bucketed series is bounded (10,000 buckets), so it is computed whole, its
+connection given back, and then sent. Each page is cut into chunks of EXPORT_CHUNK rows, joined into bytes.
 The database formats the times, decimals are written as their exact text, and the direction a source did not
 publish is derived once per distinct value, so the hot loop builds no datetime, Decimal or ORM object.
 
@@ -11,8 +15,9 @@ a number, and anything else is quoted per RFC 4180 by _field, so the file is the
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -28,6 +33,10 @@ from app.read.series import SPANS, Series, series_buckets, start_of_span_at
 # next young-generation pass are never promoted, so the collector never walks the whole heap; 10,000-row chunks
 # made the export two to three times slower in a process with a large heap.
 EXPORT_CHUNK = 500
+# Rows per query (about 450 kB): each page costs a pool checkout and a query, so pages are larger than chunks (at
+# 5,000 rows the export is as fast as one long cursor was; at 500, a third slower); still bounded, and the driver
+# hands the page over in one go (no server-side cursor to keep open between pages).
+EXPORT_PAGE = 10 * EXPORT_CHUNK
 RAW_HEADER = ("timestamp", "until", "currency", "pair", "rate", "inverse", "source")
 BUCKET_HEADER = ("timestamp", "currency", "pair", "rate", "inverse", "source")
 _DERIVED_CACHE = 100_000  # distinct values remembered per export before the memo starts over
@@ -86,32 +95,43 @@ def _line(*fields: str) -> str:
     return ",".join(_field(field) for field in fields) + "\r\n"
 
 
-def _raw_chunks(conn: Connection, series: Series, start: datetime, end: datetime) -> Iterator[bytes]:
-    lower = start_of_span_at(conn, series.currency, series.source, start) or start
+def _raw_page(
+    conn: Connection, series: Series, start: datetime, end: datetime, after: datetime | None, directions: _Directions
+) -> tuple[list[bytes], datetime | None]:
+    """Up to EXPORT_PAGE rows of the series beginning after `after` (None: from the span in force at `start`), as
+    chunks, and where the next page begins (None: this was the last)."""
+    if after is None:
+        lower = start_of_span_at(conn, series.currency, series.source, start) or start
+        begins = _C.first_seen >= lower
+    else:
+        begins = _C.first_seen > after
     statement = (
         select(_time_text(conn, _C.first_seen), _time_text(conn, _C.last_seen), _C.value, _C.per_usd)
-        .where(
-            _C.currency == series.currency,
-            _C.source == series.source,
-            and_(_C.first_seen >= lower, _C.first_seen <= end, _C.last_seen >= start),
-        )
+        .where(_C.currency == series.currency, _C.source == series.source)
+        .where(and_(begins, _C.first_seen <= end, _C.last_seen >= start))
         .order_by(_C.first_seen)
+        .limit(EXPORT_PAGE)
     )
     # Times come formatted from the database and the currency, pair and source are fixed: only the decimals
     # go through _field (once per distinct value), so no per-row quoting check is needed.
     middle = "," + _line(series.currency, f"{series.currency}/USD").removesuffix("\r\n") + ","
     tail = "," + _line(series.source)
-    directions = _Directions()
-    result = conn.execution_options(yield_per=EXPORT_CHUNK).execute(statement)
-    for rows in result.partitions():
-        yield "".join(
-            [f"{first},{last}{middle}{directions(value, per_usd)}{tail}" for first, last, value, per_usd in rows]
-        ).encode()
+    chunks: list[bytes] = []
+    rows = 0
+    last = ""
+    for part in conn.execute(statement).partitions(EXPORT_CHUNK):
+        rows += len(part)
+        last = part[-1][0]
+        chunks.append(
+            "".join(
+                [f"{first},{until}{middle}{directions(value, per_usd)}{tail}" for first, until, value, per_usd in part]
+            ).encode()
+        )
+    # The text of the last start is exact (microseconds included), so it is where the next page begins.
+    return chunks, datetime.fromisoformat(last) if rows == EXPORT_PAGE else None
 
 
-def _bucket_chunks(
-    conn: Connection, series: Series, start: datetime, end: datetime, interval: Interval
-) -> Iterator[bytes]:
+def _bucket_chunks(conn: Connection, series: Series, start: datetime, end: datetime, interval: Interval) -> list[bytes]:
     """One row per bucket with a rate in force (the close); buckets with none are left out."""
     lines = [
         _line(
@@ -120,18 +140,83 @@ def _bucket_chunks(
         for b in series_buckets(conn, series, start, end, interval)
         if b.close is not None
     ]
-    for at in range(0, len(lines), EXPORT_CHUNK):
-        yield "".join(lines[at : at + EXPORT_CHUNK]).encode()
+    return ["".join(lines[at : at + EXPORT_CHUNK]).encode() for at in range(0, len(lines), EXPORT_CHUNK)]
+
+
+class CsvExport:
+    """The whole CSV file (`interval` None: raw spans), series after series, each oldest first, as a sequence of
+    steps: each `step()` reads one page (or one bucketed series) on a short-lived connection and gives it back
+    before returning its chunks, so between steps nothing of the database is held. Not thread-safe: one step at
+    a time (they may run on different threads)."""
+
+    def __init__(
+        self, engine: Engine, series: list[Series], start: datetime, end: datetime, interval: Interval | None
+    ) -> None:
+        self.engine = engine
+        self.start, self.end, self.interval = start, end, interval
+        self._todo = list(series)
+        self._header: bytes | None = _line(*(RAW_HEADER if interval is None else BUCKET_HEADER)).encode()
+        self._after: datetime | None = None  # where the current raw series continues (None: at its beginning)
+        self._directions = _Directions()
+
+    @property
+    def done(self) -> bool:
+        return self._header is None and not self._todo
+
+    def step(self) -> list[bytes]:
+        """The next chunks of the file (the header comes with the first); empty once the file is complete."""
+        header = [self._header] if self._header is not None else []
+        self._header = None
+        rows: list[bytes] = []
+        while self._todo and not rows:  # a series may have no rows in the range: go on to the next
+            with self.engine.connect() as conn:  # given back to the pool before anything is sent
+                rows = self._next(conn, self._todo[0])
+        return header + rows
+
+    def _next(self, conn: Connection, series: Series) -> list[bytes]:
+        if self.interval is not None:
+            self._todo.pop(0)
+            return _bucket_chunks(conn, series, self.start, self.end, self.interval)
+        chunks, self._after = _raw_page(conn, series, self.start, self.end, self._after, self._directions)
+        if self._after is None:
+            self._todo.pop(0)
+        return chunks
 
 
 def csv_stream(
     engine: Engine, series: list[Series], start: datetime, end: datetime, interval: Interval | None
 ) -> Iterator[bytes]:
-    """The whole CSV file (`interval` None: raw spans), series after series, each oldest first."""
-    yield _line(*(RAW_HEADER if interval is None else BUCKET_HEADER)).encode()
-    with engine.connect() as conn:
-        for one in series:
-            if interval is None:
-                yield from _raw_chunks(conn, one, start, end)
-            else:
-                yield from _bucket_chunks(conn, one, start, end, interval)
+    """The whole CSV file, step by step, in this thread."""
+    export = CsvExport(engine, series, start, end, interval)
+    while chunks := export.step():
+        yield from chunks
+
+
+Step = Callable[[], list[bytes]]
+
+
+async def csv_chunks(
+    export: CsvExport, first: list[bytes], run: Callable[[Step], Awaitable[list[bytes]]]
+) -> AsyncIterator[bytes]:
+    """The file for an asyncio server: `first` (a step the caller took already), then every other step, each run by
+    `run` in a worker thread. The next step is read while the current one is sent, so the database and the client
+    work at the same time; at most one step runs ahead, so memory stays bounded by two pages whatever the client."""
+    chunks = first
+    while chunks:
+        ahead = None if export.done else asyncio.ensure_future(run(export.step))
+        if ahead is not None:
+            ahead.add_done_callback(_settle)
+        try:
+            for chunk in chunks:
+                yield chunk
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()  # the client is gone: a step already running finishes and gives its connection back
+            raise
+        chunks = await ahead if ahead is not None else []
+
+
+def _settle(task: asyncio.Future[list[bytes]]) -> None:
+    """Mark a read-ahead's failure as seen: when the client has gone, nobody awaits it, and that is fine."""
+    if not task.cancelled():
+        task.exception()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, text
-from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 _IMMEDIATE = "fx_immediate"
+CONNECT_TIMEOUT = 10.0  # seconds to establish a connection, unless the caller says otherwise (FX_DB_TIMEOUT)
 # Execution options for a connection whose transaction writes (see _on_begin); ignored by PostgreSQL.
 WRITE_OPTIONS = {_IMMEDIATE: True}
 
@@ -62,15 +67,71 @@ def _sqlite_events(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(
+    database_url: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float | None = None,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    """An engine with its own pool. Nothing waits for the database without bound: connecting gives up after
+    `connect_timeout` (a server that accepts but never answers otherwise hangs a connect for good), waiting for a
+    pooled connection after `pool_timeout`, and (PostgreSQL, with `statement_timeout`) the server cancels a
+    statement, or ends a session idle in a transaction, after that many seconds."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+            # Best effort: when the directory cannot be made, connecting says why the file cannot be opened.
+            with contextlib.suppress(OSError):
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            pooling = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
+        else:
+            pooling = {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pooling)
         _sqlite_events(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if statement_timeout is not None:
+        url = _with_server_timeouts(url, statement_timeout)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))},  # libpq counts whole seconds, >= 2
+    )
+
+
+def _with_server_timeouts(url: URL, seconds: float) -> URL:
+    """Startup options (`-c name=value`), added to any the URL already has (a search_path, say)."""
+    milliseconds = max(1, round(seconds * 1000))
+    given = url.query.get("options", "")
+    options = " ".join(given) if isinstance(given, tuple) else given
+    # A reader never sits in a transaction between statements for long: a session that does is stuck (its
+    # thread was abandoned after the deadline), and the server ends it rather than hold its snapshot.
+    timeouts = f"-c statement_timeout={milliseconds} -c idle_in_transaction_session_timeout={milliseconds}"
+    return url.update_query_dict({"options": f"{options} {timeouts}".strip()})
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database is away, frozen, overloaded or cancelled a statement: trouble to wait out, not a bug."""
+    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def describe(exc: BaseException) -> str:
+    """A database failure in one line: the driver's own first line (`... Connection refused`), no traceback."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
+
+def masked(database_url: str) -> str:
+    """The URL with its password as ***, fit to print."""
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
+from sqlmodel import Session
 
 from app.api.caching import json_response
-from app.api.deps import LatestDep, SessionDep, SettingsDep
+from app.api.dbaccess import in_database
+from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
     Period,
     SourceQuery,
@@ -59,9 +61,10 @@ def _no_data(conn: Connection, currency: str, source: str, start: datetime, end:
         422: {"model": ErrorBody, "description": "A bad period, time or source; start after end"},
     },
 )
+@in_database
 def change(
     request: Request,
-    session: SessionDep,
+    session: Session,
     settings: SettingsDep,
     latest: LatestDep,
     currency: CurrencyPath,
@@ -88,9 +91,10 @@ def change(
     description=SEMANTICS + " A currency with no data in the range is left out.",
     responses={304: NOT_MODIFIED, 422: {"model": ErrorBody, "description": "A bad period, time, code or source"}},
 )
+@in_database
 def changes(
     request: Request,
-    session: SessionDep,
+    session: Session,
     settings: SettingsDep,
     latest: LatestDep,
     period: PeriodQuery = None,

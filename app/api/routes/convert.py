@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
+from sqlmodel import Session
 
 from app.api.caching import json_response
-from app.api.deps import LatestDep, SessionDep, SettingsDep
+from app.api.dbaccess import in_database
+from app.api.deps import LatestDep, SettingsDep
 from app.api.params import SourceQuery, TimeQuery, parse_time, series_source, source_name
 from app.api.query_schemas import Conversion
 from app.api.routes.export import NOT_MODIFIED
@@ -67,9 +69,10 @@ used and whether it was stale then. `amount` must be a positive number no larger
         422: {"model": ErrorBody, "description": "A bad code, amount, time or source"},
     },
 )
+@in_database
 def convert(
     request: Request,
-    session: SessionDep,
+    session: Session,
     settings: SettingsDep,
     latest: LatestDep,
     from_: Annotated[str, Query(alias="from", description="A configured code or USD", examples=["KZT"])],

@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection
+from sqlmodel import Session
 
 from app.api.caching import cached_json
-from app.api.deps import SessionDep, SettingsDep
+from app.api.dbaccess import in_database
+from app.api.deps import SettingsDep
 from app.api.query_schemas import Currencies
 from app.api.routes.export import NOT_MODIFIED
 from app.core.jsonenc import dumps
@@ -43,6 +45,7 @@ def _body(conn: Connection, settings: Settings) -> bytes:
     summary="Every configured currency: code, name, official source, and the dates of its stored data",
     responses={304: NOT_MODIFIED},
 )
-def currencies(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+@in_database
+def currencies(request: Request, session: Session, settings: SettingsDep) -> Response:
     conn = session.connection()
     return cached_json(request, ("currencies", data_version(session)), lambda: _body(conn, settings))

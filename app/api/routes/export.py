@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+from starlette.types import Send
 
 from app.api.caching import cache_headers, not_modified, weak_etag
-from app.api.deps import LatestDep, SessionDep, SettingsDep
+from app.api.dbaccess import DatabaseUnavailable, database, in_database, log_unavailable
+from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
     SourceQuery,
     TimeQuery,
@@ -21,7 +25,7 @@ from app.api.params import (
 from app.api.schemas import ErrorBody
 from app.domain.buckets import Interval
 from app.domain.quotes import utcnow
-from app.read.export import csv_stream, filename
+from app.read.export import CsvExport, csv_chunks, filename
 from app.read.query import data_version
 from app.read.series import Series
 
@@ -46,10 +50,30 @@ CSV_RESPONSE = {"description": CSV_DESCRIPTION, "content": CSV_CONTENT}
 NOT_MODIFIED = {"description": "Not modified: the If-None-Match header matches the current ETag"}
 
 
+class CsvStream(StreamingResponse):
+    """A download that the database fails half-way through is cut off: the connection is closed without the last
+    chunk, so the client sees an incomplete file rather than one that looks whole (the 200 has gone out: a 503 is
+    no longer possible)."""
+
+    def __init__(self, request: Request, content: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        super().__init__(content, media_type="text/csv; charset=utf-8", headers=headers)
+        self.request = request
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        except DatabaseUnavailable as exc:
+            log_unavailable(self.request, exc, "download cut off")
+
+
 def csv_response(
     request: Request, version: int, series: list[Series], start: datetime, end: datetime, interval: Interval | None
 ) -> Response:
-    """The streamed file, or a 304: its weak ETag comes from the data version and the normalized query."""
+    """The streamed file, or a 304: its weak ETag comes from the data version and the normalized query.
+
+    Called in the request's database turn: the first page is read there, so a database in trouble at the start is
+    still a 503; every later page is read in a turn of its own (app.read.export.CsvExport), while the client is sent
+    the one before, and no connection is held while the client reads."""
     query = (tuple((s.currency, s.source) for s in series), start, end, interval)
     etag = weak_etag(version, query)
     cached = not_modified(request, etag)
@@ -57,8 +81,12 @@ def csv_response(
         return cached
     headers = cache_headers(request, etag)
     headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
-    stream = csv_stream(request.app.state.engine, series, start, end, interval)  # on a connection of its own
-    return StreamingResponse(stream, media_type="text/csv; charset=utf-8", headers=headers)
+    export = CsvExport(request.app.state.engine, series, start, end, interval)
+    first = export.step()
+    db = database(request)
+    # A download under way may wait for a turn as long as for an answer: cutting it off is worse than waiting.
+    chunks = csv_chunks(export, first, lambda step: db.run(step, queue_timeout=db.timeout))
+    return CsvStream(request, chunks, headers)
 
 
 @router.get(
@@ -71,9 +99,10 @@ def csv_response(
         422: {"model": ErrorBody, "description": "A bad code, time, interval or source, or too many buckets"},
     },
 )
+@in_database
 def export_csv(
     request: Request,
-    session: SessionDep,
+    session: Session,
     settings: SettingsDep,
     latest: LatestDep,
     currencies: Annotated[

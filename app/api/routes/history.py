@@ -8,9 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from sqlalchemy import Connection
+from sqlmodel import Session
 
 from app.api.caching import cached_json
-from app.api.deps import LatestDep, SessionDep, SettingsDep
+from app.api.dbaccess import in_database
+from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
     SourceQuery,
     TimeQuery,
@@ -103,9 +105,10 @@ def _bucket_body(conn: Connection, series: Series, start: datetime, end: datetim
         422: {"model": ErrorBody, "description": "A bad time, interval or source; start after end; too many points"},
     },
 )
+@in_database
 def history(
     request: Request,
-    session: SessionDep,
+    session: Session,
     settings: SettingsDep,
     latest: LatestDep,
     currency: CurrencyPath,

@@ -6,9 +6,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from app.api.caching import json_response
-from app.api.deps import SessionDep, SettingsDep
+from app.api.dbaccess import in_database
+from app.api.deps import SettingsDep
 from app.core.jsonenc import dumps
 from app.read.status import all_sources
 
@@ -50,5 +52,6 @@ class SourcesOut(BaseModel):
 
 
 @router.get("/sources", response_model=SourcesOut, summary="Every upstream source and how its polls are going")
-def sources(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+@in_database
+def sources(request: Request, session: Session, settings: SettingsDep) -> Response:
     return json_response(request, dumps({"sources": all_sources(session, settings)}))
