@@ -17,14 +17,14 @@ from sqlalchemy import Engine
 
 from app.core.logs import configure as configure_logging
 from app.core.metrics import MULTIPROCESS_ENV
-from app.core.settings import Settings, SettingsError, load_settings
+from app.core.settings import Settings, SettingsError
 from app.domain.quotes import utc, utcnow
 from app.ingest.backfill import Backfill, backfillable
 from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome, process
 from app.ingest.poller import Poller
 from app.sources.fetch import make_client
-from app.sources.registry import SOURCES
+from app.sources.registry import SOURCES, load_settings
 from app.storage.engine import describe, make_engine, masked, unavailable
 from app.storage.migrate import upgrade
 

@@ -33,10 +33,10 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.settings import load_settings  # noqa: E402
 from app.ingest.pipeline import process  # noqa: E402
 from app.ingest.store import bump_version, rebuild_rollup  # noqa: E402
 from app.sources import ticker  # noqa: E402
+from app.sources.registry import load_settings  # noqa: E402
 from app.storage.engine import make_engine  # noqa: E402
 from app.storage.migrate import upgrade  # noqa: E402
 from app.storage.models import RateSpan  # noqa: E402

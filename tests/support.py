@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.core.settings import Settings, load_settings
+from app.core.settings import Settings
+from app.sources.registry import load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED_PAGE = FIXTURES / "ticker-page-2026-02-23.txt"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.core.settings import Settings
+from app.sources.registry import settings_class
+
+Settings = settings_class()  # with every source's settings
 
 ROOT = Path(__file__).parent.parent
 

@@ -24,11 +24,12 @@ from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
 from app.api.stream import StreamHub
 from app.core import logs, metrics
-from app.core.settings import Settings, get_settings
+from app.core.settings import Settings
 from app.ingest.lock import poller_lock
 from app.ingest.poller import Poller
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
+from app.sources.registry import get_settings
 from app.storage.engine import describe, make_engine
 
 log = logging.getLogger(__name__)

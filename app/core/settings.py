@@ -1,26 +1,53 @@
-"""Every setting, read once from the environment (prefix FX_) and validated before anything starts."""
+"""Every setting, read once from the environment (prefix FX_) and validated before anything starts.
+
+The settings of each source (`FX_SOURCE_<NAME>_URL`, `_INTERVAL`, `_MAX_GAP`, and `_HISTORY_URL` for a source
+with a history page) are not written out here: they are generated from the catalog the source registry passes
+in (app.sources.registry), so adding a source touches its module and the registry, and nothing else. This
+module imports nothing else of the service.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.domain.quotes import SUPPORTED_CURRENCIES
-from app.sources import cbt, cbu, erapi, nbk, nbkr, nbt, peg, ticker
-from app.sources.registry import SOURCES
-
-KNOWN_SOURCES: tuple[str, ...] = tuple(SOURCES)
-
 CodeList = Annotated[list[str], NoDecode]
-DAILY_CARRY_SECONDS = 8 * 86400  # a week without publication (the longest holidays), plus the last day itself
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDefaults:
+    """What a source declares about its own settings."""
+
+    name: str
+    url: str  # a `{date:FORMAT}` placeholder is the day asked for; empty for declared data, which fetches nothing
+    interval: int  # seconds between polls
+    history_url: str | None = None  # a page of history, for `fx-ticker backfill` ({start:FORMAT}, {end:FORMAT})
+
+    @property
+    def fetches(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What the settings are checked against: the currencies the service knows, and its sources in the default
+    order of preference."""
+
+    currencies: tuple[str, ...]
+    sources: tuple[SourceDefaults, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(source.name for source in self.sources)
 
 
 def _split(value: object) -> object:
@@ -35,47 +62,21 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
+    """The service's settings; `settings_class` adds those of every source in a catalog (`source_<name>_url`,
+    `source_<name>_interval`, `source_<name>_max_gap`, `source_<name>_history_url`)."""
+
     model_config = SettingsConfigDict(env_prefix="FX_", env_file=".env", extra="ignore")
+    catalog: ClassVar[Catalog] = Catalog((), ())
 
     database_url: str = "sqlite:///./var/fx-ticker.db"
-    currencies: CodeList = Field(default_factory=lambda: list(SUPPORTED_CURRENCIES))
-    sources: CodeList = Field(default_factory=lambda: list(KNOWN_SOURCES))
+    # Every known currency and source by default, in the catalog's order (filled in by _defaults).
+    currencies: CodeList = Field(default_factory=list)
+    sources: CodeList = Field(default_factory=list)
     role: Literal["all", "api", "poller"] = "all"
 
     # Sources in order of preference for "the best quote" of a currency: only the sources that quote a
     # currency compete for it, so the banks (one currency each) come first, then the peg, then the rest.
-    source_priority: CodeList = Field(default_factory=lambda: list(KNOWN_SOURCES))
-
-    # Per source: the URL (a `{date:...}` placeholder is filled with the day asked for; point it at a
-    # mirror for tests or air-gapped sites), seconds between polls, and how long after its last observation
-    # an unchanged rate still extends its span (longer gaps open a new span, so outages stay visible;
-    # an intraday source not seen for that long is also reported stale; unset means 3 intervals).
-    source_nbk_url: str = nbk.SPEC.default_url
-    source_nbk_interval: int = Field(nbk.SPEC.default_interval_seconds, ge=1)
-    source_nbk_max_gap: int | None = Field(None, ge=1)
-    source_nbkr_url: str = nbkr.SPEC.default_url
-    # The bank's history page of one currency (valuta_id 15 = USD), for `fx-ticker backfill --source nbkr`.
-    source_nbkr_history_url: str = nbkr.HISTORY_URL
-    source_nbkr_interval: int = Field(nbkr.SPEC.default_interval_seconds, ge=1)
-    source_nbkr_max_gap: int | None = Field(None, ge=1)
-    source_nbt_url: str = nbt.SPEC.default_url
-    source_nbt_interval: int = Field(nbt.SPEC.default_interval_seconds, ge=1)
-    source_nbt_max_gap: int | None = Field(None, ge=1)
-    source_cbu_url: str = cbu.SPEC.default_url
-    source_cbu_interval: int = Field(cbu.SPEC.default_interval_seconds, ge=1)
-    source_cbu_max_gap: int | None = Field(None, ge=1)
-    source_cbt_url: str = cbt.SPEC.default_url
-    source_cbt_interval: int = Field(cbt.SPEC.default_interval_seconds, ge=1)
-    source_cbt_max_gap: int | None = Field(None, ge=1)
-    source_peg_url: str = peg.SPEC.default_url
-    source_peg_interval: int = Field(peg.SPEC.default_interval_seconds, ge=1)
-    source_peg_max_gap: int | None = Field(None, ge=1)
-    source_erapi_url: str = erapi.SPEC.default_url
-    source_erapi_interval: int = Field(erapi.SPEC.default_interval_seconds, ge=1)
-    source_erapi_max_gap: int | None = Field(None, ge=1)
-    source_ticker_url: str = ticker.SPEC.default_url
-    source_ticker_interval: int = Field(ticker.SPEC.default_interval_seconds, ge=1)
-    source_ticker_max_gap: int | None = Field(None, ge=1)
+    source_priority: CodeList = Field(default_factory=list)
 
     # A bank's quote is stale (and the next source is preferred) once its effective date is this many days
     # old: banks publish on working days only, so a long weekend must not count.
@@ -122,6 +123,15 @@ class Settings(BaseSettings):
     # Browser origins allowed to GET the API (CORS), e.g. https://dash.example.com; none by default.
     cors_origins: CodeList = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data.setdefault("currencies", list(cls.catalog.currencies))
+            data.setdefault("sources", list(cls.catalog.names))
+            data.setdefault("source_priority", list(cls.catalog.names))
+        return data
+
     @field_validator("currencies", "sources", "source_priority", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -131,9 +141,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_currencies(cls, value: list[str]) -> list[str]:
         codes = [code.upper() for code in value]
-        unknown = [code for code in codes if code not in SUPPORTED_CURRENCIES]
+        known = cls.catalog.currencies
+        unknown = [code for code in codes if code not in known]
         if unknown:
-            raise ValueError(f"unknown currency {', '.join(unknown)}; supported: {', '.join(SUPPORTED_CURRENCIES)}")
+            raise ValueError(f"unknown currency {', '.join(unknown)}; supported: {', '.join(known)}")
         if not codes:
             raise ValueError("at least one currency is needed")
         return list(dict.fromkeys(codes))
@@ -142,9 +153,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_sources(cls, value: list[str]) -> list[str]:
         names = [name.lower() for name in value]
-        unknown = [name for name in names if name not in KNOWN_SOURCES]
+        known = cls.catalog.names
+        unknown = [name for name in names if name not in known]
         if unknown:
-            raise ValueError(f"unknown source {', '.join(unknown)}; known: {', '.join(KNOWN_SOURCES)}")
+            raise ValueError(f"unknown source {', '.join(unknown)}; known: {', '.join(known)}")
         return list(dict.fromkeys(names))
 
     @field_validator("cors_origins")
@@ -158,7 +170,9 @@ class Settings(BaseSettings):
     @field_validator("admin_token")
     @classmethod
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
-        return value if value is not None and value.get_secret_value().strip() else None
+        # A token read from a secret file ends with a newline that nobody types: it is not part of the token.
+        token = value.get_secret_value().strip() if value is not None else ""
+        return SecretStr(token) if token else None
 
     @field_validator("database_url")
     @classmethod
@@ -176,14 +190,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _per_source(self) -> Settings:
-        for name in KNOWN_SOURCES:
+        for source in self.catalog.sources:
+            name = source.name
             prefix = f"FX_SOURCE_{name.upper()}"
             if self.source_max_gap(name) < self.source_interval(name):
                 raise ValueError(
                     f"{prefix}_MAX_GAP must be at least {prefix}_INTERVAL, or every poll would open a new span"
                 )
             url = self.source_url(name)
-            if name == "peg":
+            if not source.fetches:
                 continue  # declared data: nothing is fetched
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{prefix}_URL must be an http:// or https:// URL (got {url!r})")
@@ -203,16 +218,9 @@ class Settings(BaseSettings):
     def source_interval(self, name: str) -> int:
         return int(getattr(self, f"source_{name}_interval"))
 
-    def carry_seconds(self, name: str) -> int:
-        """How long after its last sighting a value still counts as in force in history and exports.
-
-        An official daily rate (a bank, the peg) holds until the next publication: across a weekend or a
-        holiday week, and through the whole of the last day it was stated for (backfilled days are seen at
-        00:00). Anything else holds for its allowed gap, after which history shows nothing in force.
-        """
-        if SOURCES[name].authoritative_for:
-            return max(self.source_max_gap(name), DAILY_CARRY_SECONDS)
-        return self.source_max_gap(name)
+    def source_history_url(self, name: str) -> str | None:
+        url: str | None = getattr(self, f"source_{name}_history_url", None)
+        return url
 
     def source_max_gap(self, name: str) -> int:
         gap: int | None = getattr(self, f"source_{name}_max_gap")
@@ -232,14 +240,28 @@ def _describe(error: ValidationError) -> str:
     return "invalid setting: " + "; ".join(lines)
 
 
-def load_settings(**overrides: object) -> Settings:
+@lru_cache(maxsize=4)
+def settings_class(catalog: Catalog) -> type[Settings]:
+    """Settings with the settings of every source in `catalog` as fields of their own: each is an environment
+    variable (FX_SOURCE_NBK_URL...), typed, checked and documented like the others."""
+    fields: dict[str, Any] = {}
+    for source in catalog.sources:
+        # The URL (a mirror for tests or air-gapped sites keeps any {date:...} placeholder), seconds between
+        # polls, and how long after its last observation an unchanged rate still extends its span (longer gaps
+        # open a new span, so outages stay visible; unset means three intervals).
+        fields[f"source_{source.name}_url"] = (str, source.url)
+        fields[f"source_{source.name}_interval"] = (int, Field(source.interval, ge=1))
+        fields[f"source_{source.name}_max_gap"] = (int | None, Field(None, ge=1))
+        if source.history_url is not None:
+            fields[f"source_{source.name}_history_url"] = (str, source.history_url)
+    generated = create_model("Settings", __base__=Settings, __module__=__name__, **fields)
+    generated.catalog = catalog
+    return cast(type[Settings], generated)
+
+
+def load_settings(catalog: Catalog, **overrides: object) -> Settings:
     """Settings from the environment (and .env), or SettingsError naming each bad variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return settings_class(catalog)(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()

@@ -58,11 +58,14 @@ class Cadence:
     stale_days: int = 4  # daily: stale once its effective date is this many days old
     carry: timedelta = timedelta(days=8)  # daily: in force this long after it was last seen
 
+    @property
+    def hold(self) -> timedelta:
+        """How long after its last sighting a value is still in force."""
+        return max(self.max_gap, self.carry) if self.publication is Publication.DAILY else self.max_gap
+
     def held_until(self, seen: Seen) -> datetime:
         """The last instant the value is in force: after it, nothing is (a gap in history)."""
-        if self.publication is Publication.DAILY:
-            return seen.last_seen + max(self.max_gap, self.carry)
-        return seen.last_seen + self.max_gap
+        return seen.last_seen + self.hold
 
     def stale_at(self, seen: Seen) -> datetime:
         """The first instant the value is stale (never later than the moment it stops being in force)."""

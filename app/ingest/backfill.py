@@ -21,22 +21,21 @@ from app.domain.collapse import dedupe
 from app.domain.quotes import Quote
 from app.domain.validate import screen
 from app.ingest.store import apply_history, fetched_days
-from app.sources import nbkr
-from app.sources.base import ParseError, SourceSpec, url_for
+from app.sources.base import HistoryPage, ParseError, SourceSpec, url_for
 from app.sources.fetch import FetchError, fetch
 from app.sources.registry import SOURCES
 
 # Days a rate may go unpublished and still be the same run: weekends and the longest public holidays.
 HISTORY_MAX_GAP = timedelta(days=7)
 MAX_IN_FLIGHT = 2
-NBKR_CHUNK_DAYS = 366
+HISTORY_CHUNK_DAYS = 366  # days asked of a history page at once
 
 Progress = Callable[[int], None]
 
 
 def backfillable() -> list[str]:
     """Sources with history to load: the dated feeds, the NBKR history page, and declared data."""
-    return [n for n, s in SOURCES.items() if s.dated or not s.fetches or n == nbkr.NAME]
+    return [name for name, spec in SOURCES.items() if spec.backfills]
 
 
 def midnight(day: date) -> datetime:
@@ -144,11 +143,12 @@ class Backfill:
         kept = await asyncio.to_thread(self._store, spec.name, quotes, dict.fromkeys(days, "ok"), None)
         self._count(len(days), kept)
 
-    async def _nbkr_chunk(self, start: date, end: date) -> None:
-        url = self.settings.source_nbkr_history_url.format(start=start, end=end)
+    async def _history_chunk(self, spec: SourceSpec, page: HistoryPage, start: date, end: date) -> None:
+        template = self.settings.source_history_url(spec.name) or page.url
+        url = template.format(start=start, end=end)
         days = days_between(start, end)
         try:
-            rows = nbkr.parse_history(await self._get(url), midnight(start))
+            rows = page.parse(await self._get(url), midnight(start))
         except (FetchError, ParseError) as exc:
             self.summary.failed.append(f"{start}..{end}: {exc}")
             self.progress(len(days))
@@ -159,7 +159,7 @@ class Backfill:
             for q in rows
             if q.effective_date is not None and start <= q.effective_date <= end
         ]
-        kept = await asyncio.to_thread(self._store, nbkr.NAME, quotes, dict.fromkeys(days, "ok"), None)
+        kept = await asyncio.to_thread(self._store, spec.name, quotes, dict.fromkeys(days, "ok"), None)
         self._count(len(days), kept)
 
     async def run(self, start: date, end: date) -> Summary:
@@ -172,10 +172,10 @@ class Backfill:
         self.progress(self.summary.skipped)
         if not todo:
             return self.summary
-        if source == nbkr.NAME:
-            for i in range(0, len(todo), NBKR_CHUNK_DAYS):
-                chunk = todo[i : i + NBKR_CHUNK_DAYS]
-                await self._nbkr_chunk(chunk[0], chunk[-1])
+        if spec.history is not None:
+            for i in range(0, len(todo), HISTORY_CHUNK_DAYS):
+                chunk = todo[i : i + HISTORY_CHUNK_DAYS]
+                await self._history_chunk(spec, spec.history, chunk[0], chunk[-1])
         elif not spec.fetches:
             await self._declared(spec, todo)
         else:

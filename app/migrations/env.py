@@ -26,7 +26,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from app.core.settings import get_settings
+    from app.sources.registry import get_settings
 
     engine = make_engine(get_settings().database_url)
     with engine.connect() as conn:

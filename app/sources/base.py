@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.core.settings import SourceDefaults
+from app.domain.freshness import Publication
 from app.domain.quotes import Quote
 
 
@@ -14,6 +16,14 @@ class ParseError(ValueError):
 
 
 Parser = Callable[[bytes, datetime], list[Quote]]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page that lists a range of past days at once (`{start:FORMAT}`, `{end:FORMAT}` in its URL)."""
+
+    url: str
+    parse: Parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +46,28 @@ class SourceSpec:
     fetches: bool = True
     # Credit the source's terms ask for, shown wherever its numbers are served.
     attribution: str | None = None
+    # How long its values hold (app.domain.freshness): an official daily rate holds until the next publication;
+    # an intraday quote while polls keep confirming it.
+    publication: Publication = Publication.INTRADAY
+    # Where `fx-ticker backfill` reads many days at once, when the source has such a page.
+    history: HistoryPage | None = None
 
     @property
     def dated(self) -> bool:
+        """A feed asked for one day at a time (its URL has a `{date:...}` placeholder)."""
         return "{date" in self.default_url
+
+    @property
+    def backfills(self) -> bool:
+        """Whether `fx-ticker backfill` can load its past: day by day, from a history page, or as declared."""
+        return self.dated or self.history is not None or not self.fetches
+
+    @property
+    def defaults(self) -> SourceDefaults:
+        history = self.history.url if self.history is not None else None
+        return SourceDefaults(
+            self.name, self.default_url if self.fetches else "", self.default_interval_seconds, history
+        )
 
 
 def url_for(template: str, day: date | None = None) -> str:

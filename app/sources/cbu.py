@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.domain.freshness import Publication
 from app.domain.quotes import Quote
 from app.sources import _feed
 from app.sources.base import ParseError, SourceSpec
@@ -45,4 +46,5 @@ SPEC = SourceSpec(
     authoritative_for=(CURRENCY,),
     default_interval_seconds=1800,
     utc_offset_hours=5,  # Tashkent time, no DST
+    publication=Publication.DAILY,
 )

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
+from app.domain.freshness import Publication
 from app.domain.quotes import Quote
 from app.sources import _feed
 from app.sources.base import ParseError, SourceSpec
@@ -63,4 +64,5 @@ SPEC = SourceSpec(
     authoritative_for=(CURRENCY,),
     default_interval_seconds=1800,
     utc_offset_hours=5,  # Kazakhstan has kept one zone, UTC+5, since March 2024
+    publication=Publication.DAILY,
 )

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from app.domain.freshness import Publication
 from app.domain.quotes import Quote
 from app.sources import _feed
-from app.sources.base import ParseError, SourceSpec
+from app.sources.base import HistoryPage, ParseError, SourceSpec
 
 NAME = "nbkr"
 CURRENCY = "KGS"
@@ -85,4 +86,6 @@ SPEC = SourceSpec(
     authoritative_for=(CURRENCY,),
     default_interval_seconds=1800,
     utc_offset_hours=6,  # Bishkek time, no DST
+    publication=Publication.DAILY,
+    history=HistoryPage(HISTORY_URL, parse_history),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.domain.freshness import Publication
 from app.domain.quotes import Quote
 from app.sources import _feed
 from app.sources.base import SourceSpec
@@ -37,4 +38,5 @@ SPEC = SourceSpec(
     authoritative_for=(CURRENCY,),
     default_interval_seconds=1800,
     utc_offset_hours=5,  # Dushanbe time, no DST
+    publication=Publication.DAILY,
 )

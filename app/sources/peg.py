@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from app.domain.freshness import Publication
 from app.domain.quotes import Quote, utc
 from app.sources.base import ParseError, SourceSpec
 
@@ -46,4 +47,5 @@ SPEC = SourceSpec(
     authoritative_for=(PEG_CURRENCY,),
     default_interval_seconds=1800,
     fetches=False,
+    publication=Publication.DAILY,
 )

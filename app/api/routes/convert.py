@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -20,8 +20,10 @@ from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import CROSS_DIGITS, AmountError, cross, parse_amount
+from app.domain.freshness import Cadence, State
 from app.domain.quotes import utcnow
 from app.read.series import Span, first_span_after, span_at
+from app.sources.registry import cadence
 
 router = APIRouter(tags=["convert"])
 
@@ -45,13 +47,13 @@ def _leg(conn: Connection, currency: str, source: str, at: datetime) -> Span:
     return span
 
 
-def _leg_json(span: Span, source: str, at: datetime, gap: timedelta) -> dict[str, Any]:
+def _leg_json(span: Span, source: str, at: datetime, rule: Cadence) -> dict[str, Any]:
     return {
         "source": source,
         "rate": span.rate,
         "since": span.first_seen,
         "last_seen": span.last_seen,
-        "stale": at > span.last_seen + gap,
+        "stale": rule.state(span, at) is not State.FRESH,
     }
 
 
@@ -96,7 +98,7 @@ def convert(
             continue
         chosen = series_source(conn, latest, settings, code, asked)
         spans[code] = _leg(conn, code, chosen, moment)
-        legs[code] = _leg_json(spans[code], chosen, moment, timedelta(seconds=settings.carry_seconds(chosen)))
+        legs[code] = _leg_json(spans[code], chosen, moment, cadence(settings, chosen))
     from_value = spans[source_code].value if source_code in spans else None
     to_value = spans[target_code].value if target_code in spans else None
     rate, result = cross(value, from_value, to_value)

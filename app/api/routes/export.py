@@ -28,6 +28,7 @@ from app.domain.quotes import utcnow
 from app.read.export import CsvExport, csv_chunks, filename
 from app.read.query import data_version
 from app.read.series import Series
+from app.sources.registry import cadence
 
 router = APIRouter(tags=["history"])
 
@@ -121,7 +122,7 @@ def export_csv(
     since, until, bucketed = history_window(start, end, interval, DEFAULT_RANGE, utcnow())
     conn = session.connection()
     series = [
-        Series(code, found, timedelta(seconds=settings.carry_seconds(found)))
+        Series(code, found, cadence(settings, found).hold)
         for code in codes
         if (found := asked or default_source(conn, latest, settings, code)) is not None
     ]

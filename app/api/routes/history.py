@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -38,6 +38,7 @@ from app.domain.buckets import MAX_BUCKETS, Interval, ceil, floor
 from app.domain.quotes import utcnow
 from app.read.query import data_version
 from app.read.series import Series, series_buckets, spans_between
+from app.sources.registry import cadence
 
 router = APIRouter(tags=["history"])
 
@@ -132,7 +133,7 @@ def history(
     since, until, bucketed = history_window(start, end, interval, DEFAULT_RANGE, utcnow())
     conn = session.connection()
     found = series_source(conn, latest, settings, code, asked)
-    series = Series(code, found, timedelta(seconds=settings.carry_seconds(found)))
+    series = Series(code, found, cadence(settings, found).hold)
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
