@@ -1,0 +1,67 @@
+"""The CSV download, as /rates/export.csv and `format=csv` history answer it: streamed from the database page by
+page, with a weak ETag, cut off rather than completed when the database fails half-way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.types import Send
+
+from app.api.caching import cache_headers, not_modified, weak_etag
+from app.api.dbaccess import DatabaseUnavailable, database, log_unavailable
+from app.domain.buckets import Interval
+from app.read.export import CsvExport, csv_chunks, filename
+from app.read.series import Series
+
+CSV_EXAMPLE = (
+    "timestamp,until,currency,pair,rate,inverse,source\r\n"
+    "2026-02-23T08:00:00Z,2026-02-23T10:05:00Z,KGS,KGS/USD,0.01144,87.4125874125874,ticker\r\n"
+)
+CSV_DESCRIPTION = (
+    "CSV, UTF-8. Header `timestamp,currency,pair,rate,inverse,source`; for `raw` an `until` column follows "
+    "`timestamp` (the span's start and its last sighting). Rates are the exact decimals."
+)
+CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}
+CSV_RESPONSE = {"description": CSV_DESCRIPTION, "content": CSV_CONTENT}
+
+
+class CsvStream(StreamingResponse):
+    """A download that the database fails half-way through is cut off: the connection is closed without the last
+    chunk, so the client sees an incomplete file rather than one that looks whole (the 200 has gone out: a 503 is
+    no longer possible)."""
+
+    def __init__(self, request: Request, content: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        super().__init__(content, media_type="text/csv; charset=utf-8", headers=headers)
+        self.request = request
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        except DatabaseUnavailable as exc:
+            log_unavailable(self.request, exc, "download cut off")
+
+
+def csv_response(
+    request: Request, version: int, series: list[Series], start: datetime, end: datetime, interval: Interval | None
+) -> Response:
+    """The streamed file, or a 304: its weak ETag comes from the data version and the normalized query.
+
+    Called in the request's database turn: the first page is read there, so a database in trouble at the start is
+    still a 503; every later page is read in a turn of its own (app.read.export.CsvExport), while the client is sent
+    the one before, and no connection is held while the client reads."""
+    query = (tuple((s.currency, s.source) for s in series), start, end, interval)
+    etag = weak_etag(version, query)
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    headers = cache_headers(request, etag)
+    headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
+    export = CsvExport(request.app.state.engine, series, start, end, interval)
+    first = export.step()
+    db = database(request)
+    # A download under way may wait for a turn as long as for an answer: cutting it off is worse than waiting.
+    chunks = csv_chunks(export, first, lambda step: db.run(step, queue_timeout=db.timeout))
+    return CsvStream(request, chunks, headers)
