@@ -269,3 +269,24 @@ def test_an_unencoded_plus_in_an_offset_is_understood(client: TestClient) -> Non
     response = client.get("/rates/KZT/change?start=2026-01-01T06:35:00+05:00&end=2026-01-01T07:00:00+05:00")
     assert response.status_code == 200
     assert response.json()["start_at"] == "2026-01-01T01:35:00Z"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "detail"),
+    [
+        ("/convert", {**CONVERT, "amount": "1_000"}, "amount '1_000' is not a number"),
+        ("/convert", {**CONVERT, "amount": "\u0661\u0660\u0660"}, "is not a number"),  # Arabic-Indic 100
+        ("/convert", {**CONVERT, "amount": "1E-1000000000000000100"}, "is not a number"),
+        ("/convert", {**CONVERT, "amount": "1e-19"}, "amount '1e-19' is smaller than 10^-18"),
+        ("/rates/latest", {"currencies": ","}, "parameter 'currencies': ',' names no currency"),
+        ("/rates/changes", {"currencies": ","}, "parameter 'currencies': ',' names no currency"),
+        ("/rates/export.csv", {"currencies": " , "}, "parameter 'currencies': ' , ' names no currency"),
+        ("/rates/stream", {"currencies": ","}, "parameter 'currencies': ',' names no currency"),
+    ],
+)
+def test_what_python_would_take_but_no_client_means_is_refused(
+    client: TestClient, path: str, params: dict[str, str], detail: str
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert detail in response.json()["detail"]

@@ -58,7 +58,7 @@ def test_an_unreachable_database_is_one_line_naming_it_and_a_failure(command: st
         assert PASSWORD not in line and "fx:***@127.0.0.1" in line
         assert "refused" in line.lower()
     else:
-        assert "unable to open database file" in line
+        assert "a-file does not exist" in line
 
 
 @pytest.mark.slow
@@ -70,3 +70,32 @@ def test_a_frozen_database_is_given_up_on_after_the_timeout(command: str) -> Non
     assert code != 0
     assert len(lines) == 1 and "FX_DATABASE_URL" in lines[0] and "timeout" in lines[0].lower(), lines[:40]
     assert seconds < 20
+
+
+def test_a_mistyped_sqlite_directory_is_an_error_not_a_new_empty_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'vra' / 'fx.db'}"  # a typo for var
+    run = subprocess.run(
+        [sys.executable, "-m", "app.cli", "db", "upgrade"],
+        env=clean_environment(FX_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 4, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert f"the directory {tmp_path / 'vra'} does not exist" in line
+    assert not (tmp_path / "vra").exists()
+
+
+def test_the_default_directory_is_made(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "app.cli", "db", "upgrade"],
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "var" / "fx-ticker.db").is_file()

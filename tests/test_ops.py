@@ -48,10 +48,20 @@ def _ready(settings: Settings) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()
 
 
-def test_health_is_liveness_only(tmp_path: Any) -> None:
-    settings = make_settings(f"sqlite:///{tmp_path / 'nowhere' / 'fx.db'}", role="api")
+def test_health_is_liveness_only() -> None:
+    settings = make_settings(f"postgresql://fx@127.0.0.1:{_closed_port()}/fx", role="api")  # no database there
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_load_balancers_may_ask_with_head(engine: Engine, database_url: str) -> None:
+    settings = make_settings(database_url, role="api", sources=["ticker"])
+    _ingest(engine, settings, minutes_ago=2)
+    with TestClient(create_app(settings)) as client:
+        for path in ("/health", "/ready"):
+            response = client.head(path)
+            assert response.status_code == 200, (path, response.status_code)
+            assert response.content == b""
 
 
 def test_ready_when_the_database_answers_and_a_source_is_fresh(engine: Engine, database_url: str) -> None:

@@ -98,6 +98,11 @@ def currency_list(raw: str | None, settings: Settings) -> list[str]:
     if raw is None or not raw.strip():
         return list(settings.currencies)
     codes = {part.strip().upper() for part in raw.split(",") if part.strip()}
+    if not codes:
+        raise HTTPException(
+            422,
+            f"parameter 'currencies': {raw!r} names no currency; list codes such as KZT,UZS, or leave it out for all",
+        )
     unknown = sorted(codes - set(settings.currencies))
     if unknown:
         raise HTTPException(

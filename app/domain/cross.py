@@ -8,6 +8,7 @@ half-even to CROSS_DIGITS significant digits: no error from a rounded intermedia
 from __future__ import annotations
 
 import decimal
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,7 +17,12 @@ from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value
 
 CROSS_DIGITS = DERIVED_DIGITS  # 15: as many as a JSON reader's double keeps
 MAX_AMOUNT = Decimal(10) ** 15
+MIN_AMOUNT = Decimal(10) ** -18  # smaller is no amount of money, and its result would be written with 1,000 zeros
 MAX_AMOUNT_TEXT = 64  # characters: an amount is a number, not a document
+# ASCII digits, one optional point, an optional short exponent: `1000`, `12.5`, `.5`, `1e6`. Python's own Decimal
+# also takes `1_000`, Arabic-Indic digits and exponents of any size, which no client means.
+AMOUNT_PATTERN = r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$"
+_AMOUNT = re.compile(AMOUNT_PATTERN)
 
 # Products of published values and an amount are exact at this precision (an amount has at most 64 characters).
 _EXACT = decimal.Context(
@@ -38,16 +44,19 @@ def parse_amount(raw: str) -> Decimal:
         raise AmountError("amount is empty; give a positive number such as 1000 or 12.5")
     if len(text) > MAX_AMOUNT_TEXT:
         raise AmountError(f"amount is {len(text)} characters long; give a number of at most {MAX_AMOUNT_TEXT}")
-    try:
-        amount = Decimal(text)
-    except decimal.InvalidOperation:
-        raise AmountError(f"amount {raw!r} is not a number; give a positive number such as 1000 or 12.5") from None
-    if not amount.is_finite():
+    if text.lstrip("+-").lower() in ("nan", "snan", "inf", "infinity"):
         raise AmountError(f"amount {raw!r} is not a finite number; give a positive number such as 1000 or 12.5")
+    if text.startswith("-") and _AMOUNT.match(text[1:]):
+        raise AmountError(f"amount {raw!r} is not positive; give a number greater than 0")
+    if not _AMOUNT.match(text):
+        raise AmountError(f"amount {raw!r} is not a number; give a positive number such as 1000 or 12.5")
+    amount = Decimal(text)
     if amount <= 0:
         raise AmountError(f"amount {raw!r} is not positive; give a number greater than 0")
     if amount > MAX_AMOUNT:
         raise AmountError(f"amount {raw!r} is larger than 10^15 (1000000000000000); give a smaller amount")
+    if amount < MIN_AMOUNT:
+        raise AmountError(f"amount {raw!r} is smaller than 10^-18 (0.000000000000000001); give a larger amount")
     return amount
 
 

@@ -83,9 +83,7 @@ def make_engine(
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            # Best effort: when the directory cannot be made, connecting says why the file cannot be opened.
-            with contextlib.suppress(OSError):
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_directory(Path(url.database).parent)
             pooling = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
         else:
             pooling = {}
@@ -104,6 +102,27 @@ def make_engine(
     )
 
 
+# The default database's directory (./var/) is made when missing. Any other must exist: a typo in a path would
+# otherwise silently start an empty database somewhere else.
+DEFAULT_DIRECTORY = Path("var")
+
+
+class NoDirectory(OSError):
+    """The directory of an SQLite database file does not exist."""
+
+
+def _sqlite_directory(folder: Path) -> None:
+    if folder.is_dir():
+        return
+    if folder.resolve() != DEFAULT_DIRECTORY.resolve():
+        raise NoDirectory(
+            f"the directory {folder} does not exist; create it, or correct the path (only ./var/ is made)"
+        )
+    # Best effort: when it cannot be made, connecting says why the file cannot be opened.
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def _with_server_timeouts(url: URL, seconds: float) -> URL:
     """Startup options (`-c name=value`), added to any the URL already has (a search_path, say)."""
     milliseconds = max(1, round(seconds * 1000))
@@ -117,7 +136,7 @@ def _with_server_timeouts(url: URL, seconds: float) -> URL:
 
 def unavailable(exc: BaseException) -> bool:
     """The database is away, frozen, overloaded or cancelled a statement: trouble to wait out, not a bug."""
-    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError):
+    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError | NoDirectory):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 

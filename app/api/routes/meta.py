@@ -9,6 +9,8 @@ from app.api.schemas import Health
 router = APIRouter(tags=["service"])
 
 
-@router.get("/health", response_model=Health, summary="Liveness: 200 while the process runs")
+@router.api_route(
+    "/health", methods=["GET", "HEAD"], response_model=Health, summary="Liveness: 200 while the process runs"
+)
 async def health() -> dict[str, str]:
     return {"status": "ok"}

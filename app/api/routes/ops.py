@@ -18,8 +18,9 @@ router = APIRouter(tags=["service"])
 admin = APIRouter(tags=["admin"])
 
 
-@router.get(
+@router.api_route(
     "/ready",
+    methods=["GET", "HEAD"],
     summary="Readiness: 200 when the database answers, its schema is current and a source is fresh; 503 otherwise",
     responses={503: {"description": "Not ready; `reason` names the first failing check"}},
 )
