@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from app.core.clock import utc, utcnow
 from app.core.logs import configure as configure_logging
 from app.core.metrics import MULTIPROCESS_ENV
 from app.core.settings import Settings, SettingsError
-from app.domain.quotes import utc, utcnow
 from app.ingest.backfill import Backfill, backfillable
 from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome, process

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Float, Numeric, cast, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.buckets import Bucket, Group, Interval, Value, bucket_starts, floor, following, ohlc
-from app.domain.quotes import invert
+from app.domain.values import invert
 from app.read.series import SPANS, Series, _series, merge_groups, span_before
 
 _C = SPANS.c

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from app.api.app import create_app
+from app.core.clock import utcnow
 from app.core.settings import Settings
-from app.domain.quotes import utcnow
 from app.ingest.pipeline import process
 from app.sources.ticker import SPEC
 from tests.support import SEED_PAGE, make_settings

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from app.api.app import create_app
-from app.domain.quotes import Quote, utcnow
+from app.core.clock import utcnow
+from app.domain.quotes import Quote
 from app.ingest.pipeline import store_quotes
 from tests.support import make_settings
 

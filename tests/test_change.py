@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from app.core.clock import utcnow
 from app.core.jsonenc import iso
-from app.domain.quotes import utcnow
 from tests.series import serve, span
 
 

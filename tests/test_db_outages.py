@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.domain.quotes import utcnow
+from app.core.clock import utcnow
 from tests.conftest import POSTGRES_URL
 from tests.faults import TcpProxy
 from tests.processes import Server, wait_for

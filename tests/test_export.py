@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
 from app.core.jsonenc import iso
-from app.domain.quotes import invert
+from app.domain.values import invert
 from app.read.export import EXPORT_PAGE, CsvExport, csv_stream
 from app.read.series import SPANS, Series
 from app.storage.engine import make_engine

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from app.core.clock import utcnow
 from app.domain.buckets import bucket_count, bucket_starts, floor
-from app.domain.quotes import utcnow
 from tests.series import insert_spans, serve, span
 from tests.support import at
 

@@ -19,8 +19,8 @@ from sqlmodel import Session, func, select
 from app.api.app import create_app
 from app.api.httpmetrics import UNMATCHED, HTTPMetrics
 from app.core import metrics
+from app.core.clock import utcnow
 from app.core.settings import Settings
-from app.domain.quotes import utcnow
 from app.ingest.pipeline import process
 from app.sources.ticker import SPEC
 from app.storage.migrate import head_revision

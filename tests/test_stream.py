@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import Engine
 
 from app.api.stream import Subscriber
+from app.core.clock import utcnow
 from app.core.settings import Settings
-from app.domain.quotes import utcnow
 from app.ingest.pipeline import process
 from app.sources import ticker
 from tests.processes import Server, wait_for

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.api.app import create_app
-from app.domain.quotes import Quote, utcnow
+from app.core.clock import utcnow
+from app.domain.quotes import Quote
 from app.domain.validate import jump_flag, rounding_pct, screen, spread_flags
 from app.ingest.pipeline import store_quotes
 from app.storage.models import PollLog, QuoteFlag

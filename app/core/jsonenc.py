@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.domain.quotes import utc
+from app.core.clock import utc
 
 
 def iso(moment: datetime) -> str:
@@ -20,7 +20,7 @@ def _write(value: Any, out: list[str]) -> None:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} has no JSON form")
-        out.append(str(value))
+        out.append(format(value, "f"))  # never an exponent: 12500, not 1.25E+4
     elif isinstance(value, bool) or value is None or isinstance(value, int | str | float):
         out.append(json.dumps(value))
     elif isinstance(value, datetime):

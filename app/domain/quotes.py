@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import decimal
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
+
+from app.domain.values import invert
 
 CURRENCY_NAMES: dict[str, str] = {
     "KGS": "Kyrgyz som",
@@ -15,36 +16,6 @@ CURRENCY_NAMES: dict[str, str] = {
     "TMT": "Turkmen manat",
 }
 SUPPORTED_CURRENCIES: tuple[str, ...] = tuple(CURRENCY_NAMES)
-
-# A source publishes one direction exactly (the ticker prints USD per som, a central bank prints tenge per
-# dollar); the other direction is a division and cannot be exact. It is computed at this many significant
-# digits: more than any feed publishes, and few enough (<= 15) that a JSON reader's double keeps every digit.
-DERIVED_DIGITS = 15
-_DERIVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
-
-
-def invert(value: Decimal) -> Decimal:
-    """1 / value at DERIVED_DIGITS significant digits, without trailing zeros."""
-    return _DERIVED.divide(Decimal(1), value).normalize(_DERIVED)
-
-
-_PERCENT_STEP = Decimal("0.000001")
-
-
-def percent_change(start: Decimal, end: Decimal) -> Decimal:
-    """(end - start) / start * 100, rounded half-even to six decimal places (finer than any feed moves)."""
-    return ((end - start) / start * 100).quantize(_PERCENT_STEP).normalize() + 0
-
-
-def utc(moment: datetime) -> datetime:
-    """The same instant as an aware UTC datetime; a naive value is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

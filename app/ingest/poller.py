@@ -17,9 +17,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
 from app.core import metrics
+from app.core.clock import utcnow
 from app.core.logs import log_poll
 from app.core.settings import Settings
-from app.domain.quotes import Quote, utcnow
+from app.domain.quotes import Quote
 from app.ingest.lock import PollerLock
 from app.ingest.pipeline import Outcome, fail, process, store_quotes
 from app.ingest.store import record_failure

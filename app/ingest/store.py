@@ -17,8 +17,9 @@ from sqlalchemy import Engine, func, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from app.core.clock import utcnow
 from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
-from app.domain.quotes import Quote, utcnow
+from app.domain.quotes import Quote
 from app.domain.validate import Flag, jump_flag, spread_flags
 from app.ingest import rollup
 from app.storage.engine import is_sqlite, lock_key, write_session

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.core.numbers import plain
-from app.domain.quotes import percent_change
+from app.domain.values import percent_change
 from app.read.series import first_span_after, overlaps, span_at
 
 

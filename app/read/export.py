@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.jsonenc import iso
 from app.domain.buckets import Interval
-from app.domain.quotes import invert
+from app.domain.values import invert
 from app.read.series import SPANS, Series, series_buckets, start_of_span_at
 
 # Rows per fetch and per chunk sent (about 45 kB). Small on purpose: rows that die before the garbage collector's

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
-from app.domain.quotes import utcnow
 from app.read.query import Latest, data_version, latest
 from app.sources.registry import SOURCES
 from app.storage.engine import read_session

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
-from app.domain.quotes import inverse_of, percent_change, rate_of
+from app.domain.quotes import inverse_of, rate_of
+from app.domain.values import percent_change
 from app.ingest.store import open_span
 from app.storage.models import DataVersion, RateSpan
 

@@ -23,9 +23,9 @@ from sqlalchemy import Engine, create_engine, func, text
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
+from app.core.clock import utcnow
 from app.core.logs import redact
 from app.core.settings import Settings
-from app.domain.quotes import utcnow
 from app.storage.migrate import current_revision, head_revision
 from app.storage.models import SUCCESS_OUTCOMES, PollLog
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, DateTime, Table, and_, func, select, type_coe
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.buckets import Bucket, Carried, Group, Interval, Value, bucket_starts, floor, following, ohlc
-from app.domain.quotes import invert
+from app.domain.values import invert
 from app.storage.models import RateRollup, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from app.core.clock import utc
 from app.domain.freshness import Publication
-from app.domain.quotes import Quote, utc
+from app.domain.quotes import Quote
 from app.sources.base import ParseError, SourceSpec
 
 NAME = "peg"

@@ -27,8 +27,8 @@ from app.api.query_schemas import Change, Changes
 from app.api.routes.export import NOT_MODIFIED
 from app.api.routes.history import CurrencyPath
 from app.api.schemas import ErrorBody
+from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
-from app.domain.quotes import utcnow
 from app.read.change import change_between
 from app.read.series import stored_range
 

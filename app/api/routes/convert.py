@@ -16,12 +16,12 @@ from app.api.params import SourceQuery, TimeQuery, parse_time, series_source, so
 from app.api.query_schemas import Conversion
 from app.api.routes.export import NOT_MODIFIED
 from app.api.schemas import ErrorBody
+from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import CROSS_DIGITS, AmountError, cross, parse_amount
 from app.domain.freshness import Cadence, State
-from app.domain.quotes import utcnow
 from app.read.series import Span, first_span_after, span_at
 from app.sources.registry import cadence
 

@@ -23,8 +23,8 @@ from app.api.params import (
     source_name,
 )
 from app.api.schemas import ErrorBody
+from app.core.clock import utcnow
 from app.domain.buckets import Interval
-from app.domain.quotes import utcnow
 from app.read.export import CsvExport, csv_chunks, filename
 from app.read.query import data_version
 from app.read.series import Series

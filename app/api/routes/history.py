@@ -32,10 +32,10 @@ from app.api.routes.export import (
     csv_response,
 )
 from app.api.schemas import ErrorBody
+from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.domain.buckets import MAX_BUCKETS, Interval, ceil, floor
-from app.domain.quotes import utcnow
 from app.read.query import data_version
 from app.read.series import Series, series_buckets, spans_between
 from app.sources.registry import cadence

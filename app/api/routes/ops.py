@@ -18,12 +18,12 @@ router = APIRouter(tags=["service"])
 admin = APIRouter(tags=["admin"])
 
 
-@router.api_route(
+@router.get(
     "/ready",
-    methods=["GET", "HEAD"],
     summary="Readiness: 200 when the database answers, its schema is current and a source is fresh; 503 otherwise",
     responses={503: {"description": "Not ready; `reason` names the first failing check"}},
 )
+@router.head("/ready", include_in_schema=False)  # load balancers probe with HEAD
 def ready(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     state = readiness(settings)

@@ -1,0 +1,35 @@
+"""Numbers are written plainly everywhere: the inverse of the ticker's UZS 0.00008 is 12500, never 1.25E+4."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from app.api.app import create_app
+from app.core.clock import utcnow
+from app.ingest.pipeline import process
+from app.sources.ticker import SPEC
+from tests.support import SEED_PAGE, make_settings
+
+
+@pytest.fixture
+def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
+    settings = make_settings(database_url, role="api")
+    now = utcnow()
+    process(engine, settings, SPEC, SEED_PAGE.read_bytes(), observed_at=now, started_at=now)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_the_inverse_of_0_00008_is_12500_in_json_and_csv(client: TestClient) -> None:
+    latest = client.get("/rates/latest?currencies=UZS").content
+    assert b'"inverse":12500,' in latest and b"E+" not in latest
+    history = client.get("/rates/UZS/history").content
+    assert b'"inverse":12500,' in history and b"E+" not in history
+    csv = client.get("/rates/export.csv?currencies=UZS").text
+    assert ",UZS,UZS/USD,0.00008,12500,ticker" in csv and "E+" not in csv
+    buckets = client.get("/rates/export.csv?currencies=UZS&interval=1h").text
+    assert ",UZS,UZS/USD,0.00008,12500,ticker" in buckets and "E+" not in buckets
