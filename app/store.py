@@ -431,7 +431,7 @@ def fetched_days(engine: Engine, source: str, start: date, end: date) -> set[dat
 
 
 def rebuild_rollup(engine: Engine) -> int:
-    """Recompute the hourly rollup and each source's count of spans from rate_span in one transaction (after spans
+    """Recompute the hourly rollup, and each source's counts of spans and flags, in one transaction (after spans
     were loaded around the store, e.g. a bulk insert); returns the rollup rows written."""
     with write_session(engine) as session:
         _serialize_writers(session, engine)
@@ -441,9 +441,11 @@ def rebuild_rollup(engine: Engine) -> int:
 
 
 def _recount(conn: Connection) -> None:
-    """Set every source's spans_stored to its count in rate_span: one pass over the table."""
-    counted = dict(conn.execute(select(RateSpan.source, func.count()).group_by(RateSpan.source)).all())
-    conn.execute(update(STATE).where(STATE.c.source.not_in(counted)).values(spans_stored=0))
-    for source, spans in counted.items():
+    """Set every source's spans_stored and flags_raised to what rate_span and quote_flag hold: one pass over each."""
+    spans = dict(conn.execute(select(RateSpan.source, func.count()).group_by(RateSpan.source)).all())
+    flags = dict(conn.execute(select(QuoteFlag.source, func.count()).group_by(QuoteFlag.source)).all())
+    conn.execute(update(STATE).values(spans_stored=0, flags_raised=0))
+    for source in spans.keys() | flags.keys():
         _account(conn, source)  # the row, if there is none yet
-        conn.execute(update(STATE).where(STATE.c.source == source).values(spans_stored=spans))
+        counts = {"spans_stored": spans.get(source, 0), "flags_raised": flags.get(source, 0)}
+        conn.execute(update(STATE).where(STATE.c.source == source).values(counts))

@@ -20,7 +20,7 @@ from app.pipeline import fail, process, store_quotes
 from app.settings import Settings
 from app.sources.ticker import SPEC
 from app.status import all_sources
-from app.store import apply_history
+from app.store import apply_history, rebuild_rollup
 from tests.support import SEED_PAGE, at, make_settings
 
 T = at("2026-04-01T06:00")
@@ -118,6 +118,20 @@ def test_the_metrics_read_the_counts_the_store_keeps(engine: Engine, database_ur
     outcome = store_quotes(engine, settings, "nbk", [_kzt("nbk", "579", moment)], started_at=moment, entries_seen=1)
     metrics.observe_poll(engine, outcome, 0.1)
     assert metrics.ROWS.labels("nbk")._value.get() == 4
+
+
+def test_a_rebuild_after_a_bulk_load_recounts_spans_and_flags(engine: Engine, database_url: str) -> None:
+    settings = make_settings(database_url, role="api")
+    _polls(engine, settings)
+    with engine.begin() as conn:
+        conn.execute(insert(RateSpan.__table__), [_span("cbu", "UZS", m) for m in range(3)])  # type: ignore[attr-defined]
+        conn.execute(text("DELETE FROM rate_span WHERE source = 'ticker' AND currency = 'KGS'"))
+        conn.execute(text("DELETE FROM quote_flag WHERE source = 'nbk'"))
+    rebuild_rollup(engine)
+    shown, expected = _shown(engine, settings)
+    assert shown == expected
+    assert [shown[s]["spans_stored"] for s in ("cbu", "ticker", "nbk")] == [3, 4, 3]
+    assert shown["nbk"]["flags_raised"] == 0
 
 
 def _at_revision(engine: Engine, revision: str) -> None:
