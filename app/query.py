@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
-from sqlalchemy import union_all
+from sqlalchemy import CompoundSelect, bindparam, union_all
 from sqlmodel import Session, col, select
 
 from app.domain import inverse_of, percent_change, rate_of
@@ -66,22 +67,35 @@ def _previous_values(session: Session, spans: Sequence[RateSpan]) -> dict[tuple[
     """
     found: dict[tuple[str, str], Decimal] = {}
     for at in range(0, len(spans), _SERIES_PER_STATEMENT):
-        lookups = [
-            select(RateSpan.currency, RateSpan.source, RateSpan.value)
-            .where(
-                RateSpan.currency == span.currency,
-                RateSpan.source == span.source,
-                col(RateSpan.first_seen) < span.first_seen,
-                RateSpan.value != span.value,
-            )
-            .order_by(col(RateSpan.first_seen).desc())
-            .limit(1)
-            .subquery()
-            for span in spans[at : at + _SERIES_PER_STATEMENT]
-        ]
-        rows = session.execute(union_all(*(select(one) for one in lookups)))
+        chunk = spans[at : at + _SERIES_PER_STATEMENT]
+        params = {
+            f"{key}{i}": value
+            for i, span in enumerate(chunk)
+            for key, value in (("c", span.currency), ("s", span.source), ("f", span.first_seen), ("v", span.value))
+        }
+        rows = session.execute(_previous_of(len(chunk)), params)
         found.update(((currency, source), Decimal(value)) for currency, source, value in rows)
     return found
+
+
+@lru_cache(maxsize=32)
+def _previous_of(count: int) -> CompoundSelect[tuple[str, str, str]]:
+    """The statement of `_previous_values` for `count` spans (currency `c<i>`, source `s<i>`, first seen `f<i>`,
+    value `v<i>`), built once and reused, so that SQLAlchemy compiles it once."""
+    lookups = [
+        select(RateSpan.currency, RateSpan.source, RateSpan.value)
+        .where(
+            RateSpan.currency == bindparam(f"c{i}"),
+            RateSpan.source == bindparam(f"s{i}"),
+            col(RateSpan.first_seen) < bindparam(f"f{i}"),
+            RateSpan.value != bindparam(f"v{i}"),
+        )
+        .order_by(col(RateSpan.first_seen).desc())
+        .limit(1)
+        .subquery()
+        for i in range(count)
+    ]
+    return union_all(*(select(one) for one in lookups))
 
 
 def latest_of(session: Session, series: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Latest]:

@@ -15,13 +15,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, func, or_, text, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app import rollup
 from app.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
@@ -99,17 +113,25 @@ def latest_spans(session: Session, series: Sequence[tuple[str, str]]) -> dict[tu
     unique = list(dict.fromkeys(series))
     for at in range(0, len(unique), _SERIES_PER_STATEMENT):
         chunk = unique[at : at + _SERIES_PER_STATEMENT]
-        lookups = [
-            select(RateSpan)
-            .where(RateSpan.currency == currency, RateSpan.source == source)
-            .order_by(col(RateSpan.first_seen).desc())
-            .limit(1)
-            .subquery()
-            for currency, source in chunk
-        ]
-        spans = aliased(RateSpan, union_all(*(select(one) for one in lookups)).subquery())
-        found.update(((span.currency, span.source), span) for span in session.exec(select(spans)))
+        params = {f"{key}{i}": value for i, pair in enumerate(chunk) for key, value in zip("cs", pair, strict=True)}
+        rows = session.exec(_latest_of(len(chunk)), params=params)
+        found.update(((span.currency, span.source), span) for span in rows)
     return found
+
+
+@lru_cache(maxsize=32)
+def _latest_of(count: int) -> SelectOfScalar[RateSpan]:
+    """The statement of `latest_spans` for `count` series (currency `c<i>`, source `s<i>`), built once and reused,
+    so that SQLAlchemy compiles it once and a poll only binds its values."""
+    lookups = [
+        select(RateSpan)
+        .where(RateSpan.currency == bindparam(f"c{i}"), RateSpan.source == bindparam(f"s{i}"))
+        .order_by(col(RateSpan.first_seen).desc())
+        .limit(1)
+        .subquery()
+        for i in range(count)
+    ]
+    return select(aliased(RateSpan, union_all(*(select(one) for one in lookups)).subquery()))
 
 
 def _others(session: Session, quote: Quote, within: timedelta) -> dict[str, tuple[Decimal, Decimal]]:
@@ -208,12 +230,24 @@ def _logged(log: PollLog) -> dict[str, Any]:
     }
 
 
-def _newer(new: Any, at: str, *columns: str) -> dict[str, ColumnElement[Any]]:
-    """SET clauses that take the new row's `at` and `columns` when its `at` is set and not older than the stored
-    one: the latest by started_at, as the poll log orders them, whatever order the rows were written in."""
-    old = STATE.c
-    newer = and_(new[at].is_not(None), or_(old[at].is_(None), new[at] >= old[at]))
-    return {c: case((newer, new[c]), else_=old[c]) for c in (at, *columns)}
+# Each latest outcome: the time it happened, and what it said.
+_LATEST = (("last_attempt_at",), ("last_success_at",), ("last_error_at", "last_error"),
+           ("last_rejections_at", "last_rejections"))  # fmt: skip
+
+
+@cache
+def _upsert(dialect: str, logged: bool) -> Any:
+    """The state row's upsert (the values are bound when it runs), built once per dialect and kind and reused,
+    so that SQLAlchemy compiles it once. The counts add up; each latest outcome is replaced by the new row's
+    when that is set and not older than the stored one: the latest by started_at, as the poll log orders them,
+    whatever order the rows were written in."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(STATE)
+    new, old = statement.excluded, STATE.c
+    changes: dict[str, ColumnElement[Any]] = {c: old[c] + new[c] for c in ("spans_stored", "flags_raised")}
+    for at, *said in _LATEST if logged else ():
+        newer = and_(new[at].is_not(None), or_(old[at].is_(None), new[at] >= old[at]))
+        changes |= {c: case((newer, new[c]), else_=old[c]) for c in (at, *said)}
+    return statement.on_conflict_do_update(index_elements=["source"], set_=changes)
 
 
 def _account(conn: Connection, source: str, *, spans: int = 0, flags: int = 0, log: PollLog | None = None) -> None:
@@ -222,17 +256,9 @@ def _account(conn: Connection, source: str, *, spans: int = 0, flags: int = 0, l
     that two transactions at once (a poll and a failure record, say) both count."""
     values: dict[str, Any] = {"source": source, "consecutive_failures": 0, "updated_at": utcnow(),
                               "spans_stored": spans, "flags_raised": flags}  # fmt: skip
-    statement = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(STATE)
-    new = statement.excluded
-    changes: dict[str, ColumnElement[Any]] = {
-        "spans_stored": STATE.c.spans_stored + new.spans_stored,
-        "flags_raised": STATE.c.flags_raised + new.flags_raised,
-    }
     if log is not None:
         values |= _logged(log)
-        changes |= _newer(new, "last_attempt_at") | _newer(new, "last_success_at")
-        changes |= _newer(new, "last_error_at", "last_error") | _newer(new, "last_rejections_at", "last_rejections")
-    conn.execute(statement.values(values).on_conflict_do_update(index_elements=["source"], set_=changes))
+    conn.execute(_upsert(conn.dialect.name, log is not None), values)
 
 
 def _log(session: Session, log: PollLog, *, spans: int = 0, flags: int = 0) -> None:
