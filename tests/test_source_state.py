@@ -182,6 +182,15 @@ def test_migration_0004_fills_the_counts_and_latest_outcomes_from_stored_data(da
                 {"until": T + timedelta(hours=1), "now": T},
             )  # fmt: skip
         _at_revision(engine, "head")
+        with engine.connect() as conn:
+            columns = "spans_stored, flags_raised, last_error, last_rejections, consecutive_failures"
+            rows = conn.execute(text(f"SELECT source, {columns} FROM source_state ORDER BY source")).all()
+        assert [tuple(row) for row in rows] == [
+            ("cbu", 0, 0, None, None, 0),
+            ("erapi", 1, 0, None, None, 0),
+            ("nbk", 0, 0, "HTTP 404", None, 3),
+            ("ticker", 6, 2, "nothing stored", "KZT: another day", 0),
+        ]
         settings = make_settings(database_url, role="api")
         shown, expected = _shown(engine, settings)
         assert shown == expected
