@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import platform
 import re
@@ -25,21 +26,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.core.settings import Settings  # noqa: E402
+from app.ingest import rollup  # noqa: E402
 from app.ingest.pipeline import process  # noqa: E402
 from app.ingest.store import bump_version, rebuild_rollup  # noqa: E402
+from app.read.latest import LatestService  # noqa: E402
 from app.sources import ticker  # noqa: E402
 from app.sources.registry import load_settings  # noqa: E402
-from app.storage.engine import make_engine  # noqa: E402
-from app.storage.migrate import upgrade  # noqa: E402
+from app.storage.engine import WRITE_OPTIONS, make_engine  # noqa: E402
+from app.storage.migrate import head_revision, upgrade  # noqa: E402
 from app.storage.models import RateSpan  # noqa: E402
+from bench import bigstore  # noqa: E402
 
 SEED = ROOT / "tests" / "fixtures" / "ticker-page-2026-02-23.txt"
 POSTGRES_URL = os.environ.get("FX_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -66,10 +74,15 @@ class Size:
     spans: int  # per-minute spans of the history/export data set
     requests: int  # timed requests per history query
     polls: int  # simulated ingest polls
+    store_minutes: int  # minutes of history of the big store (for every currency; ten times that for ingest)
+    rounds: int  # rounds of polls, each on the one-day store then the big one (or the other way round)
+    round_polls: int  # polls per store per round
+    cache: bool  # keep the generated SQLite stores under var/bench/ for the next run
 
 
-FULL = Size(seconds=15, spans=MINUTES_IN_YEAR, requests=40, polls=1440)
-SMOKE = Size(seconds=1, spans=3_000, requests=3, polls=20)
+FULL = Size(seconds=15, spans=MINUTES_IN_YEAR, requests=40, polls=1440, store_minutes=MINUTES_IN_YEAR, rounds=12,
+            round_polls=25, cache=True)  # fmt: skip
+SMOKE = Size(seconds=1, spans=3_000, requests=3, polls=20, store_minutes=2_000, rounds=2, round_polls=3, cache=False)
 
 
 def log(message: str) -> None:
@@ -351,6 +364,287 @@ def bench_ingest(size: Size, database_url: str, label: str) -> list[Figure]:
     ]
 
 
+# --- a store at production size: a poll, /sources and a snapshot rebuild, against a store of one day ----------
+#
+# Each figure on the big store is paired with the same figure on a store holding one day of the same history
+# (the same series and sources, so only the amount of history differs), measured in the same run and interleaved
+# (round by round, in alternating order) so that the machine's varying speed affects both alike.
+
+DAY = 1_440
+
+
+def _to_revision(engine: Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", "app:migrations")
+    with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+@contextlib.contextmanager
+def _bulk(database_url: str) -> Iterator[Any]:
+    """A connection for generating history. On SQLite, a rollback journal and no syncing: a transaction of
+    millions of rows in WAL mode would write them twice (the log, then the checkpoint)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                # Outside a transaction, and with no other connection open (leaving WAL mode needs both); the
+                # app's engine turns WAL back on when it next connects.
+                for pragma in ("journal_mode=DELETE", "synchronous=OFF", "cache_size=-500000"):
+                    conn.exec_driver_sql(f"PRAGMA {pragma}")
+                conn.commit()
+            with conn.begin():
+                yield conn
+    finally:
+        engine.dispose()
+
+
+def build_store(database_url: str, minutes: int) -> str:
+    """The big store: `minutes` of history, loaded at revision 0003, then migrated (0004 fills source_state
+    from it, as it would a production database). Returns what it took."""
+    began = time.perf_counter()
+    engine = make_engine(database_url)
+    _to_revision(engine, "0003")
+    engine.dispose()
+    with _bulk(database_url) as conn:
+        bigstore.fill(conn, 0, minutes)
+    filled = time.perf_counter()
+    with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
+        rollup.rebuild(conn)
+    rolled = time.perf_counter()
+    _to_revision(engine, "head")
+    migrated = time.perf_counter()
+    bigstore.analyze(engine)
+    engine.dispose()
+    took = time.perf_counter() - began
+    parts = f"history {filled - began:.0f} s, rollup {rolled - filled:.0f} s, migration 0004 {migrated - rolled:.1f} s"
+    return f"{bigstore.spans_in(minutes):,} spans; built in {took:.0f} s ({parts})"
+
+
+def extend_store(database_url: str, minutes: int, times: int) -> str:
+    """Ten times the history (`times` × `minutes`): the older years are loaded around the store, then the rollup
+    and the counts are rebuilt by the app."""
+    began = time.perf_counter()
+    with _bulk(database_url) as conn:
+        bigstore.fill(conn, minutes, minutes * times)
+    filled = time.perf_counter()
+    engine = make_engine(database_url)
+    rebuild_rollup(engine)
+    bigstore.analyze(engine)
+    engine.dispose()
+    took, rebuilt = time.perf_counter() - began, time.perf_counter() - filled
+    parts = f"history {filled - began:.0f} s, rollup and counts {rebuilt:.0f} s"
+    return f"{bigstore.spans_in(minutes * times):,} spans; the older history added in {took:.0f} s ({parts})"
+
+
+def _cached(size: Size, work: Path, name: str, make: Callable[[str], str]) -> tuple[str, str]:
+    """A SQLite store from var/bench/ (made by `make` on first use), copied into `work`: the runs change it.
+    The file's name carries the schema revision and a hash of the generator and the rollup code, so a change to
+    either makes a new one; older ones are removed."""
+    target = work / f"{name}.db"
+    if not size.cache:
+        return f"sqlite:///{target}", make(f"sqlite:///{target}")
+    generator = Path(bigstore.__file__).read_bytes() + Path(rollup.__file__).read_bytes()
+    digest = hashlib.blake2b(generator, digest_size=4).hexdigest()
+    cache_dir = ROOT / "var" / "bench"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached = cache_dir / f"{name}-{head_revision()}-{digest}.db"
+    note = cache_dir / f"{cached.name}.txt"
+    if not cached.exists():
+        for stale in cache_dir.glob(f"{name}-*"):
+            stale.unlink()
+        partial = cache_dir / f"{name}.partial.db"
+        partial.unlink(missing_ok=True)
+        note.write_text(make(f"sqlite:///{partial}"))
+        partial.rename(cached)
+    shutil.copyfile(cached, target)
+    return f"sqlite:///{target}", f"{note.read_text()} (cached in var/bench/)"
+
+
+@dataclass
+class Store:
+    label: str
+    url: str
+    engine: Engine
+    settings: Settings
+    clock: datetime
+    polls: int = 0
+
+    def poll(self, bodies: list[bytes]) -> None:
+        """The next poll, a minute after the last, of the next of `bodies` in turn."""
+        body = bodies[self.polls % len(bodies)]
+        self.polls += 1
+        self.clock += timedelta(minutes=1)
+        outcome = process(self.engine, self.settings, ticker.SPEC, body, observed_at=self.clock, started_at=self.clock)
+        assert outcome.ok, outcome.summary()
+
+
+def _store(label: str, database_url: str) -> Store:
+    engine = make_engine(database_url)
+    settings = load_settings(database_url=database_url, sources="ticker")
+    # Polls begin an hour after the history ends: each store's first poll opens a span of each currency.
+    return Store(label, database_url, engine, settings, bigstore.END + timedelta(hours=1))
+
+
+CHANGED = {b"0.01144": b"0.01145", b"0.00201": b"0.00202", b"0.10567": b"0.10568", b"0.00008": b"0.00009",
+           b"0.28571": b"0.28572"}  # fmt: skip
+
+
+def _changed(body: bytes) -> bytes:
+    for old, new in CHANGED.items():
+        body = body.replace(old, new)
+    return body
+
+
+def _interleaved(size: Size, stores: list[Store], bodies: list[bytes]) -> dict[str, float]:
+    """Median seconds per poll of each store: rounds of `round_polls` polls on each store in turn (the order
+    reversed every other round), cycling through `bodies`."""
+    per_poll: dict[str, list[float]] = {s.label: [] for s in stores}
+    for n in range(size.rounds):
+        for store in stores if n % 2 == 0 else stores[::-1]:
+            began = time.perf_counter()
+            for _ in range(size.round_polls):
+                store.poll(bodies)
+            per_poll[store.label].append((time.perf_counter() - began) / size.round_polls)
+    return {label: statistics.median(times) for label, times in per_poll.items()}
+
+
+def _rebuild(store: Store, builds: int) -> tuple[int, float]:
+    """Statements one snapshot rebuild runs, and the median ms of `builds` rebuilds."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    settings = load_settings(database_url=store.url)  # every source enabled: 40 series
+    service = LatestService(store.engine, settings)
+    event.listen(store.engine, "before_cursor_execute", count)
+    service.build()
+    event.remove(store.engine, "before_cursor_execute", count)
+    times = []
+    for _ in range(builds):
+        began = time.perf_counter()
+        service.build()
+        times.append((time.perf_counter() - began) * 1000)
+    return len(statements), statistics.median(times)
+
+
+def _sources_latency(day: Store, big: Store, requests: int) -> dict[str, tuple[float, float]]:
+    """p50 and p95 ms of GET /sources from a server over each store, requests alternating between them."""
+    samples: dict[str, list[float]] = {day.label: [], big.label: []}
+    with serve(day.url, (p1 := free_port())), serve(big.url, (p2 := free_port())), httpx.Client() as client:
+        urls = {day.label: f"http://127.0.0.1:{p1}/sources", big.label: f"http://127.0.0.1:{p2}/sources"}
+        for url in urls.values():
+            for _ in range(3):
+                client.get(url).raise_for_status()  # warm up
+        for _ in range(requests):
+            for label, url in urls.items():
+                began = time.perf_counter()
+                client.get(url).raise_for_status()
+                samples[label].append((time.perf_counter() - began) * 1000)
+    result = {}
+    for label, times in samples.items():
+        times.sort()
+        result[label] = (statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))])
+    return result
+
+
+def _ratio(what: str, big: float, day: float, unit: str, store: str = "year", limit: float = 1.5) -> list[Figure]:
+    ratio = big / day
+    return [
+        Figure(f"{what}, one-day store (ceiling)", day, unit),
+        Figure(f"{what}, {store} store ÷ one-day", ratio, "×", f"≤ {limit} ({big:.2f} {unit})", ratio <= limit),
+    ]
+
+
+@dataclass
+class Sizes:
+    """Where the stores of a scale run live: the one-day store, and how to get the big one and then the one ten
+    times bigger (each returns its URL and how it was built)."""
+
+    label: str
+    day_url: str
+    year: Callable[[], tuple[str, str]]
+    decade: Callable[[], tuple[str, str]]
+
+
+def bench_scale(size: Size, stores: Sizes) -> list[Figure]:
+    """A poll, GET /sources and a snapshot rebuild on a store holding `store_minutes` of history for every
+    currency, and ingest on one holding ten times as much, each against a store of one day."""
+    year, label = size.store_minutes, stores.label
+    log(f"  building a store of one day and one of {year:,} minutes of history for every currency ({label})")
+    build_store(stores.day_url, DAY)
+    big_url, built = stores.year()
+    log(f"  {built}")
+    day, big = _store("day", stores.day_url), _store("big", big_url)
+    figures = [Figure(f"year store ({label}): spans of five currencies", bigstore.spans_in(year), "spans", built)]
+    body = SEED.read_bytes()
+    log("  polls, same values (extend)")
+    same = _interleaved(size, [day, big], [body])
+    figures += _ratio(f"poll of the seed page, same values ({label})", same["big"] * 1000, same["day"] * 1000, "ms")
+    log("  polls, new values (open, flag, refresh the rollup)")
+    new = _interleaved(size, [day, big], [_changed(body), body])
+    figures += _ratio(f"poll of the seed page, new values ({label})", new["big"] * 1000, new["day"] * 1000, "ms")
+    log("  snapshot rebuilds")
+    builds = max(5, size.rounds * 2)
+    (day_statements, day_ms), (big_statements, big_ms) = _rebuild(day, builds), _rebuild(big, builds)
+    constant = big_statements <= 4 and big_statements == day_statements
+    what = f"snapshot rebuild statements ({label}), year store"
+    figures.append(Figure(what, big_statements, "statements", f"≤ 4, = one-day store ({day_statements})", constant))
+    figures += _ratio(f"snapshot rebuild ({label})", big_ms, day_ms, "ms")
+    log("  GET /sources")
+    latency = _sources_latency(day, big, size.requests * 5)
+    (d50, d95), (b50, b95) = latency["day"], latency["big"]
+    figures.append(Figure(f"GET /sources ({label}) p95, one-day store (ceiling)", d95, "ms", f"(p50 {d50:.2f})"))
+    figures.append(Figure(f"GET /sources ({label}) p95, year store", b95, "ms", f"< 20 (p50 {b50:.2f})", b95 < 20))
+    figures.append(
+        Figure(f"GET /sources ({label}) p50, year store ÷ one-day", b50 / d50, "×", "≤ 1.5", b50 / d50 <= 1.5)
+    )
+    big.engine.dispose()
+    log(f"  ten times the history ({label})")
+    decade_url, extended = stores.decade()
+    log(f"  {extended}")
+    decade = _store("big", decade_url)
+    spans = bigstore.spans_in(10 * year)
+    figures.append(Figure(f"ten-year store ({label}): spans of five currencies", spans, "spans", extended))
+    log("  ingest, ten times the history")
+    ingest = _interleaved(size, [day, decade], [body])
+    what = f"ingest of the seed page ({label})"
+    figures += _ratio(what, ingest["big"] * 1000, ingest["day"] * 1000, "ms per poll", "ten-year")
+    for store in (day, decade):
+        store.engine.dispose()
+    return figures
+
+
+def _scale_sqlite(size: Size, work: Path) -> list[Figure]:
+    year = size.store_minutes
+
+    def year_store() -> tuple[str, str]:
+        return _cached(size, work, f"year-{year}m", lambda url: build_store(url, year))
+
+    def decade_from_year(url: str) -> str:
+        year_url, _ = year_store()  # a fresh copy, not the one the polls changed
+        shutil.move(str(make_url(year_url).database), str(make_url(url).database))
+        return extend_store(url, year, 10)
+
+    def decade_store() -> tuple[str, str]:
+        (work / f"year-{year}m.db").unlink()  # the disk holds one big store at a time
+        return _cached(size, work, f"decade-{year}m", decade_from_year)
+
+    return bench_scale(size, Sizes("SQLite", f"sqlite:///{work / 'day.db'}", year_store, decade_store))
+
+
+def _scale_postgres(size: Size, work: Path) -> list[Figure]:
+    year = size.store_minutes
+    with postgres_schema() as day_url, postgres_schema() as url:
+        # Ten times the history is the year's store with nine older years loaded around it.
+        stores = Sizes(
+            "PostgreSQL", day_url, lambda: (url, build_store(url, year)), lambda: (url, extend_store(url, year, 10))
+        )
+        return bench_scale(size, stores)
+
+
 # --- databases, the run, the record -------------------------------------------------------------------------
 
 
@@ -372,7 +666,11 @@ def machine() -> str:
     memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())  # fmt: skip
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0]
+    wrk_version = (
+        subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0]
+        if shutil.which("wrk")
+        else ""
+    )
     packages = ", ".join(f"{p} {version(p)}" for p in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "psycopg"))
     return (
         f"{os.cpu_count()} cores ({cpu}), {memory} GB; Python {platform.python_version()}; {packages}; "
@@ -419,6 +717,8 @@ def _on_postgres(step: Callable[[Size, str, str], list[Figure]]) -> Callable[[Si
 
 STEPS["history-postgres"] = _on_postgres(bench_history)
 STEPS["ingest-postgres"] = _on_postgres(bench_ingest)
+STEPS["scale-sqlite"] = _scale_sqlite
+STEPS["scale-postgres"] = _scale_postgres
 
 
 def main() -> int:

@@ -27,14 +27,14 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from app import __version__
 from app.ingest.pipeline import Outcome
 from app.read.latest import LatestService
 from app.storage.engine import read_session
-from app.storage.models import SUCCESS_OUTCOMES, PollLog, RateSpan
+from app.storage.models import SUCCESS_OUTCOMES, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -128,32 +128,24 @@ def started(role: str, sources: Iterable[str], latest: LatestService) -> None:
 
 
 def seed(engine: Engine, sources: Sequence[str]) -> None:
-    """A polling process starts with what the database knows: each source's last success and its rows."""
+    """A polling process starts with what the database knows: each source's last success and its rows, as the
+    store keeps them in source_state (one row per source: nothing is counted)."""
     try:
         with read_session(engine) as session:
-            last = session.exec(
-                select(PollLog.source, func.max(PollLog.started_at))
-                .where(col(PollLog.source).in_(sources), col(PollLog.outcome).in_(SUCCESS_OUTCOMES))
-                .group_by(PollLog.source)
-            ).all()
-            rows = dict(
-                session.exec(
-                    select(RateSpan.source, func.count())
-                    .where(col(RateSpan.source).in_(sources))
-                    .group_by(RateSpan.source)
-                ).all()
-            )
+            rows = session.exec(select(SourceState).where(col(SourceState.source).in_(sources)))
+            states = {state.source: state for state in rows}
     except Exception:  # metrics must never stop the service
-        log.warning("could not read the poll log for the metrics", exc_info=True)
+        log.warning("could not read the source state for the metrics", exc_info=True)
         return
-    for source, when in last:
-        LAST_SUCCESS.labels(source).set(when.timestamp())
     for source in sources:
-        ROWS.labels(source).set(rows.get(source, 0))
+        state = states.get(source)
+        if state is not None and state.last_success_at is not None:
+            LAST_SUCCESS.labels(source).set(state.last_success_at.timestamp())
+        ROWS.labels(source).set(state.spans_stored if state is not None else 0)
 
 
 def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
-    """Everything a finished poll tells: called by the poller (in a worker thread: it counts the rows)."""
+    """Everything a finished poll tells: called by the poller (in a worker thread: it reads the source's row)."""
     source = outcome.source
     POLLS.labels(source, outcome.status).inc()
     POLL_SECONDS.labels(source).observe(seconds)
@@ -164,8 +156,8 @@ def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
         LAST_SUCCESS.labels(source).set(time.time())
     try:
         with read_session(engine) as session:
-            count = session.exec(select(func.count()).select_from(RateSpan).where(RateSpan.source == source)).one()
-        ROWS.labels(source).set(count)
+            state = session.get(SourceState, source)
+        ROWS.labels(source).set(state.spans_stored if state is not None else 0)
     except Exception:
         log.warning("could not count the stored spans of %s for the metrics", source, exc_info=True)
 

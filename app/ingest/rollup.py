@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -92,17 +92,20 @@ def rows_of(spans: Iterable[Any]) -> Iterator[dict[str, Any]]:
     ordered by (currency, source, first_seen)."""
     current: tuple[str, str, datetime] | None = None
     hours: dict[bool, _Hour] = {}
-    for span in spans:
-        key = (span.currency, span.source, hour_of(span.first_seen))
-        if key != current:
+    series: tuple[str, str] | None = None
+    ends = datetime.min.replace(tzinfo=UTC)  # when the current hour ends
+    # Unpacked, and the hour worked out only when a span leaves the current one: a rebuild runs this per span.
+    for currency, source, value, per_usd, first_seen, last_seen in spans:
+        if first_seen >= ends or (currency, source) != series:
             if current is not None:
-                yield from (h.row(*current, per_usd) for per_usd, h in hours.items())
-            current, hours = key, {}
-        found = hours.get(span.per_usd)
+                yield from (h.row(*current, direction) for direction, h in hours.items())
+            series, hour = (currency, source), hour_of(first_seen)
+            current, hours, ends = (currency, source, hour), {}, hour + HOUR
+        found = hours.get(per_usd)
         if found is None:
-            hours[span.per_usd] = _Hour(span.value, span.first_seen, span.last_seen)
+            hours[per_usd] = _Hour(value, first_seen, last_seen)
         else:
-            found.add(span.value, span.first_seen, span.last_seen)
+            found.add(value, first_seen, last_seen)
     if current is not None:
         yield from (h.row(*current, per_usd) for per_usd, h in hours.items())
 

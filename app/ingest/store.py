@@ -1,6 +1,10 @@
 """Applies one source snapshot to the database in one transaction, following app.domain.collapse.
 
-Every transaction that changes spans also brings the hourly rollup (app.ingest.rollup) up to date before it commits.
+Every transaction that changes spans also brings the hourly rollup (app.ingest.rollup) up to date before it commits, and
+every one that changes spans or writes a poll-log row brings the source's counts in source_state up to date.
+
+Each statement a poll runs finds its rows through an index (the series' latest span, the hours it touched, the
+source's state row), so a poll costs the same on a store holding years of history as on an empty one.
 """
 
 from __future__ import annotations
@@ -11,19 +15,41 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, func, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.clock import utcnow
 from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
 from app.domain.quotes import Quote
 from app.domain.validate import Flag, jump_flag, spread_flags
 from app.ingest import rollup
+from app.sources.registry import SOURCES
 from app.storage.engine import is_sqlite, lock_key, write_session
-from app.storage.models import DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan
+from app.storage.models import SUCCESS_OUTCOMES, DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan, SourceState
+
+STATE: Table = SourceState.__table__  # type: ignore[attr-defined]
+FAILURE_OUTCOMES = ("error", "rejected")
+# Series looked up per statement: SQLite allows at most 500 terms in a compound SELECT.
+_SERIES_PER_STATEMENT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,21 +103,50 @@ def open_span(session: Session, currency: str, source: str) -> RateSpan | None:
     return session.exec(statement).first()
 
 
-def _others(session: Session, quote: Quote, within: timedelta) -> dict[str, tuple[Decimal, Decimal]]:
-    """The current value of every other source for this currency, if seen recently: {source: (rate, value)}."""
-    statement = (
-        select(RateSpan)
-        .where(
-            RateSpan.currency == quote.currency,
-            RateSpan.source != quote.source,
-            col(RateSpan.last_seen) >= quote.observed_at - within,
-        )
-        .order_by(col(RateSpan.first_seen).desc())
-    )
-    found: dict[str, tuple[Decimal, Decimal]] = {}
-    for span in session.exec(statement):
-        found.setdefault(span.source, (span.rate, Decimal(span.value)))
+def latest_spans(session: Session, series: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RateSpan]:
+    """The latest begun span of each (currency, source) in `series` that has any.
+
+    One statement: a UNION ALL of one `ORDER BY first_seen DESC LIMIT 1` per series, which SQLite and PostgreSQL
+    both answer by reading the last entry of that series in the (currency, source, first_seen) index. (A
+    `first_seen = max(first_seen)` subquery correlated with the outer rows runs once per stored span instead.)
+    """
+    found: dict[tuple[str, str], RateSpan] = {}
+    unique = list(dict.fromkeys(series))
+    for at in range(0, len(unique), _SERIES_PER_STATEMENT):
+        chunk = unique[at : at + _SERIES_PER_STATEMENT]
+        params = {f"{key}{i}": value for i, pair in enumerate(chunk) for key, value in zip("cs", pair, strict=True)}
+        rows = session.exec(_latest_of(len(chunk)), params=params)
+        found.update(((span.currency, span.source), span) for span in rows)
     return found
+
+
+@lru_cache(maxsize=32)
+def _latest_of(count: int) -> SelectOfScalar[RateSpan]:
+    """The statement of `latest_spans` for `count` series (currency `c<i>`, source `s<i>`), built once and reused,
+    so that SQLAlchemy compiles it once and a poll only binds its values."""
+    lookups = [
+        select(RateSpan)
+        .where(RateSpan.currency == bindparam(f"c{i}"), RateSpan.source == bindparam(f"s{i}"))
+        .order_by(col(RateSpan.first_seen).desc())
+        .limit(1)
+        .subquery()
+        for i in range(count)
+    ]
+    return select(aliased(RateSpan, union_all(*(select(one) for one in lookups)).subquery()))
+
+
+def _others(session: Session, quote: Quote, within: timedelta) -> dict[str, tuple[Decimal, Decimal]]:
+    """The current value of every other source for this currency, if seen recently: {source: (rate, value)}.
+
+    A series' spans never overlap, so its latest span is also the last seen: if that one is too old, all are.
+    """
+    series = [(quote.currency, source) for source in SOURCES if source != quote.source]
+    since = quote.observed_at - within
+    return {
+        source: (span.rate, Decimal(span.value))
+        for (_, source), span in latest_spans(session, series).items()
+        if span.last_seen >= since
+    }
 
 
 def _flags(session: Session, quote: Quote, span: RateSpan | None, rules: FlagRules) -> list[Flag]:
@@ -101,17 +156,8 @@ def _flags(session: Session, quote: Quote, span: RateSpan | None, rules: FlagRul
 
 
 def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict[str, RateSpan]:
-    """The latest span of each of `currencies` from `source`, in one indexed query."""
-    latest = aliased(RateSpan)
-    newest = (
-        select(func.max(latest.first_seen))
-        .where(latest.currency == RateSpan.currency, latest.source == RateSpan.source)
-        .scalar_subquery()
-    )
-    statement = select(RateSpan).where(
-        RateSpan.source == source, col(RateSpan.currency).in_(currencies), RateSpan.first_seen == newest
-    )
-    return {span.currency: span for span in session.exec(statement)}
+    """The latest span of each of `currencies` from `source`, in one statement of index lookups."""
+    return {currency: span for (currency, _), span in latest_spans(session, [(c, source) for c in currencies]).items()}
 
 
 def _state(span: RateSpan | None) -> OpenSpan | None:
@@ -172,6 +218,56 @@ def _joined(items: Sequence[object]) -> str | None:
     return "; ".join(str(item) for item in items)[:4000] or None
 
 
+def _logged(log: PollLog) -> dict[str, Any]:
+    """What a poll-log row says of its source's latest attempt, success, failure and rejections."""
+    failed = log.outcome in FAILURE_OUTCOMES
+    return {
+        "last_attempt_at": log.started_at,
+        "last_success_at": log.started_at if log.outcome in SUCCESS_OUTCOMES else None,
+        "last_error_at": log.started_at if failed else None,
+        "last_error": log.error if failed else None,
+        "last_rejections_at": log.started_at if log.rejections is not None else None,
+        "last_rejections": log.rejections,
+    }
+
+
+# Each latest outcome: the time it happened, and what it said.
+_LATEST = (("last_attempt_at",), ("last_success_at",), ("last_error_at", "last_error"),
+           ("last_rejections_at", "last_rejections"))  # fmt: skip
+
+
+@cache
+def _upsert(dialect: str, logged: bool) -> Any:
+    """The state row's upsert (the values are bound when it runs), built once per dialect and kind and reused,
+    so that SQLAlchemy compiles it once. The counts add up; each latest outcome is replaced by the new row's
+    when that is set and not older than the stored one: the latest by started_at, as the poll log orders them,
+    whatever order the rows were written in."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(STATE)
+    new, old = statement.excluded, STATE.c
+    changes: dict[str, ColumnElement[Any]] = {c: old[c] + new[c] for c in ("spans_stored", "flags_raised")}
+    for at, *said in _LATEST if logged else ():
+        newer = and_(new[at].is_not(None), or_(old[at].is_(None), new[at] >= old[at]))
+        changes |= {c: case((newer, new[c]), else_=old[c]) for c in (at, *said)}
+    return statement.on_conflict_do_update(index_elements=["source"], set_=changes)
+
+
+def _account(conn: Connection, source: str, *, spans: int = 0, flags: int = 0, log: PollLog | None = None) -> None:
+    """Bring the source's state row up to date with what this transaction stored: `spans` more spans (fewer if
+    negative), `flags` more flags, and the poll-log row `log`. One upsert of the primary key, computed in SQL so
+    that two transactions at once (a poll and a failure record, say) both count."""
+    values: dict[str, Any] = {"source": source, "consecutive_failures": 0, "updated_at": utcnow(),
+                              "spans_stored": spans, "flags_raised": flags}  # fmt: skip
+    if log is not None:
+        values |= _logged(log)
+    conn.execute(_upsert(conn.dialect.name, log is not None), values)
+
+
+def _log(session: Session, log: PollLog, *, spans: int = 0, flags: int = 0) -> None:
+    """The poll-log row, and the source's state row that /sources reads, in this transaction."""
+    session.add(log)
+    _account(session.connection(), log.source, spans=spans, flags=flags, log=log)
+
+
 def _log_row(source: str, started_at: datetime, result: ApplyResult, outcome: str, error: str | None) -> PollLog:
     return PollLog(
         source=source,
@@ -225,7 +321,8 @@ def apply_snapshot(
             session.flush()
             rollup.extend(session.connection(), extended)
             rollup.refresh(session.connection(), opened)
-        session.add(_log_row(source, started_at, result, result.outcome, None))
+        log = _log_row(source, started_at, result, result.outcome, None)
+        _log(session, log, spans=result.opened, flags=len(result.flags))
         bump_version(session)
     return result
 
@@ -243,7 +340,7 @@ def record_failure(
     """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API."""
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections))
     with write_session(engine) as session:
-        session.add(_log_row(source, started_at, result, outcome, error[:2000]))
+        _log(session, _log_row(source, started_at, result, outcome, error[:2000]))
         bump_version(session)
 
 
@@ -324,15 +421,19 @@ def apply_history(
         stored = _days_marked(session, source, {q.observed_at.date() for q in quotes})
         fresh = [q for q in quotes if q.observed_at.date() not in stored]
         touched: set[rollup.Key] = set()
+        joined = 0  # spans removed: a bridge merges two into one
         for quote in sorted(fresh, key=lambda q: (q.currency, q.observed_at)):
             placement = _place_quote(session, quote, max_gap, touched)
             result.opened += placement is Placement.OPEN
             result.extended += placement in (Placement.EXTEND, Placement.PREPEND, Placement.BRIDGE)
             result.ignored += placement is Placement.IGNORE
+            joined += placement is Placement.BRIDGE
             if placement is Placement.CONFLICT:
                 reason = f"{quote.value} on {quote.observed_at.date()} falls inside a stored span of another value"
                 result.rejections.append(Rejection(quote.currency, quote.source, reason))
         rollup.refresh(session.connection(), touched)
+        if result.opened or joined:
+            _account(session.connection(), source, spans=result.opened - joined)
         for day, outcome in days.items():
             session.merge(FetchedDay(source=source, day=day, outcome=outcome))
         bump_version(session)
@@ -357,8 +458,21 @@ def fetched_days(engine: Engine, source: str, start: date, end: date) -> set[dat
 
 
 def rebuild_rollup(engine: Engine) -> int:
-    """Recompute the hourly rollup from rate_span in one transaction (after spans were loaded around the store,
-    e.g. a bulk insert); returns the rollup rows written."""
+    """Recompute the hourly rollup, and each source's counts of spans and flags, in one transaction (after spans
+    were loaded around the store, e.g. a bulk insert); returns the rollup rows written."""
     with write_session(engine) as session:
         _serialize_writers(session, engine)
-        return rollup.rebuild(session.connection())
+        written = rollup.rebuild(session.connection())
+        _recount(session.connection())
+        return written
+
+
+def _recount(conn: Connection) -> None:
+    """Set every source's spans_stored and flags_raised to what rate_span and quote_flag hold: one pass over each."""
+    spans = dict(conn.execute(select(RateSpan.source, func.count()).group_by(RateSpan.source)).all())
+    flags = dict(conn.execute(select(QuoteFlag.source, func.count()).group_by(QuoteFlag.source)).all())
+    conn.execute(update(STATE).values(spans_stored=0, flags_raised=0))
+    for source in spans.keys() | flags.keys():
+        _account(conn, source)  # the row, if there is none yet
+        counts = {"spans_stored": spans.get(source, 0), "flags_raised": flags.get(source, 0)}
+        conn.execute(update(STATE).where(STATE.c.source == source).values(counts))

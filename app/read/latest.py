@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
-from app.read.query import Latest, data_version, latest
+from app.read.query import Latest, data_version, latest_of
 from app.sources.registry import SOURCES
 from app.storage.engine import read_session
 
@@ -101,10 +101,11 @@ class LatestService:
         order = [name for name in self.settings.source_priority if name in self.settings.sources]
         with read_session(self.engine) as session:
             version = data_version(session)
-            found = {
-                currency: [row for source in order if (row := latest(session, currency, source)) is not None]
-                for currency in self.settings.currencies
-            }
+            current = latest_of(session, [(c, source) for c in self.settings.currencies for source in order])
+        found = {
+            currency: [row for source in order if (row := current.get((currency, source))) is not None]
+            for currency in self.settings.currencies
+        }
         rows = {c: best for c in self.settings.currencies if (best := self._best(found[c], now)) is not None}
         # The snapshot must be rebuilt when any quote we hold (served or passed over) turns stale.
         flips = [

@@ -1,61 +1,38 @@
-"""Per-source health as /sources shows it, read from the poll log, the source state and the flags."""
+"""Per-source health as /sources shows it, read from the source state (which the store keeps current with the
+poll log and the spans, so nothing here counts or searches them) and the latest flags."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from app.core.clock import utcnow
 from app.core.settings import Settings
 from app.sources.registry import SOURCES
-from app.storage.models import SUCCESS_OUTCOMES, PollLog, QuoteFlag, RateSpan, SourceState
+from app.storage.models import QuoteFlag, SourceState
 
 RECENT_FLAGS = 10
 
 
-def _last_poll(session: Session, source: str, outcomes: tuple[str, ...] | None = None) -> PollLog | None:
-    statement = select(PollLog).where(PollLog.source == source)
-    if outcomes is not None:
-        statement = statement.where(col(PollLog.outcome).in_(outcomes))
-    return session.exec(statement.order_by(col(PollLog.started_at).desc()).limit(1)).first()
-
-
-def _last_with_rejections(session: Session, source: str) -> PollLog | None:
-    statement = (
-        select(PollLog)
-        .where(PollLog.source == source, col(PollLog.rejections).is_not(None))
-        .order_by(col(PollLog.started_at).desc())
-        .limit(1)
-    )
-    return session.exec(statement).first()
-
-
-def _flags(session: Session, source: str) -> tuple[int, list[dict[str, Any]]]:
-    total = session.exec(select(func.count()).select_from(QuoteFlag).where(QuoteFlag.source == source)).one()
+def _recent_flags(session: Session, source: str) -> list[dict[str, Any]]:
     recent = session.exec(
         select(QuoteFlag)
         .where(QuoteFlag.source == source)
         .order_by(col(QuoteFlag.raised_at).desc(), col(QuoteFlag.id).desc())
         .limit(RECENT_FLAGS)
     )
-    return total, [
-        {"currency": f.currency, "kind": f.kind, "detail": f.detail, "raised_at": f.raised_at} for f in recent
-    ]
-
-
-def _when(row: PollLog | None) -> datetime | None:
-    return row.started_at if row is not None else None
+    return [{"currency": f.currency, "kind": f.kind, "detail": f.detail, "raised_at": f.raised_at} for f in recent]
 
 
 def source_status(session: Session, settings: Settings, name: str) -> dict[str, Any]:
+    return _status(session, settings, name, session.get(SourceState, name))
+
+
+def _status(session: Session, settings: Settings, name: str, state: SourceState | None) -> dict[str, Any]:
     spec = SOURCES[name]
-    state = session.get(SourceState, name)
-    failure = _last_poll(session, name, ("error", "rejected"))
-    rejected = _last_with_rejections(session, name)
-    spans = session.exec(select(func.count()).select_from(RateSpan).where(RateSpan.source == name)).one()
-    flag_count, flags = _flags(session, name)
+    # A source never polled has no row yet: it shows what an empty one holds.
+    state = state or SourceState(source=name, updated_at=utcnow())
     quoted = [c for c in (spec.authoritative_for or settings.currencies) if c in settings.currencies]
     return {
         "name": name,
@@ -65,18 +42,18 @@ def source_status(session: Session, settings: Settings, name: str) -> dict[str, 
         "currencies": quoted,
         "url": settings.source_url(name) if spec.fetches else None,
         "interval_seconds": settings.source_interval(name),
-        "last_attempt": _when(_last_poll(session, name)),
-        "last_success": _when(_last_poll(session, name, SUCCESS_OUTCOMES)),
-        "last_error": failure.error if failure is not None else None,
-        "last_error_at": _when(failure),
-        "last_rejections": rejected.rejections if rejected is not None else None,
-        "last_rejections_at": _when(rejected),
-        "consecutive_failures": state.consecutive_failures if state is not None else 0,
-        "backoff_until": state.backoff_until if state is not None else None,
-        "next_poll": state.next_poll_at if state is not None else None,
-        "spans_stored": spans,
-        "flags_raised": flag_count,
-        "recent_flags": flags,
+        "last_attempt": state.last_attempt_at,
+        "last_success": state.last_success_at,
+        "last_error": state.last_error,
+        "last_error_at": state.last_error_at,
+        "last_rejections": state.last_rejections,
+        "last_rejections_at": state.last_rejections_at,
+        "consecutive_failures": state.consecutive_failures,
+        "backoff_until": state.backoff_until,
+        "next_poll": state.next_poll_at,
+        "spans_stored": state.spans_stored,
+        "flags_raised": state.flags_raised,
+        "recent_flags": _recent_flags(session, name) if state.flags_raised else [],
         "attribution": spec.attribution,
     }
 
@@ -85,4 +62,5 @@ def all_sources(session: Session, settings: Settings) -> list[dict[str, Any]]:
     """Every known source, enabled ones first in order of preference."""
     order = [n for n in settings.source_priority if n in settings.sources]
     order += [n for n in SOURCES if n not in order]
-    return [source_status(session, settings, name) for name in order]
+    states = {state.source: state for state in session.exec(select(SourceState))}
+    return [_status(session, settings, name, states.get(name)) for name in order]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.domain.quotes import inverse_of, rate_of
@@ -113,7 +113,12 @@ class QuoteFlag(SQLModel, table=True):
 
 
 class SourceState(SQLModel, table=True):
-    """What the poller knows of a source beyond its log: failures in a row, back-off, the next poll."""
+    """One row per source: what /sources and the metrics show, so that they read a row instead of counting.
+
+    The poller keeps the failures in a row, the back-off and the next poll. The store keeps the rest, in the same
+    transaction as the poll-log row or the spans it accounts for (app.ingest.store): the spans stored, the flags raised,
+    and the latest attempt, success, failure and rejections as the poll log has them (by `started_at`).
+    """
 
     __tablename__ = "source_state"
 
@@ -122,6 +127,14 @@ class SourceState(SQLModel, table=True):
     backoff_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     next_poll_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    spans_stored: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    flags_raised: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_success_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_rejections: str | None = Field(default=None, sa_type=Text)
+    last_rejections_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class FetchedDay(SQLModel, table=True):
