@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from app.domain.quotes import inverse_of, rate_of
+from app.domain.values import Value
 
 Interval = Literal["1h", "1d", "1w", "1mo"]
 INTERVALS: tuple[Interval, ...] = ("1h", "1d", "1w", "1mo")
@@ -78,22 +78,6 @@ def bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[da
         starts.append(t)
         t = following(t, interval)
     return starts
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    """A value as published, with its direction (see app.domain.quotes.Quote)."""
-
-    value: Decimal
-    per_usd: bool
-
-    @property
-    def rate(self) -> Decimal:
-        return rate_of(self.value, self.per_usd)
-
-    @property
-    def inverse(self) -> Decimal:
-        return inverse_of(self.value, self.per_usd)
 
 
 @dataclass(frozen=True, slots=True)

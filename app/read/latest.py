@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from time import time as wall_clock
 from typing import Any
 
@@ -22,7 +22,7 @@ from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
 from app.read.query import Latest, data_version, latest_of
-from app.sources.registry import SOURCES
+from app.sources.registry import SOURCES, cadence
 from app.storage.engine import read_session
 
 MAX_REMEMBERED_QUERIES = 256
@@ -79,15 +79,8 @@ class LatestService:
         self.snapshot = Snapshot(version=-1, rows={}, by_source={}, recheck_at=0.0, next_poll_at=0.0)
 
     def stale_at(self, row: Latest) -> datetime:
-        """When `row` stops being trustworthy.
-
-        An official daily rate (a bank, the peg) holds until its effective date is `bank_stale_days` old,
-        however often the feed is polled; an intraday source is stale once it has missed several polls.
-        """
-        if SOURCES[row.source].authoritative_for and row.effective_date is not None:
-            expires = row.effective_date + timedelta(days=self.settings.bank_stale_days + 1)
-            return datetime.combine(expires, time.min, tzinfo=UTC)
-        return row.last_seen + timedelta(seconds=self.settings.source_max_gap(row.source))
+        """When `row` turns stale, by the freshness rule of its source (app.domain.freshness)."""
+        return cadence(self.settings, row.source).stale_at(row)
 
     def _best(self, found: Sequence[Latest], now: datetime) -> tuple[Latest, bool] | None:
         """The first fresh quote in order of preference; if all are stale, the first one, flagged stale."""

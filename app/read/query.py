@@ -7,48 +7,45 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import CompoundSelect, bindparam, union_all
+from sqlalchemy import CompoundSelect, bindparam, or_, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.domain.quotes import inverse_of, rate_of
-from app.domain.values import percent_change
+from app.domain.values import Value
 from app.ingest.store import latest_spans
 from app.storage.models import DataVersion, RateSpan
 
 
 @dataclass(frozen=True, slots=True)
 class Latest:
-    """The current value of one series, with the value it replaced."""
+    """The current value of one series, with the last value of another rate before it."""
 
     currency: str
     source: str
-    value: Decimal
-    per_usd: bool
+    value: Value
     first_seen: datetime
     last_seen: datetime
     effective_date: date | None
     reported_change_pct: Decimal | None
-    previous_value: Decimal | None
+    previous: Value | None  # in its own direction: a source may have changed the direction it publishes
 
     @property
     def rate(self) -> Decimal:
-        return rate_of(self.value, self.per_usd)
+        return self.value.rate
 
     @property
     def inverse(self) -> Decimal:
-        return inverse_of(self.value, self.per_usd)
+        return self.value.inverse
 
     @property
     def previous_rate(self) -> Decimal | None:
-        return None if self.previous_value is None else rate_of(self.previous_value, self.per_usd)
+        return None if self.previous is None else self.previous.rate
 
     @property
     def change_pct(self) -> Decimal | None:
-        previous = self.previous_rate
-        if previous is None:
-            return None
-        return percent_change(previous, self.rate)
+        return None if self.previous is None else self.value.change_pct(self.previous)
 
 
 def data_version(session: Session) -> int:
@@ -60,36 +57,58 @@ def data_version(session: Session) -> int:
 _SERIES_PER_STATEMENT = 200
 
 
-def _previous_values(session: Session, spans: Sequence[RateSpan]) -> dict[tuple[str, str], Decimal]:
-    """The last different value before each of `spans`: what a change percentage is measured from.
+def _previous_values(session: Session, spans: Sequence[RateSpan]) -> dict[tuple[str, str], Value]:
+    """The last value of another rate before each of `spans`: what a change percentage is measured from.
 
     A span that only follows a gap repeats its predecessor's value; comparing with it would hide the change.
-    One statement: a UNION ALL of one index walk back from each span (`ORDER BY first_seen DESC LIMIT 1`).
+    One statement: a UNION ALL of one index walk back from each span (`ORDER BY first_seen DESC LIMIT 1`) to
+    the last span published differently; in the rare case that is the same rate in the other direction (0.5
+    USD per unit, then 2 units per USD), the walk goes on from there.
     """
-    found: dict[tuple[str, str], Decimal] = {}
-    for at in range(0, len(spans), _SERIES_PER_STATEMENT):
-        chunk = spans[at : at + _SERIES_PER_STATEMENT]
-        params = {
-            f"{key}{i}": value
-            for i, span in enumerate(chunk)
-            for key, value in (("c", span.currency), ("s", span.source), ("f", span.first_seen), ("v", span.value))
-        }
-        rows = session.execute(_previous_of(len(chunk)), params)
-        found.update(((currency, source), Decimal(value)) for currency, source, value in rows)
+    found: dict[tuple[str, str], Value] = {}
+    todo = list(spans)
+    while todo:
+        again: list[RateSpan] = []
+        for at in range(0, len(todo), _SERIES_PER_STATEMENT):
+            chunk = {(span.currency, span.source): span for span in todo[at : at + _SERIES_PER_STATEMENT]}
+            params = {
+                f"{key}{i}": value
+                for i, span in enumerate(chunk.values())
+                for key, value in (
+                    ("c", span.currency), ("s", span.source), ("f", span.first_seen), ("v", span.value),
+                    ("p", span.per_usd),
+                )
+            }  # fmt: skip
+            rows = session.execute(_previous_of(len(chunk)), params)
+            for currency, source, value, per_usd, first_seen in rows:
+                span = chunk[currency, source]
+                earlier = Value.parse(value, per_usd)
+                if earlier.same_rate(span.published):  # look further back, from that span
+                    again.append(RateSpan(currency=currency, source=source, value=span.value, per_usd=span.per_usd,
+                                          first_seen=first_seen, last_seen=first_seen))  # fmt: skip
+                else:
+                    found[currency, source] = earlier
+        todo = again
     return found
 
 
 @lru_cache(maxsize=32)
-def _previous_of(count: int) -> CompoundSelect[tuple[str, str, str]]:
+def _previous_of(count: int) -> CompoundSelect[Any]:
     """The statement of `_previous_values` for `count` spans (currency `c<i>`, source `s<i>`, first seen `f<i>`,
-    value `v<i>`), built once and reused, so that SQLAlchemy compiles it once."""
+    value `v<i>`, direction `p<i>`), built once and reused, so that SQLAlchemy compiles it once."""
     lookups = [
-        select(RateSpan.currency, RateSpan.source, RateSpan.value)
+        sa_select(
+            col(RateSpan.currency),
+            col(RateSpan.source),
+            col(RateSpan.value),
+            col(RateSpan.per_usd),
+            col(RateSpan.first_seen),
+        )
         .where(
-            RateSpan.currency == bindparam(f"c{i}"),
-            RateSpan.source == bindparam(f"s{i}"),
+            col(RateSpan.currency) == bindparam(f"c{i}"),
+            col(RateSpan.source) == bindparam(f"s{i}"),
             col(RateSpan.first_seen) < bindparam(f"f{i}"),
-            RateSpan.value != bindparam(f"v{i}"),
+            or_(col(RateSpan.value) != bindparam(f"v{i}"), col(RateSpan.per_usd) != bindparam(f"p{i}")),
         )
         .order_by(col(RateSpan.first_seen).desc())
         .limit(1)
@@ -108,13 +127,12 @@ def latest_of(session: Session, series: Sequence[tuple[str, str]]) -> dict[tuple
         key: Latest(
             currency=span.currency,
             source=span.source,
-            value=Decimal(span.value),
-            per_usd=span.per_usd,
+            value=span.published,
             first_seen=span.first_seen,
             last_seen=span.last_seen,
             effective_date=span.effective_date,
             reported_change_pct=Decimal(span.reported_change_pct) if span.reported_change_pct is not None else None,
-            previous_value=previous.get(key),
+            previous=previous.get(key),
         )
         for key, span in spans.items()
     }

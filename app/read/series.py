@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, Table, and_, func, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.domain.buckets import Bucket, Carried, Group, Interval, Value, bucket_starts, floor, following, ohlc
-from app.domain.values import invert
+from app.domain.buckets import Bucket, Carried, Group, Interval, bucket_starts, floor, following, ohlc
+from app.domain.values import Value, invert
 from app.storage.models import RateRollup, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]

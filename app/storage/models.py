@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.domain.quotes import inverse_of, rate_of
+from app.domain.values import Value
 from app.storage.engine import UTCDateTime
 
 
@@ -37,16 +37,13 @@ class RateSpan(SQLModel, table=True):
     reported_change_pct: str | None = Field(default=None, sa_type=String(40))
 
     @property
-    def decimal_value(self) -> Decimal:
-        return Decimal(self.value)
+    def published(self) -> Value:
+        """The value as the domain speaks of it: what was published, and its direction."""
+        return Value.parse(self.value, self.per_usd)
 
     @property
     def rate(self) -> Decimal:
-        return rate_of(self.decimal_value, self.per_usd)
-
-    @property
-    def inverse(self) -> Decimal:
-        return inverse_of(self.decimal_value, self.per_usd)
+        return self.published.rate
 
 
 class RateRollup(SQLModel, table=True):
