@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 
 from fastapi import Request, Response
 
+from app.core.metrics import QUERY_CACHE
 from app.read.latest import LatestService, etag_of
 
 CACHED_BODIES = 256
@@ -76,7 +77,9 @@ class BodyCache:
             body = self._bodies.get(key)
             if body is not None:
                 self._bodies.move_to_end(key)
+                QUERY_CACHE.labels("hit").inc()
                 return body
+        QUERY_CACHE.labels("miss").inc()
         body = render()  # outside the lock: two threads may render the same body once each, never wait
         if len(body) <= self.largest:
             with self._lock:

@@ -75,6 +75,11 @@ DB_UNAVAILABLE = Counter(
     "cancelled), busy (no turn free within FX_DB_QUEUE_TIMEOUT)",
     ["reason"],
 )
+QUERY_CACHE = Counter(
+    "fx_query_cache",
+    "Query answers (history, /currencies) served from this process's rendered bodies, or rendered",
+    ["result"],
+)
 INFO = Gauge("fx_info", "This process: version and FX_ROLE", ["version", "role"], multiprocess_mode="max")
 
 _latest: LatestService | None = None

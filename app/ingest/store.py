@@ -337,11 +337,13 @@ def record_failure(
     rejections: Sequence[Rejection] = (),
     outcome: str = "error",
 ) -> None:
-    """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API."""
+    """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API.
+
+    The data version is left alone: no rate changed, so no process rebuilds its snapshot and no cached answer or
+    ETag changes (/sources, which shows the failure, is rendered on every request)."""
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections))
     with write_session(engine) as session:
         _log(session, _log_row(source, started_at, result, outcome, error[:2000]))
-        bump_version(session)
 
 
 def _neighbours(session: Session, quote: Quote) -> tuple[RateSpan | None, RateSpan | None]:

@@ -125,6 +125,20 @@ def spans_between(
     return [_span(row) for row in conn.execute(statement)]
 
 
+def raw_extent(conn: Connection, currency: str, source: str, start: datetime, end: datetime) -> tuple[object, ...]:
+    """What decides a raw answer for [start, end]: the start of its first and of its last span (two index lookups).
+
+    Two ranges that overlap the same spans give the same answer, so this (with the data version) keys its cache:
+    the default range ends at "now", which differs on every request while the spans it covers do not.
+    """
+    held = span_at(conn, currency, source, start)
+    first = held if held is not None and held.last_seen >= start else first_span_after(conn, currency, source, start)
+    last = span_at(conn, currency, source, end)
+    if first is None or last is None or first.first_seen > end:
+        return ("empty",)
+    return (first.first_seen, last.first_seen)
+
+
 def has_spans(conn: Connection, currency: str, source: str) -> bool:
     return conn.execute(select(_C.id).where(_series(currency, source)).limit(1)).first() is not None
 

@@ -37,7 +37,7 @@ from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.domain.buckets import MAX_BUCKETS, Interval, ceil, floor
 from app.read.query import data_version
-from app.read.series import Series, series_buckets, spans_between
+from app.read.series import Series, raw_extent, series_buckets, spans_between
 from app.sources.registry import cadence
 
 router = APIRouter(tags=["history"])
@@ -139,7 +139,7 @@ def history(
         session.close()  # the stream reads on its own connection: give this one back before it starts
         return csv_response(request, version, [series], since, until, bucketed)
     if bucketed is None:
-        key = ("history", version, code, found, "raw", since, until)
+        key = ("history", version, code, found, "raw", *raw_extent(conn, code, found, since, until))
         return cached_json(request, key, lambda: _raw_body(conn, series, since, until))
     # Whole buckets: the answer depends on the first and last bucket start only, so is shared more widely.
     key = ("history", version, code, found, bucketed, ceil(since, bucketed), floor(until, bucketed))
