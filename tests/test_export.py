@@ -18,6 +18,7 @@ from sqlalchemy import Engine, insert
 from app.core.jsonenc import iso
 from app.domain.values import invert
 from app.read.export import EXPORT_PAGE, CsvExport, csv_stream
+from app.read.history import Pair
 from app.read.series import SPANS, Series
 from app.storage.engine import make_engine
 from app.storage.migrate import upgrade
@@ -54,10 +55,11 @@ def test_buckets_a_subset_and_a_source(client: TestClient) -> None:
         params={"currencies": "uzs,kgs", "start": "2025-12-31", "end": "2026-01-01", "interval": "1d"},
     )
     assert daily.text.splitlines() == [
-        "timestamp,currency,pair,rate,inverse,source",
-        "2026-01-01T00:00:00Z,KGS,KGS/USD,0.01150,86.9565217391304,ticker",
-        "2025-12-31T00:00:00Z,UZS,UZS/USD,0.00008,12500,cbu",
-        "2026-01-01T00:00:00Z,UZS,UZS/USD,0.00008,12500,cbu",
+        "timestamp,currency,pair,rate,average,inverse,source",
+        # 0.01144 for 60 minutes, then 0.01150 for 75 (until 02:00 plus the 15 minutes it holds)
+        "2026-01-01T00:00:00Z,KGS,KGS/USD,0.01150,0.0114733333333333,86.9565217391304,ticker",
+        "2025-12-31T00:00:00Z,UZS,UZS/USD,0.00008,0.00008,12500,cbu",
+        "2026-01-01T00:00:00Z,UZS,UZS/USD,0.00008,0.00008,12500,cbu",
     ]
     assert daily.headers["content-disposition"] == 'attachment; filename="fx-rates_2025-12-31_2026-01-01.csv"'
     only = client.get("/rates/export.csv", params={"source": "cbu", "start": "2026-01-01", "end": "2026-01-02"})
@@ -149,7 +151,10 @@ def test_half_a_million_spans_stream_in_constant_memory(tmp_path: Path) -> None:
     with engine.begin() as conn:
         for at in range(0, BIG, 50_000):
             conn.execute(insert(SPANS), [_big_row(i) for i in range(at, at + 50_000)])
-    series = [Series("KGS", "ticker", timedelta(minutes=15)), Series("KZT", "nbk", timedelta(minutes=15))]
+    hold = timedelta(minutes=15)
+    series = [
+        Pair(code, Series(code, source, hold), "USD", None) for code, source in (("KGS", "ticker"), ("KZT", "nbk"))
+    ]
     end = START + timedelta(days=400)
 
     rss_before = _reset_peak_rss()
@@ -216,7 +221,8 @@ def test_pages_follow_each_other_exactly_and_hold_no_connection_between_them(eng
         for i in range(count)
     ]
     insert_spans(engine, rows)
-    export = CsvExport(engine, [Series("KGS", "ticker", timedelta(minutes=15))], START, START + timedelta(days=9), None)
+    kgs = Pair("KGS", Series("KGS", "ticker", timedelta(minutes=15)), "USD", None)
+    export = CsvExport(engine, [kgs], START, START + timedelta(days=9), None)
     steps = []
     while chunks := export.step():
         assert engine.pool.checkedout() == 0

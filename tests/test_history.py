@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from app.core.clock import utcnow
-from app.domain.buckets import bucket_count, bucket_starts, floor
+from app.domain.calendar import INTERVALS, Calendar
 from tests.series import insert_spans, serve, span
 from tests.support import at
 
@@ -63,7 +64,10 @@ def test_a_range_that_starts_mid_series_carries_the_earlier_span_in(client: Test
     body = client.get(
         "/rates/KZT/history", params={"start": "2026-01-01T01:00", "end": "2026-01-01T01:59", "interval": "1h"}
     ).json()
-    assert body["points"] == [{"t": "2026-01-01T01:00:00Z", "open": 0.002, "high": 0.004, "low": 0.002, "close": 0.004}]
+    # 0.002 for 30 minutes, 0.0025 for 15, 0.004 for 15: a mean of 0.002625 weighted by time
+    assert body["points"] == [
+        {"t": "2026-01-01T01:00:00Z", "open": 0.002, "high": 0.004, "low": 0.002, "close": 0.004, "average": 0.002625}
+    ]
 
 
 def test_daily_weekly_and_monthly_buckets(client: TestClient) -> None:
@@ -185,19 +189,21 @@ def test_wide_values_are_compared_exactly(engine: Engine, database_url: str) -> 
 
 
 def test_bucket_arithmetic() -> None:
-    assert floor(at("2026-01-01T13:45"), "1w") == at("2025-12-29T00:00")
-    assert floor(at("2026-02-17T13:45"), "1mo") == at("2026-02-01T00:00")
-    assert bucket_starts(at("2025-11-15"), at("2026-02-01"), "1mo") == [
+    assert Calendar("1w").floor(at("2026-01-01T13:45")) == at("2025-12-29T00:00")
+    assert Calendar("1mo").floor(at("2026-02-17T13:45")) == at("2026-02-01T00:00")
+    assert list(Calendar("1mo").starts(at("2025-11-15"), at("2026-02-01"))) == [
         at("2025-12-01"),
         at("2026-01-01"),
         at("2026-02-01"),
     ]
-    assert bucket_count(at("2025-11-15"), at("2026-02-01"), "1mo") == 3
-    assert bucket_count(at("2025-01-01"), at("2026-01-01"), "1h") == 365 * 24 + 1
-    assert bucket_count(at("2026-01-01T00:10"), at("2026-01-01T00:50"), "1h") == 0
-    for interval in ("1h", "1d", "1w", "1mo"):
-        start, end = at("2025-03-03T05:06"), at("2026-01-07T00:00")
-        assert bucket_count(start, end, interval) == len(bucket_starts(start, end, interval))  # type: ignore[arg-type]
+    assert Calendar("1mo").count(at("2025-11-15"), at("2026-02-01")) == 3
+    assert Calendar("1h").count(at("2025-01-01"), at("2026-01-01")) == 365 * 24 + 1
+    assert Calendar("1h").count(at("2026-01-01T00:10"), at("2026-01-01T00:50")) == 0
+    for zone in (UTC, ZoneInfo("Asia/Almaty"), ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")):
+        for interval in INTERVALS:
+            start, end = at("2023-03-03T05:06"), at("2026-01-07T00:00")
+            calendar = Calendar(interval, zone)
+            assert calendar.count(start, end) == len(list(calendar.starts(start, end))), (zone, interval)
 
 
 def test_history_as_csv(client: TestClient) -> None:
@@ -219,10 +225,11 @@ def test_history_as_csv(client: TestClient) -> None:
     )
     assert daily.headers["content-disposition"] == 'attachment; filename="fx-rates_2025-12-30_2026-01-02.csv"'
     assert daily.text.splitlines() == [
-        "timestamp,currency,pair,rate,inverse,source",
-        "2025-12-30T00:00:00Z,KZT,KZT/USD,0.0016,625,erapi",
-        "2025-12-31T00:00:00Z,KZT,KZT/USD,0.0016,625,erapi",
-        "2026-01-01T00:00:00Z,KZT,KZT/USD,0.00125,800,erapi",
+        "timestamp,currency,pair,rate,average,inverse,source",
+        "2025-12-30T00:00:00Z,KZT,KZT/USD,0.0016,0.0016,625,erapi",
+        "2025-12-31T00:00:00Z,KZT,KZT/USD,0.0016,0.0016,625,erapi",
+        # 0.002 for 90 minutes, 0.0025 for 15, 0.004 for 115, nothing for 95, 0.00125 for 75
+        "2026-01-01T00:00:00Z,KZT,KZT/USD,0.00125,0.00261440677966102,800,erapi",
     ]  # 2026-01-02 had nothing in force: no row
 
 

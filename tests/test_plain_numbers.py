@@ -32,4 +32,4 @@ def test_the_inverse_of_0_00008_is_12500_in_json_and_csv(client: TestClient) -> 
     csv = client.get("/rates/export.csv?currencies=UZS").text
     assert ",UZS,UZS/USD,0.00008,12500,ticker" in csv and "E+" not in csv
     buckets = client.get("/rates/export.csv?currencies=UZS&interval=1h").text
-    assert ",UZS,UZS/USD,0.00008,12500,ticker" in buckets and "E+" not in buckets
+    assert ",UZS,UZS/USD,0.00008,0.00008,12500,ticker" in buckets and "E+" not in buckets

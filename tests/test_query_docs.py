@@ -10,10 +10,12 @@ from app.api.caching import BodyCache, etag_matches
 from tests.support import make_settings
 
 ENDPOINTS = {
-    "/rates/{currency}/history": ["currency", "start", "end", "interval", "source", "format"],
-    "/rates/{currency}/change": ["currency", "period", "start", "end", "source"],
-    "/rates/changes": ["period", "start", "end", "source", "currencies"],
-    "/rates/export.csv": ["currencies", "start", "end", "interval", "source"],
+    "/rates/{currency}/history": ["currency", "start", "end", "interval", "base", "tz", "source", "format"],
+    "/rates/history": ["currencies", "start", "end", "interval", "base", "tz", "source"],
+    "/rates/{currency}/change": ["currency", "period", "start", "end", "base", "source"],
+    "/rates/changes": ["period", "start", "end", "base", "source", "currencies"],
+    "/rates/at/{when}": ["when", "currencies", "source", "base"],
+    "/rates/export.csv": ["currencies", "start", "end", "interval", "base", "tz", "source"],
     "/convert": ["from", "to", "amount", "at", "source"],
     "/currencies": [],
 }

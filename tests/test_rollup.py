@@ -1,18 +1,19 @@
 """The hourly rollup: kept equal to a recomputation from the spans by every store write, and bucket answers
-read from it equal to the span-based computation it replaced (tests/span_buckets.py)."""
+read from it (in several zones, in USD or another base) equal to the sweep of every span (tests/span_buckets.py)."""
 
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, insert
 
-from app.domain.buckets import INTERVALS
+from app.domain.calendar import INTERVALS, Calendar
 from app.domain.quotes import Quote
 from app.ingest import rollup
 from app.ingest.store import apply_history, apply_snapshot, rebuild_rollup
@@ -20,7 +21,7 @@ from app.read.series import Series, series_buckets
 from app.storage.engine import WRITE_OPTIONS, make_engine
 from app.storage.models import RateSpan
 from tests.series import span
-from tests.span_buckets import reference_buckets
+from tests.span_buckets import rates, reference_buckets
 from tests.support import at
 
 GAP = timedelta(minutes=20)
@@ -93,19 +94,19 @@ def _check_buckets(engine: Engine, rng: random.Random) -> None:
     for _ in range(6):
         a = first + timedelta(minutes=rng.randrange(0, 6 * 24 * 60))
         ranges.append((a, a + timedelta(minutes=rng.randrange(0, 3 * 24 * 60))))
+    zones = [UTC, ZoneInfo("Asia/Almaty"), ZoneInfo("Asia/Kolkata")]
     with engine.connect() as conn:
         for currency, source, _ in SERIES:
             for gap in (timedelta(minutes=15), timedelta(hours=2)):
                 series = Series(currency, source, gap)
+                base = Series("KGS", "ticker", timedelta(minutes=15)) if currency != "KGS" else None
                 for interval in INTERVALS:
+                    calendar = Calendar(interval, rng.choice(zones))
                     for start, end in ranges:
-                        expected = reference_buckets(conn, series, start, end, interval)
-                        assert series_buckets(conn, series, start, end, interval) == expected, (
-                            currency,
-                            interval,
-                            start,
-                            end,
-                        )
+                        for other in (None, base):
+                            found = series_buckets(conn, series, calendar, start, end, other)
+                            expected = reference_buckets(conn, series, calendar, start, end, other)
+                            assert rates(found) == rates(expected), (currency, interval, calendar.zone, start, end)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -141,7 +142,7 @@ def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> Non
     ]
 
 
-def test_migration_0003_fills_the_rollup_from_stored_spans(database_url: str) -> None:
+def test_migration_0005_fills_the_rollup_from_stored_spans(database_url: str) -> None:
     engine = make_engine(database_url)
     config = Config()
     config.set_main_option("script_location", "app:migrations")
@@ -162,7 +163,9 @@ def test_migration_0003_fills_the_rollup_from_stored_spans(database_url: str) ->
         with engine.connect() as conn:
             stored = rollup.stored(conn)
             assert stored == rollup.computed(conn)
-        assert [(r["currency"], r["hour"], r["spans"], r["low"], r["high"], r["last_value"]) for r in stored] == [
+        assert [
+            (r["currency"], r["hour"], r["spans"], r["low_value"], r["high_value"], r["last_value"]) for r in stored
+        ] == [
             ("KGS", at("2026-01-01T00:00"), 2, "0.01144", "0.0115", "0.0115"),
             ("KGS", at("2026-01-01T02:00"), 1, "0.011", "0.011", "0.011"),
             ("KZT", at("2026-01-01T00:00"), 1, "480.5", "480.5", "480.5"),

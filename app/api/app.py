@@ -19,7 +19,7 @@ from app.api import dbaccess, errors
 from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath
 from app.api.httpmetrics import HTTPMetrics
-from app.api.routes import change, convert, currencies, export, history, meta, ops, sources, stream
+from app.api.routes import at, change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
 from app.api.stream import StreamHub
@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
     app.include_router(rates.router)
     app.include_router(stream.router)
+    app.include_router(at.router)
     app.include_router(sources.router)
     app.include_router(meta.router)
     app.include_router(ops.router)

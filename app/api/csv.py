@@ -4,7 +4,6 @@ page, with a weak ETag, cut off rather than completed when the database fails ha
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,17 +11,19 @@ from starlette.types import Send
 
 from app.api.caching import cache_headers, not_modified, weak_etag
 from app.api.dbaccess import DatabaseUnavailable, database, log_unavailable
-from app.domain.buckets import Interval
+from app.api.params import Window
 from app.read.export import CsvExport, csv_chunks, filename
-from app.read.series import Series
+from app.read.history import Pair
 
 CSV_EXAMPLE = (
     "timestamp,until,currency,pair,rate,inverse,source\r\n"
     "2026-02-23T08:00:00Z,2026-02-23T10:05:00Z,KGS,KGS/USD,0.01144,87.4125874125874,ticker\r\n"
 )
 CSV_DESCRIPTION = (
-    "CSV, UTF-8. Header `timestamp,currency,pair,rate,inverse,source`; for `raw` an `until` column follows "
-    "`timestamp` (the span's start and its last sighting). Rates are the exact decimals."
+    "CSV, UTF-8. Raw: `timestamp,until,currency,pair,rate,inverse,source` (the span's start and its last sighting); "
+    "with an interval: `timestamp,currency,pair,rate,average,inverse,source` (the bucket's start in the asked zone, "
+    "its close and its time-weighted average). In another base a `base_source` column follows. Rates are the exact "
+    "decimals, never written with an exponent."
 )
 CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}
 CSV_RESPONSE = {"description": CSV_DESCRIPTION, "content": CSV_CONTENT}
@@ -44,22 +45,22 @@ class CsvStream(StreamingResponse):
             log_unavailable(self.request, exc, "download cut off")
 
 
-def csv_response(
-    request: Request, version: int, series: list[Series], start: datetime, end: datetime, interval: Interval | None
-) -> Response:
+def csv_response(request: Request, version: int, pairs: list[Pair], window: Window) -> Response:
     """The streamed file, or a 304: its weak ETag comes from the data version and the normalized query.
 
     Called in the request's database turn: the first page is read there, so a database in trouble at the start is
     still a 503; every later page is read in a turn of its own (app.read.export.CsvExport), while the client is sent
     the one before, and no connection is held while the client reads."""
-    query = (tuple((s.currency, s.source) for s in series), start, end, interval)
+    start, end, calendar = window.start, window.end, window.calendar
+    legs = tuple((p.currency, p.base_code, *(s.source if s else None for s in (p.quote, p.base))) for p in pairs)
+    query = (legs, start, end, window.interval, str(calendar.zone) if calendar else None)
     etag = weak_etag(version, query)
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
     headers = cache_headers(request, etag)
     headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
-    export = CsvExport(request.app.state.engine, series, start, end, interval)
+    export = CsvExport(request.app.state.engine, pairs, start, end, calendar)
     first = export.step()
     db = database(request)
     # A download under way may wait for a turn as long as for an answer: cutting it off is worse than waiting.

@@ -6,6 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.read.history import NoData
+
 
 def _describe(exc: RequestValidationError) -> str:
     parts = []
@@ -22,5 +24,10 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _describe(exc)}, status_code=422)
 
 
+async def _no_data(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(NoData, _no_data)  # a currency with no data yet: 404 that says which

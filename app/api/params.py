@@ -6,17 +6,22 @@ Every bad value is a 4xx whose detail names the parameter, says what is wrong an
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Literal, cast
 
-from fastapi import HTTPException, Query
-from sqlalchemy import Connection
+from fastapi import HTTPException, Path, Query
 
 from app.core.jsonenc import iso
 from app.core.settings import Settings
-from app.domain.buckets import INTERVALS, MAX_BUCKETS, Interval, bucket_count
-from app.read.latest import LatestService
-from app.read.series import has_spans
+from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
+
+DEFAULT_RANGE = timedelta(days=30)
+HistoryInterval = Literal["raw", "1h", "1d", "1w", "1mo"]
+INTERVAL_HELP = (
+    "`raw`: the stored spans; `1h`, `1d`, `1w` (from Monday), `1mo` (from the 1st): buckets that begin at local "
+    "midnight of `tz` (UTC by default)"
+)
 
 TIME_EXAMPLE = "2026-02-23 or 2026-02-23T10:00:00Z"
 # Far enough for any history, near enough that date arithmetic (a period before, a bucket after) cannot overflow.
@@ -39,8 +44,29 @@ TimeQuery = Annotated[
     str | None,
     Query(description="ISO 8601; no offset means UTC, a bare date means 00:00 UTC", examples=["2026-02-01"]),
 ]
+USD = "USD"
+BaseQuery = Annotated[
+    str | None,
+    Query(
+        description="Express every rate in this currency instead of USD: USD or a configured code; each pair is then "
+        "C/base, `rate` units of the base per one C, and each answer says which source each leg came from",
+        examples=["KZT"],
+        pattern="^[A-Za-z]{3}$",
+    ),
+]
+TzQuery = Annotated[
+    str | None,
+    Query(
+        description="An IANA time zone (default UTC): the days, weeks and months of bucketed answers begin at its "
+        "local midnight, and their times are written with its offset",
+        examples=["Asia/Almaty"],
+    ),
+]
 CurrenciesQuery = Annotated[
     str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
+]
+CurrencyPath = Annotated[
+    str, Path(description="A configured code (case-insensitive); USD too in another base", examples=["KZT"])
 ]
 LatestSourceQuery = Annotated[
     str | None,
@@ -85,31 +111,74 @@ def period_range(period: Period | None, start: str | None, end: str | None, now:
     return time_range(start, end, PERIODS[period or "24h"], now)
 
 
-def currency_code(raw: str, settings: Settings) -> str:
-    """A `{currency}` path segment, case-insensitive; an unknown one is a 404 that lists the valid codes."""
+def _codes(settings: Settings, base: str) -> list[str]:
+    """The codes an answer in `base` may hold: USD first in another base, then the configured ones but the base."""
+    return [code for code in (USD, *settings.currencies) if code != base and (base != USD or code != USD)]
+
+
+def base_code(raw: str | None, settings: Settings) -> str:
+    """A `base=` parameter: USD (the default) or a configured code, in any case; anything else is a 422."""
+    if raw is None or not raw.strip():
+        return USD
     code = raw.strip().upper()
-    if code not in settings.currencies:
-        raise HTTPException(404, f"unknown currency {raw!r}; valid codes: {', '.join(settings.currencies)}")
+    valid = [USD, *settings.currencies]
+    if code not in valid:
+        raise HTTPException(422, f"parameter 'base': unknown currency {raw!r}; valid bases: {', '.join(valid)}")
     return code
 
 
-def currency_list(raw: str | None, settings: Settings) -> list[str]:
-    """`kzt,UZS` as a query parameter: configured order, all when absent; an unknown code is a 422."""
+def currency_code(raw: str, settings: Settings, base: str = USD) -> str:
+    """A `{currency}` path segment, case-insensitive; an unknown one is a 404 that lists the valid codes. In
+    another base than USD, USD itself may be asked for; the base may not (its rate in itself is 1)."""
+    code = raw.strip().upper()
+    if code == base:
+        raise HTTPException(422, f"the currency {code} is also the base: ask for another currency, or another base")
+    valid = _codes(settings, base)
+    if code not in valid:
+        raise HTTPException(404, f"unknown currency {raw!r}; valid codes: {', '.join(valid)}")
+    return code
+
+
+def currency_list(raw: str | None, settings: Settings, base: str = USD) -> list[str]:
+    """`kzt,UZS` as a query parameter: in answer order (USD first in another base, then the configured order),
+    all when absent; an unknown code, or the base itself, is a 422."""
+    valid = _codes(settings, base)
     if raw is None or not raw.strip():
-        return list(settings.currencies)
+        return valid
     codes = {part.strip().upper() for part in raw.split(",") if part.strip()}
     if not codes:
-        raise HTTPException(
-            422,
-            f"parameter 'currencies': {raw!r} names no currency; list codes such as KZT,UZS, or leave it out for all",
-        )
-    unknown = sorted(codes - set(settings.currencies))
+        detail = f"parameter 'currencies': {raw!r} names no currency; list codes such as KZT,UZS, or leave it out"
+        raise HTTPException(422, detail)
+    if base in codes:
+        raise HTTPException(422, f"parameter 'currencies': {base} is also the base; leave it out, or ask another base")
+    unknown = sorted(codes - set(valid))
     if unknown:
         raise HTTPException(
-            422,
-            f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(settings.currencies)}",
+            422, f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(valid)}"
         )
-    return [code for code in settings.currencies if code in codes]
+    return [code for code in valid if code in codes]
+
+
+def raw_zone(raw: str | None, interval: str) -> tzinfo:
+    """`tz=` where the interval may be `raw`: the stored spans are written in UTC, so a zone there is a 422."""
+    zone = time_zone(raw)
+    if interval == "raw" and zone is not UTC:
+        raise HTTPException(
+            422, "parameter 'tz': a time zone applies to bucketed intervals (1h, 1d, 1w, 1mo); raw spans are in UTC"
+        )
+    return zone
+
+
+def time_zone(raw: str | None) -> tzinfo:
+    """A `tz=` parameter: an IANA zone name (UTC by default); an unknown one is a 422."""
+    if raw is None or not raw.strip():
+        return UTC
+    try:
+        return zone_named(raw.strip())
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; a malformed name a ValueError
+        raise HTTPException(
+            422, f"parameter 'tz': unknown time zone {raw!r}; use an IANA name such as Asia/Almaty, or UTC"
+        ) from None
 
 
 def source_name(raw: str | None, settings: Settings) -> str | None:
@@ -124,45 +193,49 @@ def source_name(raw: str | None, settings: Settings) -> str | None:
     return name
 
 
-def default_source(conn: Connection, latest: LatestService, settings: Settings, currency: str) -> str | None:
-    """The source /rates/latest takes `currency` from; before any snapshot, the first enabled one with data."""
-    best = latest.best_source(currency)
-    if best is not None:
-        return best
-    return next((source for source in settings.sources if has_spans(conn, currency, source)), None)
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The range of a history or export request, and its buckets (None: `raw`, the stored spans)."""
 
+    start: datetime
+    end: datetime
+    calendar: Calendar | None
 
-def series_source(conn: Connection, latest: LatestService, settings: Settings, currency: str, asked: str | None) -> str:
-    """The source asked for, or the default one; a currency with no data from any source yet is a 404."""
-    if asked is not None:
-        return asked
-    found = default_source(conn, latest, settings, currency)
-    if found is None:
-        raise HTTPException(404, f"no data for {currency} yet")
-    return found
+    @property
+    def interval(self) -> str:
+        return self.calendar.interval if self.calendar is not None else "raw"
 
 
 def history_window(
-    start: str | None, end: str | None, interval: str, default: timedelta, now: datetime
-) -> tuple[datetime, datetime, Interval | None]:
-    """The range and bucket interval (None for `raw`) of a history or export request, checked."""
+    start: str | None,
+    end: str | None,
+    interval: str,
+    default: timedelta,
+    now: datetime,
+    zone: tzinfo = UTC,
+    series: int = 1,
+) -> Window:
+    """The range and buckets of a history or export request of `series` series, checked."""
     since, until = time_range(start, end, default, now)
-    bucketed: Interval | None = None if interval == "raw" else cast(Interval, interval)
-    if bucketed is not None:
-        check_bucket_count(since, until, bucketed)
-    return since, until, bucketed
+    if interval == "raw":
+        return Window(since, until, None)
+    calendar = Calendar(cast(Interval, interval), zone)
+    check_bucket_count(since, until, calendar, series)
+    return Window(since, until, calendar)
 
 
-def check_bucket_count(start: datetime, end: datetime, interval: Interval) -> None:
-    """More than MAX_BUCKETS buckets is a 422 that names an interval (or range) that would do."""
-    count = bucket_count(start, end, interval)
+def check_bucket_count(start: datetime, end: datetime, calendar: Calendar, series: int = 1) -> None:
+    """More than MAX_BUCKETS buckets in all is a 422 that names an interval (or range) that would do."""
+    count = calendar.count(start, end) * series
     if count <= MAX_BUCKETS:
         return
-    longer = [(name, n) for name in INTERVALS[INTERVALS.index(interval) + 1 :] if (n := bucket_count(start, end, name))]
-    fits = [(name, n) for name, n in longer if n <= MAX_BUCKETS]
+    interval = calendar.interval
+    longer = [Calendar(name, calendar.zone) for name in INTERVALS[INTERVALS.index(interval) + 1 :]]
+    fits = [(c.interval, n) for c in longer if 0 < (n := c.count(start, end) * series) <= MAX_BUCKETS]
     hint = f"use interval={fits[0][0]} ({fits[0][1]:,} buckets) or a shorter range" if fits else "use a shorter range"
+    each = f" ({series} series)" if series > 1 else ""
     raise HTTPException(
         422,
-        f"interval={interval} from {iso(start)} to {iso(end)} gives {count:,} buckets, more than the limit of "
+        f"interval={interval} from {iso(start)} to {iso(end)} gives {count:,} buckets{each}, more than the limit of "
         f"{MAX_BUCKETS:,}; {hint}",
     )

@@ -10,8 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RATE = "USD per one unit of the currency"
-INVERSE = "Units of the currency per one USD"
+RATE = "USD (or the base) per one unit of the currency"
+INVERSE = "Units of the currency per one USD (or one unit of the base)"
+SOURCE = "The source of the currency's rates (null for USD itself)"
+BASE = "With base=: the currency the rates are in (absent for USD)"
+BASE_SOURCE = "With base=: the source of the base currency's rates"
+TZ = "With tz=: the time zone the buckets (and every time) are in (absent for UTC)"
 
 
 class RawPoint(BaseModel):
@@ -19,8 +23,8 @@ class RawPoint(BaseModel):
     until: datetime = Field(description="When it was last seen")
     rate: float = Field(description=RATE)
     inverse: float = Field(description=INVERSE)
-    observations: int = Field(description="How many polls saw it")
-    effective_date: date | None = Field(description="The date the source says the rate takes effect")
+    observations: int | None = Field(None, description="How many polls saw it (absent in another base)")
+    effective_date: date | None = Field(None, description="The date the source says the rate takes effect")
 
 
 class RawHistory(BaseModel):
@@ -45,17 +49,30 @@ class RawHistory(BaseModel):
     )
 
     currency: str
-    source: str
+    source: str | None = Field(description=SOURCE)
+    base: str | None = Field(None, description=BASE)
+    base_source: str | None = Field(None, description=BASE_SOURCE)
     interval: Literal["raw"]
-    points: list[RawPoint] = Field(description="The stored spans that overlap the range, oldest first")
+    tz: str | None = Field(None, description=TZ)
+    points: list[RawPoint] = Field(
+        description="The stored spans that overlap the range, oldest first (in another base: the stretches of one "
+        "cross rate, from the later of the legs' changes until either leg was last seen holding it)"
+    )
 
 
 class BucketPoint(BaseModel):
-    t: datetime = Field(description="The bucket's start (UTC; weeks start on Monday, months on the 1st)")
+    t: datetime = Field(
+        description="The bucket's start: local midnight of the asked zone (UTC by default), written with its offset; "
+        "weeks start on Monday, months on the 1st"
+    )
     open: float | None = Field(description="The rate in force at t, or else the first value within the bucket")
     high: float | None = Field(description="The highest rate in force within the bucket")
     low: float | None = Field(description="The lowest rate in force within the bucket")
     close: float | None = Field(description="The last rate in force within the bucket")
+    average: float | None = Field(
+        description="The time-weighted mean of the rate over the part of the bucket that had one in force, at 15 "
+        "significant digits"
+    )
 
 
 class BucketHistory(BaseModel):
@@ -66,17 +83,68 @@ class BucketHistory(BaseModel):
                 "source": "ticker",
                 "interval": "1d",
                 "points": [
-                    {"t": "2026-02-22T00:00:00Z", "open": 0.01145, "high": 0.01145, "low": 0.01144, "close": 0.01144},
-                    {"t": "2026-02-23T00:00:00Z", "open": None, "high": None, "low": None, "close": None},
+                    {
+                        "t": "2026-02-22T00:00:00Z",
+                        "open": 0.01145,
+                        "high": 0.01145,
+                        "low": 0.01144,
+                        "close": 0.01144,
+                        "average": 0.0114475,
+                    },
+                    {
+                        "t": "2026-02-23T00:00:00Z",
+                        "open": None,
+                        "high": None,
+                        "low": None,
+                        "close": None,
+                        "average": None,
+                    },
                 ],
             }
         }
     )
 
     currency: str
-    source: str
+    source: str | None = Field(description=SOURCE)
+    base: str | None = Field(None, description=BASE)
+    base_source: str | None = Field(None, description=BASE_SOURCE)
     interval: Literal["1h", "1d", "1w", "1mo"]
+    tz: str | None = Field(None, description=TZ)
     points: list[BucketPoint] = Field(description="One per bucket start in [start, end]; nulls: nothing in force")
+
+
+class SeriesHistory(BaseModel):
+    currency: str
+    source: str | None = Field(description=SOURCE)
+    base_source: str | None = Field(None, description=BASE_SOURCE)
+    points: list[RawPoint] | list[BucketPoint]
+
+
+class MultiHistory(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "interval": "1d",
+                "base": "KZT",
+                "series": [
+                    {
+                        "currency": "USD",
+                        "source": None,
+                        "base_source": "nbk",
+                        "points": [
+                            {"t": "2026-02-23T00:00:00Z", "open": 495.9, "high": 495.9, "low": 495.9, "close": 495.9,
+                             "average": 495.9},
+                        ],
+                    }
+                ],
+            }
+        }
+    )  # fmt: skip
+
+    interval: Literal["raw", "1h", "1d", "1w", "1mo"]
+    base: str
+    tz: str | None = Field(None, description=TZ)
+    series: list[SeriesHistory] = Field(description="Each currency asked for, as /rates/{currency}/history gives it")
 
 
 class Change(BaseModel):

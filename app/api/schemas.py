@@ -7,19 +7,33 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class Leg(BaseModel):
+    source: str
+    rate: float = Field(description="USD per one unit of this currency")
+    since: datetime
+    last_seen: datetime
+    stale: bool
+
+
 class LatestRate(BaseModel):
     currency: str = Field(examples=["KGS"])
     pair: str = Field(examples=["KGS/USD"])
-    rate: float = Field(description="USD per one unit of the currency, with every digit the source published")
-    inverse: float = Field(description="Units of the currency per one USD (15 significant digits when derived)")
-    source: str = Field(examples=["ticker"])
+    rate: float = Field(
+        description="USD (or the base) per one unit of the currency: with every digit the source published, or (in "
+        "another base) one division of the exact legs at 15 significant digits"
+    )
+    inverse: float = Field(description="Units of the currency per one USD, or per one of the base (15 digits derived)")
+    source: str | None = Field(examples=["ticker"], description="The source of the currency's rate (null for USD)")
     since: datetime = Field(description="When the current value was first seen")
     last_seen: datetime
     effective_date: date | None = Field(description="The date the source says the rate takes effect")
     previous_rate: float | None = Field(description="The last different value before the current one")
     change_pct: float | None = Field(description="(rate - previous_rate) / previous_rate * 100, six decimals")
     reported_change_pct: float | None = Field(description="The change the source printed itself")
-    stale: bool = Field(description="True when the source has missed several polls (the value may be out of date)")
+    stale: bool = Field(description="True when the value is old by its source's rule (in another base: either leg)")
+    legs: dict[str, Leg] | None = Field(
+        None, description="In another base: each leg (the currency's and the base's) with its source and since"
+    )
 
 
 class LatestResponse(BaseModel):
@@ -48,7 +62,7 @@ class LatestResponse(BaseModel):
         }
     )
 
-    base: str = "USD"
+    base: str = Field("USD", description="The currency every rate is in (base=; USD by default)")
     as_of: datetime | None = Field(description="The newest last_seen among the rates")
     rates: list[LatestRate]
     attribution: list[str] | None = Field(
@@ -62,3 +76,10 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str = Field(examples=["unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"])
+
+
+NOT_MODIFIED = {"description": "Not modified: the If-None-Match header matches the current ETag"}
+
+
+class RatesAt(LatestResponse):
+    at: datetime = Field(description="The instant asked for")

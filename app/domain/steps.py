@@ -108,12 +108,14 @@ class Run:
         return self.first_seen == self.tail.start
 
 
-def run_of(spans: Sequence[Span], hold: timedelta) -> Run:
-    """The run of `spans` (consecutive, oldest first, at least one): each holds `hold` after its last sighting."""
+def run_of(spans: Sequence[Span], hold: timedelta | None) -> Run:
+    """The run of `spans` (consecutive, oldest first, at least one): each holds `hold` after its last sighting
+    (None: until the next one begins, as the rollup counts it)."""
     first, last = spans[0], spans[-1]
     area, inverse_area, covered = _ZERO, _ZERO, 0
     for span, following in pairwise(spans):
-        lasted = micros(min(following.first_seen, span.last_seen + hold) - span.first_seen)
+        end = following.first_seen if hold is None else min(following.first_seen, span.last_seen + hold)
+        lasted = micros(end - span.first_seen)
         area = _EXACT.fma(span.value.exact, Decimal(lasted), area)
         inverse_area = _EXACT.fma(span.value.exact_inverse, Decimal(lasted), inverse_area)
         covered += lasted
@@ -123,7 +125,7 @@ def run_of(spans: Sequence[Span], hold: timedelta) -> Run:
         first.value,
         min(levels, key=_exact),
         max(levels, key=_exact),
-        Tail(last.first_seen, last.value, last.last_seen + hold),
+        Tail(last.first_seen, last.value, NEVER if hold is None else last.last_seen + hold),
         area,
         inverse_area,
         covered,
@@ -226,8 +228,8 @@ USD_LEG = Leg(Tail(EPOCH, USD, NEVER), ())  # the dollar: 1, always in force
 
 def needs_spans(leg: Leg, other: Leg) -> list[Run]:
     """The runs of `leg` that cannot be crossed with `other` as they stand: runs of several spans during which
-    `other` does not hold one level (one of its spans begins, or its level lapses, between the run's first and
-    last span). Their spans must be read one by one (app.read.series does); crossing is exact after that."""
+    `other` does not hold one level (one of its spans begins, or its level lapses, from the run's first span to
+    its last). Their spans must be read one by one (app.read.series does); crossing is exact after that."""
     found = []
     held, previous, runs, j = other.before, None, other.runs, 0
     for run in leg.runs:
@@ -236,11 +238,13 @@ def needs_spans(leg: Leg, other: Leg) -> list[Run]:
             j += 1
         if run.spans_one:
             continue
+        # The run's extremes include its last span's value, so the other leg must hold still up to and including the
+        # moment that span begins: a change of the other leg at that very moment pairs it with the new level.
         begin, end = run.first_seen, run.tail.start
         changes = (previous is not None and previous.tail.start >= begin) or (
-            j < len(runs) and runs[j].first_seen < end
+            j < len(runs) and runs[j].first_seen <= end
         )
-        lapses = held is not None and begin <= held.until < end
+        lapses = held is not None and begin <= held.until <= end
         if changes or lapses:
             found.append(run)
     return found
@@ -314,3 +318,50 @@ def _pair(a: Tail | None, b: Tail | None) -> Tail | None:
     if a is None or b is None:
         return None
     return Tail(max(a.start, b.start), Cross(_value(a.level), _value(b.level)), min(a.until, b.until))
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A stretch of a cross series at one level, as a raw answer lists it: from when the level began until the
+    last instant both legs were seen holding it (at most the next change)."""
+
+    since: datetime
+    until: datetime
+    level: Cross
+
+
+def cross_pieces(
+    quote: Sequence[Span] | None,
+    base: Sequence[Span] | None,
+    quote_hold: timedelta,
+    base_hold: timedelta,
+    stop: datetime = NEVER,
+) -> list[Piece]:
+    """The cross of two series of spans (oldest first; None is USD) where both legs are in force: a new piece
+    whenever either leg begins a span, up to `stop` (where the next change is known to be, when the spans given
+    are one page of longer series)."""
+    one = [Span(EPOCH, NEVER, USD)]
+    legs = (quote if quote is not None else one, base if base is not None else one)
+    holds = (quote_hold if quote is not None else timedelta(0), base_hold if base is not None else timedelta(0))
+    changes = sorted({span.first_seen for leg in legs for span in leg if EPOCH < span.first_seen < stop})
+    pieces: list[Piece] = []
+    index = [0, 0]
+    for n, moment in enumerate(changes):
+        held: list[Span] = []
+        for side in (0, 1):
+            leg = legs[side]
+            while index[side] + 1 < len(leg) and leg[index[side] + 1].first_seen <= moment:
+                index[side] += 1
+            span = leg[index[side]]
+            if span.first_seen <= moment <= _until(span, holds[side]):
+                held.append(span)
+        if len(held) < 2:
+            continue
+        following = changes[n + 1] if n + 1 < len(changes) else stop
+        until = min(held[0].last_seen, held[1].last_seen, following)
+        pieces.append(Piece(moment, max(until, moment), Cross(held[0].value, held[1].value)))
+    return pieces
+
+
+def _until(span: Span, hold: timedelta) -> datetime:
+    return NEVER if span.last_seen == NEVER else span.last_seen + hold

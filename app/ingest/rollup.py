@@ -4,7 +4,11 @@ It is derived data. The store recomputes the rows of every hour a write touched,
 transaction (refresh); the common write, a poll that confirms the open span, only moves the last_seen of that
 span's row (extend). rebuild recomputes the whole table (the migration that created it, or after a bulk load).
 
-Extremes are chosen exactly, by Decimal, and kept as the published text: the database never compares values.
+A row is one run of spans (app.domain.steps.run_of): its first and last span, its extreme values (chosen exactly,
+by their rates, and kept as the published text with their direction: the database never compares values), and
+the time-weighted sums of every span but the last, each counted until the next one began. How long a value
+holds is a setting (app.domain.freshness), so no lapse is baked in: `inner_gap` records the longest a span went
+unseen before the next began, and a reader whose values hold for less reads that hour's spans instead.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 
+from app.domain.steps import Span, micros, run_of
+from app.domain.values import Value
 from app.storage.models import RateRollup, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
@@ -40,74 +46,60 @@ class Extension:
 
     currency: str
     source: str
-    per_usd: bool
     first_seen: datetime
     last_seen: datetime
 
 
-class _Hour:
-    """The rollup row of one (currency, source, hour, direction), built from its spans in first_seen order."""
+def row_of(currency: str, source: str, hour: datetime, spans: Sequence[Span]) -> dict[str, Any]:
+    """The rollup row of the spans of one series that begin within `hour` (oldest first, at least one)."""
+    run = run_of(spans, None)
+    gap = max((micros(after.first_seen - span.last_seen) for span, after in pairwise(spans)), default=0)
+    first, low, high, last = (_value(level) for level in (run.first, run.low, run.high, run.tail.level))
+    return {
+        "currency": currency,
+        "source": source,
+        "hour": hour,
+        "spans": len(spans),
+        "first_seen": run.first_seen,
+        "first_value": first.text,
+        "first_per_usd": first.per_usd,
+        "low_value": low.text,
+        "low_per_usd": low.per_usd,
+        "high_value": high.text,
+        "high_per_usd": high.per_usd,
+        "last_start": run.tail.start,
+        "last_value": last.text,
+        "last_per_usd": last.per_usd,
+        "last_seen": spans[-1].last_seen,
+        "area": str(run.area),
+        "inverse_area": str(run.inverse_area),
+        "covered": run.covered,
+        "inner_gap": gap,
+    }
 
-    __slots__ = ("first_seen", "first_value", "high", "high_text", "last_seen", "last_start", "last_value", "low",
-                 "low_text", "spans")  # fmt: skip
 
-    def __init__(self, value: str, first_seen: datetime, last_seen: datetime) -> None:
-        number = Decimal(value)
-        self.spans = 1
-        self.low = self.high = number
-        self.low_text = self.high_text = value
-        self.first_seen = self.last_start = first_seen
-        self.first_value = self.last_value = value
-        self.last_seen = last_seen
-
-    def add(self, value: str, first_seen: datetime, last_seen: datetime) -> None:
-        number = Decimal(value)
-        self.spans += 1
-        if number < self.low:
-            self.low, self.low_text = number, value
-        if number > self.high:
-            self.high, self.high_text = number, value
-        self.last_start, self.last_value = first_seen, value
-        self.last_seen = max(self.last_seen, last_seen)
-
-    def row(self, currency: str, source: str, hour: datetime, per_usd: bool) -> dict[str, Any]:
-        return {
-            "currency": currency,
-            "source": source,
-            "hour": hour,
-            "per_usd": per_usd,
-            "spans": self.spans,
-            "low": self.low_text,
-            "high": self.high_text,
-            "first_seen": self.first_seen,
-            "first_value": self.first_value,
-            "last_start": self.last_start,
-            "last_value": self.last_value,
-            "last_seen": self.last_seen,
-        }
+def _value(level: object) -> Value:
+    assert isinstance(level, Value)
+    return level
 
 
 def rows_of(spans: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    """The rollup rows of `spans` (rows with currency, source, value, per_usd, first_seen, last_seen), which come
+    """The rollup rows of `spans` (rows of currency, source, value, per_usd, first_seen, last_seen), which come
     ordered by (currency, source, first_seen)."""
     current: tuple[str, str, datetime] | None = None
-    hours: dict[bool, _Hour] = {}
+    group: list[Span] = []
     series: tuple[str, str] | None = None
     ends = datetime.min.replace(tzinfo=UTC)  # when the current hour ends
     # Unpacked, and the hour worked out only when a span leaves the current one: a rebuild runs this per span.
     for currency, source, value, per_usd, first_seen, last_seen in spans:
         if first_seen >= ends or (currency, source) != series:
             if current is not None:
-                yield from (h.row(*current, direction) for direction, h in hours.items())
+                yield row_of(*current, group)
             series, hour = (currency, source), hour_of(first_seen)
-            current, hours, ends = (currency, source, hour), {}, hour + HOUR
-        found = hours.get(per_usd)
-        if found is None:
-            hours[per_usd] = _Hour(value, first_seen, last_seen)
-        else:
-            found.add(value, first_seen, last_seen)
+            current, group, ends = (currency, source, hour), [], hour + HOUR
+        group.append(Span(first_seen, last_seen, Value.parse(value, per_usd)))
     if current is not None:
-        yield from (h.row(*current, per_usd) for per_usd, h in hours.items())
+        yield row_of(*current, group)
 
 
 _SPAN_COLUMNS = (SPANS.c.currency, SPANS.c.source, SPANS.c.value, SPANS.c.per_usd, SPANS.c.first_seen,
@@ -160,7 +152,6 @@ def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
             r.currency == bindparam("b_currency"),
             r.source == bindparam("b_source"),
             r.hour == bindparam("b_hour"),
-            r.per_usd == bindparam("b_per_usd"),
             r.last_start == bindparam("b_first_seen"),
         )
         .values(last_seen=bindparam("b_last_seen"))
@@ -170,7 +161,6 @@ def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
             "b_currency": e.currency,
             "b_source": e.source,
             "b_hour": hour_of(e.first_seen),
-            "b_per_usd": e.per_usd,
             "b_first_seen": e.first_seen,
             "b_last_seen": e.last_seen,
         }
@@ -207,6 +197,5 @@ def computed(conn: Connection) -> list[dict[str, Any]]:
 def stored(conn: Connection) -> list[dict[str, Any]]:
     """The rollup rows as stored, in the order `computed` gives them."""
     r = ROLLUP.c
-    # Within an hour `computed` lists directions in the order their first span began.
-    rows = conn.execute(select(ROLLUP).order_by(r.currency, r.source, r.hour, r.first_seen))
+    rows = conn.execute(select(ROLLUP).order_by(r.currency, r.source, r.hour))
     return [dict(row._mapping) for row in rows]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -24,18 +24,14 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
-    bindparam,
     case,
     func,
     or_,
     text,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.clock import utcnow
 from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
@@ -45,11 +41,11 @@ from app.ingest import rollup
 from app.sources.registry import SOURCES
 from app.storage.engine import is_sqlite, lock_key, write_session
 from app.storage.models import SUCCESS_OUTCOMES, DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan, SourceState
+from app.storage.spans import latest_spans
 
 STATE: Table = SourceState.__table__  # type: ignore[attr-defined]
 FAILURE_OUTCOMES = ("error", "rejected")
 # Series looked up per statement: SQLite allows at most 500 terms in a compound SELECT.
-_SERIES_PER_STATEMENT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,48 +87,6 @@ def _serialize_writers(session: Session, engine: Engine) -> None:
     """
     if not is_sqlite(engine):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _writer_lock(engine)})
-
-
-def open_span(session: Session, currency: str, source: str) -> RateSpan | None:
-    statement = (
-        select(RateSpan)
-        .where(RateSpan.currency == currency, RateSpan.source == source)
-        .order_by(col(RateSpan.first_seen).desc())
-        .limit(1)
-    )
-    return session.exec(statement).first()
-
-
-def latest_spans(session: Session, series: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RateSpan]:
-    """The latest begun span of each (currency, source) in `series` that has any.
-
-    One statement: a UNION ALL of one `ORDER BY first_seen DESC LIMIT 1` per series, which SQLite and PostgreSQL
-    both answer by reading the last entry of that series in the (currency, source, first_seen) index. (A
-    `first_seen = max(first_seen)` subquery correlated with the outer rows runs once per stored span instead.)
-    """
-    found: dict[tuple[str, str], RateSpan] = {}
-    unique = list(dict.fromkeys(series))
-    for at in range(0, len(unique), _SERIES_PER_STATEMENT):
-        chunk = unique[at : at + _SERIES_PER_STATEMENT]
-        params = {f"{key}{i}": value for i, pair in enumerate(chunk) for key, value in zip("cs", pair, strict=True)}
-        rows = session.exec(_latest_of(len(chunk)), params=params)
-        found.update(((span.currency, span.source), span) for span in rows)
-    return found
-
-
-@lru_cache(maxsize=32)
-def _latest_of(count: int) -> SelectOfScalar[RateSpan]:
-    """The statement of `latest_spans` for `count` series (currency `c<i>`, source `s<i>`), built once and reused,
-    so that SQLAlchemy compiles it once and a poll only binds its values."""
-    lookups = [
-        select(RateSpan)
-        .where(RateSpan.currency == bindparam(f"c{i}"), RateSpan.source == bindparam(f"s{i}"))
-        .order_by(col(RateSpan.first_seen).desc())
-        .limit(1)
-        .subquery()
-        for i in range(count)
-    ]
-    return select(aliased(RateSpan, union_all(*(select(one) for one in lookups)).subquery()))
 
 
 def _others(session: Session, quote: Quote, within: timedelta) -> dict[str, tuple[Decimal, Decimal]]:
@@ -312,9 +266,7 @@ def apply_snapshot(
             result.flags.extend(flags)
             if action is Action.EXTEND and span is not None:
                 # The open span is the last begun of its series, so the last of its hour's row.
-                extended.append(
-                    rollup.Extension(span.currency, span.source, span.per_usd, span.first_seen, span.last_seen)
-                )
+                extended.append(rollup.Extension(span.currency, span.source, span.first_seen, span.last_seen))
             elif action is Action.OPEN:
                 opened.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
         if extended or opened:

@@ -15,14 +15,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.core.numbers import plain
-from app.domain.values import percent_change
-from app.read.series import first_span_after, overlaps, span_at
+from app.domain.cross import Cross
+from app.domain.values import USD, percent_change
+from app.read.history import Pair
+from app.read.series import Series, first_span_after, overlaps, span_at
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    currency: str
-    source: str
+    pair: Pair
     start_at: datetime
     start_rate: Decimal
     end_at: datetime
@@ -34,8 +35,7 @@ class Change:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "currency": self.currency,
-            "source": self.source,
+            **self.pair.head(),
             "start_at": self.start_at,
             "start_rate": self.start_rate,
             "end_at": self.end_at,
@@ -45,15 +45,38 @@ class Change:
         }
 
 
-def change_between(conn: Connection, currency: str, source: str, start: datetime, end: datetime) -> Change | None:
-    """The change over [start, end], or None when no span of the series overlaps it."""
-    if not overlaps(conn, currency, source, start, end):
+def _known(conn: Connection, leg: Series, start: datetime, end: datetime) -> datetime | None:
+    """When `leg` is first known in [start, end]: at `start` if a value was known then, else when its first value
+    came; None when no span of it overlaps the range."""
+    if not overlaps(conn, leg.currency, leg.source, start, end):
         return None
-    start_at, first = start, span_at(conn, currency, source, start)
-    if first is None:
-        first = first_span_after(conn, currency, source, start)
-        assert first is not None  # a span overlaps the range and none begins before it
-        start_at = first.first_seen
-    last = span_at(conn, currency, source, end)
-    assert last is not None  # the one that overlaps begins at or before end
-    return Change(currency, source, start_at, first.rate, end, last.rate)
+    if span_at(conn, leg.currency, leg.source, start) is not None:
+        return start
+    first = first_span_after(conn, leg.currency, leg.source, start)
+    assert first is not None  # a span overlaps the range and none begins before it
+    return first.first_seen
+
+
+def _level(conn: Connection, pair: Pair, moment: datetime) -> Decimal:
+    """The rate of the pair known at `moment` (each leg's last value at or before it)."""
+    values = []
+    for leg in (pair.quote, pair.base):
+        if leg is None:
+            values.append(USD)
+            continue
+        span = span_at(conn, leg.currency, leg.source, moment)
+        assert span is not None  # known from _known's instant on
+        values.append(span.value)
+    quote, base = values
+    return quote.rate if pair.base is None else Cross(quote, base).rate
+
+
+def change_between(conn: Connection, pair: Pair, start: datetime, end: datetime) -> Change | None:
+    """The change over [start, end], or None when a leg has no span overlapping it (or the legs never meet in it)."""
+    known = [_known(conn, leg, start, end) for leg in (pair.quote, pair.base) if leg is not None]
+    if any(moment is None for moment in known):
+        return None
+    start_at = max((moment for moment in known if moment is not None), default=start)
+    if start_at > end:
+        return None
+    return Change(pair, start_at, _level(conn, pair, start_at), end, _level(conn, pair, end))

@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, String, and_, func, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.jsonenc import iso
-from app.domain.buckets import Interval
-from app.domain.values import invert
-from app.read.series import SPANS, Series, series_buckets, start_of_span_at
+from app.domain.calendar import Calendar
+from app.domain.steps import NEVER, Span, cross_pieces
+from app.domain.values import invert, plain_text
+from app.read.history import Pair, stamp
+from app.read.series import SPANS, Series, series_buckets, span_at, spans_after, start_of_span_at
 
 # Rows per fetch and per chunk sent (about 45 kB). Small on purpose: rows that die before the garbage collector's
 # next young-generation pass are never promoted, so the collector never walks the whole heap; 10,000-row chunks
@@ -38,7 +40,8 @@ EXPORT_CHUNK = 500
 # hands the page over in one go (no server-side cursor to keep open between pages).
 EXPORT_PAGE = 10 * EXPORT_CHUNK
 RAW_HEADER = ("timestamp", "until", "currency", "pair", "rate", "inverse", "source")
-BUCKET_HEADER = ("timestamp", "currency", "pair", "rate", "inverse", "source")
+BUCKET_HEADER = ("timestamp", "currency", "pair", "rate", "average", "inverse", "source")
+BASE_COLUMN = "base_source"  # in another base than USD: the source of the base's rates
 _DERIVED_CACHE = 100_000  # distinct values remembered per export before the memo starts over
 
 _C = SPANS.c
@@ -131,31 +134,78 @@ def _raw_page(
     return chunks, datetime.fromisoformat(last) if rows == EXPORT_PAGE else None
 
 
-def _bucket_chunks(conn: Connection, series: Series, start: datetime, end: datetime, interval: Interval) -> list[bytes]:
-    """One row per bucket with a rate in force (the close); buckets with none are left out."""
+def _leg_page(conn: Connection, series: Series, after: datetime, end: datetime) -> tuple[list[Span], datetime]:
+    """The span of `series` in force at `after`, then up to EXPORT_PAGE spans begun after it (up to `end`); and
+    where the next page of this leg would begin (NEVER: this was its last)."""
+    held = span_at(conn, series.currency, series.source, after)
+    page = spans_after(conn, series.currency, series.source, after, end, EXPORT_PAGE + 1)
+    following = page[EXPORT_PAGE].first_seen if len(page) > EXPORT_PAGE else NEVER
+    return ([held] if held is not None else []) + page[:EXPORT_PAGE], following
+
+
+def _cross_page(
+    conn: Connection, pair: Pair, start: datetime, end: datetime, after: datetime | None
+) -> tuple[list[bytes], datetime | None]:
+    """One page of the raw cross rates of `pair`: the stretches that begin from `after` (None: those overlapping
+    `start`) up to where the next page of either leg begins, and that place (None: this was the last page)."""
+    since = after if after is not None else start
+    legs: list[list[Span] | None] = []
+    stop = NEVER
+    for leg in (pair.quote, pair.base):
+        if leg is None:
+            legs.append(None)
+            continue
+        spans, following = _leg_page(conn, leg, since, end)
+        legs.append(spans)
+        stop = min(stop, following)
+    holds = [leg.hold if leg is not None else timedelta(0) for leg in (pair.quote, pair.base)]
+    pieces = cross_pieces(legs[0], legs[1], holds[0], holds[1], stop)
+    kept = [p for p in pieces if (p.since >= since or (after is None and p.until >= start)) and p.since <= end]
+    code = f"{pair.currency},{pair.currency}/{pair.base_code}"
+    sources = f"{pair.quote.source if pair.quote else ''},{pair.base.source if pair.base else ''}"
     lines = [
-        _line(
-            iso(b.t), series.currency, f"{series.currency}/USD", str(b.close.rate), str(b.close.inverse), series.source
-        )
-        for b in series_buckets(conn, series, start, end, interval)
-        if b.close is not None
-    ]
+        _line(iso(p.since), iso(p.until), *code.split(","), plain_text(p.level.rate), plain_text(p.level.inverse),
+              *sources.split(","))
+        for p in kept
+    ]  # fmt: skip
+    return _chunked(lines), (stop if stop != NEVER else None)
+
+
+def _chunked(lines: list[str]) -> list[bytes]:
     return ["".join(lines[at : at + EXPORT_CHUNK]).encode() for at in range(0, len(lines), EXPORT_CHUNK)]
 
 
+def _bucket_chunks(conn: Connection, pair: Pair, start: datetime, end: datetime, calendar: Calendar) -> list[bytes]:
+    """One row per bucket with a rate in force (its close, and its average); buckets with none are left out."""
+    pair_name = f"{pair.currency}/{pair.base_code}"
+    sources = [pair.quote.source if pair.quote else ""] + ([pair.base.source] if pair.base else [])
+    lines = [
+        _line(
+            stamp(b.t, calendar.zone), pair.currency, pair_name, plain_text(b.close.rate),
+            plain_text(b.average) if b.average is not None else "", plain_text(b.close.inverse), *sources,
+        )
+        for b in series_buckets(conn, pair.quote, calendar, start, end, pair.base)
+        if b.close is not None
+    ]  # fmt: skip
+    return _chunked(lines)
+
+
 class CsvExport:
-    """The whole CSV file (`interval` None: raw spans), series after series, each oldest first, as a sequence of
-    steps: each `step()` reads one page (or one bucketed series) on a short-lived connection and gives it back
-    before returning its chunks, so between steps nothing of the database is held. Not thread-safe: one step at
-    a time (they may run on different threads)."""
+    """The whole CSV file (no calendar: raw spans), pair after pair, each oldest first, as a sequence of steps:
+    each `step()` reads one page (or one bucketed series) on a short-lived connection and gives it back before
+    returning its chunks, so between steps nothing of the database is held. Not thread-safe: one step at a time
+    (they may run on different threads)."""
 
     def __init__(
-        self, engine: Engine, series: list[Series], start: datetime, end: datetime, interval: Interval | None
+        self, engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None
     ) -> None:
         self.engine = engine
-        self.start, self.end, self.interval = start, end, interval
-        self._todo = list(series)
-        self._header: bytes | None = _line(*(RAW_HEADER if interval is None else BUCKET_HEADER)).encode()
+        self.start, self.end, self.calendar = start, end, calendar
+        self._todo = list(pairs)
+        header: tuple[str, ...] = RAW_HEADER if calendar is None else BUCKET_HEADER
+        if any(pair.base is not None for pair in pairs):
+            header = (*header, BASE_COLUMN)
+        self._header: bytes | None = _line(*header).encode()
         self._after: datetime | None = None  # where the current raw series continues (None: at its beginning)
         self._directions = _Directions()
 
@@ -173,21 +223,25 @@ class CsvExport:
                 rows = self._next(conn, self._todo[0])
         return header + rows
 
-    def _next(self, conn: Connection, series: Series) -> list[bytes]:
-        if self.interval is not None:
+    def _next(self, conn: Connection, pair: Pair) -> list[bytes]:
+        if self.calendar is not None:
             self._todo.pop(0)
-            return _bucket_chunks(conn, series, self.start, self.end, self.interval)
-        chunks, self._after = _raw_page(conn, series, self.start, self.end, self._after, self._directions)
+            return _bucket_chunks(conn, pair, self.start, self.end, self.calendar)
+        if pair.base is None:
+            assert pair.quote is not None
+            chunks, self._after = _raw_page(conn, pair.quote, self.start, self.end, self._after, self._directions)
+        else:
+            chunks, self._after = _cross_page(conn, pair, self.start, self.end, self._after)
         if self._after is None:
             self._todo.pop(0)
         return chunks
 
 
 def csv_stream(
-    engine: Engine, series: list[Series], start: datetime, end: datetime, interval: Interval | None
+    engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None
 ) -> Iterator[bytes]:
     """The whole CSV file, step by step, in this thread."""
-    export = CsvExport(engine, series, start, end, interval)
+    export = CsvExport(engine, pairs, start, end, calendar)
     while chunks := export.step():
         yield from chunks
 

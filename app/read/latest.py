@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from time import time as wall_clock
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
+from app.domain.cross import Cross
+from app.domain.freshness import State
+from app.domain.values import USD as USD_VALUE
+from app.domain.values import Value, percent_change
 from app.read.query import Latest, data_version, latest_of
 from app.sources.registry import SOURCES, cadence
 from app.storage.engine import read_session
@@ -44,13 +49,17 @@ class Snapshot:
     # Wall-clock seconds: when a rate's staleness flips (forcing a rebuild) and when new data is expected.
     recheck_at: float
     next_poll_at: float
-    rendered: dict[tuple[tuple[str, ...], str | None], Rendered] = field(default_factory=dict)
+    rendered: dict[tuple[tuple[str, ...], str | None, str], Rendered] = field(default_factory=dict)
     # Raw query string -> answer, for the ASGI fast path (app.api.fastpath); filled by the validated route.
     by_query: dict[bytes, Rendered] = field(default_factory=dict)
 
 
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+USD = "USD"
+Picked = tuple[Latest, bool]  # a quote, and whether it is stale
 
 
 def _rate_json(row: Latest, stale: bool) -> dict[str, Any]:
@@ -70,6 +79,108 @@ def _rate_json(row: Latest, stale: bool) -> dict[str, Any]:
     }
 
 
+def _leg_json(row: Latest, stale: bool) -> dict[str, Any]:
+    return {"source": row.source, "rate": row.rate, "since": row.first_seen, "last_seen": row.last_seen, "stale": stale}
+
+
+def _previous(quote: Latest | None, base: Latest) -> Value | Cross | None:
+    """The cross before its last move: whichever leg moved last (or both, at once) at its previous value."""
+    if quote is None:  # USD
+        return Cross(USD_VALUE, base.previous) if base.previous is not None else None
+    quote_moved, base_moved = quote.first_seen >= base.first_seen, base.first_seen >= quote.first_seen
+    before_quote = quote.previous if quote_moved else quote.value
+    before_base = base.previous if base_moved else base.value
+    if before_quote is None or before_base is None:
+        return None
+    return Cross(before_quote, before_base)
+
+
+def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picked) -> dict[str, Any]:
+    """`currency` (None quote: USD) in units of the base: the two legs in force, and which source each came from."""
+    base_row, base_stale = base
+    row, stale = quote if quote is not None else (None, False)
+    level = Cross(row.value if row is not None else USD_VALUE, base_row.value)
+    previous = _previous(row, base_row)
+    legs = {currency: _leg_json(row, stale)} if row is not None else {}
+    legs[base_code] = _leg_json(base_row, base_stale)
+    return {
+        "currency": currency,
+        "pair": f"{currency}/{base_code}",
+        "rate": level.rate,
+        "inverse": level.inverse,
+        "source": row.source if row is not None else None,
+        "since": max(base_row.first_seen, row.first_seen) if row is not None else base_row.first_seen,
+        "last_seen": min(base_row.last_seen, row.last_seen) if row is not None else base_row.last_seen,
+        "effective_date": None,
+        "previous_rate": previous.rate if previous is not None else None,
+        "change_pct": percent_change(previous.rate, level.rate) if previous is not None else None,
+        "reported_change_pct": None,
+        "stale": stale or base_stale,
+        "legs": legs,
+    }
+
+
+def rates_document(picked: Mapping[str, Picked], wanted: Sequence[str], base: str) -> dict[str, Any]:
+    """The body of /rates/latest (and of /rates/at): the `wanted` currencies that have a quote, in units of
+    `base`. In any other base than USD each rate is the cross of two quotes, so the base needs one too."""
+    rows: list[Picked] = []
+    if base == USD:
+        rows = [pair for c in wanted if (pair := picked.get(c)) is not None]
+        rates = [_rate_json(row, stale) for row, stale in rows]
+    else:
+        base_pair = picked.get(base)
+        chosen = [c for c in wanted if base_pair is not None and (c == USD or c in picked)]
+        rows = [base_pair] if base_pair is not None and chosen else []
+        rows += [picked[c] for c in chosen if c != USD]
+        rates = [_cross_json(c, picked.get(c), base, base_pair) for c in chosen if base_pair is not None]
+    as_of = max((row.last_seen for row, _ in rows), default=None)
+    document: dict[str, Any] = {"base": base, "as_of": iso(as_of) if as_of else None, "rates": rates}
+    credits = sorted({c for row, _ in rows if (c := SOURCES[row.source].attribution)})
+    if credits:
+        document["attribution"] = credits
+    return document
+
+
+def pick(found: Sequence[Latest], at: datetime, settings: Settings, lapsed: bool = True) -> Picked | None:
+    """The best quote at `at` from `found` (in order of preference): the first fresh one; if none is, the first
+    one still in force, flagged stale; and (`lapsed`) if none is, the first one, flagged stale."""
+    states = [cadence(settings, row.source).state(row, at) for row in found]
+    for wanted in (State.FRESH, State.STALE):
+        for row, state in zip(found, states, strict=True):
+            if state is wanted:
+                return row, wanted is State.STALE
+    return (found[0], True) if found and lapsed else None
+
+
+def wanted_codes(settings: Settings, currencies: tuple[str, ...], base: str) -> list[str]:
+    """The currencies of an answer in `base`, in order: USD first in another base, then the configured ones but
+    the base (`currencies`: only those; empty: all)."""
+    every = [USD, *settings.currencies] if base != USD else list(settings.currencies)
+    return [c for c in every if c != base and (not currencies or c in currencies)]
+
+
+def rates_at(
+    session: Session, settings: Settings, at: datetime, currencies: tuple[str, ...], source: str | None, base: str
+) -> dict[str, Any]:
+    """The body of /rates/at: each currency's rate in force at `at`, picked and marked stale as /rates/latest would
+    have then (what was known of a value then: seen no later than `at`); a currency with nothing in force is left
+    out."""
+    order = [source] if source is not None else [s for s in settings.source_priority if s in settings.sources]
+    found = latest_of(session, [(c, s) for c in settings.currencies for s in order], at)
+    picked = {}
+    for currency in settings.currencies:
+        rows = [_as_known(row, at) for s in order if (row := found.get((currency, s))) is not None]
+        if (pair := pick(rows, at, settings, lapsed=False)) is not None:
+            picked[currency] = pair
+    return {"at": iso(at), **rates_document(picked, wanted_codes(settings, currencies, base), base)}
+
+
+def _as_known(row: Latest, at: datetime) -> Latest:
+    """A value as it stood at `at`: seen last no later than then, stated for no later day."""
+    effective = min(row.effective_date, at.date()) if row.effective_date is not None else None
+    return replace(row, last_seen=min(row.last_seen, at), effective_date=effective)
+
+
 class LatestService:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
@@ -82,13 +193,6 @@ class LatestService:
         """When `row` turns stale, by the freshness rule of its source (app.domain.freshness)."""
         return cadence(self.settings, row.source).stale_at(row)
 
-    def _best(self, found: Sequence[Latest], now: datetime) -> tuple[Latest, bool] | None:
-        """The first fresh quote in order of preference; if all are stale, the first one, flagged stale."""
-        for row in found:
-            if now < self.stale_at(row):
-                return row, False
-        return (found[0], True) if found else None
-
     def build(self) -> Snapshot:
         now = utcnow()
         order = [name for name in self.settings.source_priority if name in self.settings.sources]
@@ -99,7 +203,7 @@ class LatestService:
             currency: [row for source in order if (row := current.get((currency, source))) is not None]
             for currency in self.settings.currencies
         }
-        rows = {c: best for c in self.settings.currencies if (best := self._best(found[c], now)) is not None}
+        rows = {c: best for c in self.settings.currencies if (best := pick(found[c], now, self.settings)) is not None}
         # The snapshot must be rebuilt when any quote we hold (served or passed over) turns stale.
         flips = [
             self.stale_at(row).timestamp() for rows_ in found.values() for row in rows_ if now < self.stale_at(row)
@@ -146,33 +250,28 @@ class LatestService:
         return next((pair for pair in snapshot.by_source.get(currency, []) if pair[0].source == source), None)
 
     def render(
-        self, currencies: tuple[str, ...], source: str | None = None, query_string: bytes | None = None
+        self,
+        currencies: tuple[str, ...],
+        source: str | None = None,
+        query_string: bytes | None = None,
+        base: str = USD,
     ) -> Rendered:
-        """The body for a subset of currencies (empty = all) from the best or the named source,
-        rendered once per snapshot. With `query_string`, the fast path may answer that exact query
+        """The body for a subset of currencies (empty = all) from the best or the named source, in units of
+        `base`, rendered once per snapshot. With `query_string`, the fast path may answer that exact query
         from now until the data changes (bounded: query strings are the client's to vary)."""
         snapshot = self.snapshot  # one snapshot throughout: a reload may replace it meanwhile
-        rendered = self._render(snapshot, currencies, source)
+        rendered = self._render(snapshot, currencies, source, base)
         if query_string is not None and len(snapshot.by_query) < MAX_REMEMBERED_QUERIES:
             snapshot.by_query[query_string] = rendered
         return rendered
 
-    def _render(self, snapshot: Snapshot, currencies: tuple[str, ...], source: str | None) -> Rendered:
-        key = (currencies, source)
+    def _render(self, snapshot: Snapshot, currencies: tuple[str, ...], source: str | None, base: str) -> Rendered:
+        key = (currencies, source, base)
         cached = snapshot.rendered.get(key)
         if cached is not None:
             return cached
-        rows = self._quotes(snapshot, currencies, source)
-        as_of = max((row.last_seen for row, _ in rows), default=None)
-        document: dict[str, Any] = {
-            "base": "USD",
-            "as_of": iso(as_of) if as_of else None,
-            "rates": [_rate_json(row, stale) for row, stale in rows],
-        }
-        credits = sorted({c for row, _ in rows if (c := SOURCES[row.source].attribution)})
-        if credits:
-            document["attribution"] = credits
-        body = dumps(document)
+        picked = {c: pair for c in self.settings.currencies if (pair := self._pick(snapshot, c, source)) is not None}
+        body = dumps(rates_document(picked, wanted_codes(self.settings, currencies, base), base))
         rendered = Rendered(body, etag_of(body), snapshot.version)
         snapshot.rendered[key] = rendered
         return rendered

@@ -14,8 +14,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.domain.values import Value
-from app.ingest.store import latest_spans
 from app.storage.models import DataVersion, RateSpan
+from app.storage.spans import SERIES_PER_STATEMENT, latest_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +53,6 @@ def data_version(session: Session) -> int:
     return row.version if row is not None else 0
 
 
-# Series per statement: SQLite allows at most 500 terms in a compound SELECT.
-_SERIES_PER_STATEMENT = 200
-
-
 def _previous_values(session: Session, spans: Sequence[RateSpan]) -> dict[tuple[str, str], Value]:
     """The last value of another rate before each of `spans`: what a change percentage is measured from.
 
@@ -69,8 +65,8 @@ def _previous_values(session: Session, spans: Sequence[RateSpan]) -> dict[tuple[
     todo = list(spans)
     while todo:
         again: list[RateSpan] = []
-        for at in range(0, len(todo), _SERIES_PER_STATEMENT):
-            chunk = {(span.currency, span.source): span for span in todo[at : at + _SERIES_PER_STATEMENT]}
+        for at in range(0, len(todo), SERIES_PER_STATEMENT):
+            chunk = {(span.currency, span.source): span for span in todo[at : at + SERIES_PER_STATEMENT]}
             params = {
                 f"{key}{i}": value
                 for i, span in enumerate(chunk.values())
@@ -118,10 +114,12 @@ def _previous_of(count: int) -> CompoundSelect[Any]:
     return union_all(*(select(one) for one in lookups))
 
 
-def latest_of(session: Session, series: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Latest]:
-    """The current value of each (currency, source) in `series` that has one, in two statements whatever the
-    number of series or spans."""
-    spans = latest_spans(session, series)
+def latest_of(
+    session: Session, series: Sequence[tuple[str, str]], at: datetime | None = None
+) -> dict[tuple[str, str], Latest]:
+    """The current value (with `at`: the last begun at or before it) of each (currency, source) in `series` that
+    has one, in two statements whatever the number of series or spans."""
+    spans = latest_spans(session, series, at)
     previous = _previous_values(session, list(spans.values())) if spans else {}
     return {
         key: Latest(

@@ -9,16 +9,18 @@ objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Table, and_, func, select, type_coerce
+from sqlalchemy import Connection, Table, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.domain.buckets import Bucket, Carried, Group, Interval, bucket_starts, floor, following, ohlc
-from app.domain.values import Value, invert
+from app.domain.calendar import Calendar
+from app.domain.steps import USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros, needs_spans
+from app.domain.values import Value
 from app.storage.models import RateRollup, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
@@ -31,20 +33,7 @@ _R = ROLLUP.c
 class Series:
     currency: str
     source: str
-    gap: timedelta  # how long a value stays in force after it was last seen
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    value: Value
-    first_seen: datetime
-    last_seen: datetime
-    observations: int = 1
-    effective_date: date | None = None
-
-    @property
-    def rate(self) -> Decimal:
-        return self.value.rate
+    hold: timedelta  # how long a value stays in force after it was last seen (app.domain.freshness)
 
 
 def _series(currency: str, source: str) -> ColumnElement[bool]:
@@ -53,7 +42,7 @@ def _series(currency: str, source: str) -> ColumnElement[bool]:
 
 def _span(row: Any) -> Span:
     return Span(
-        Value(Decimal(row.value), row.per_usd), row.first_seen, row.last_seen, row.observations, row.effective_date
+        row.first_seen, row.last_seen, Value.parse(row.value, row.per_usd), row.observations, row.effective_date
     )
 
 
@@ -81,16 +70,27 @@ def first_span_after(conn: Connection, currency: str, source: str, moment: datet
     return _span(row) if row is not None else None
 
 
-def span_before(conn: Connection, currency: str, source: str, moment: datetime) -> Carried | None:
+def span_before(conn: Connection, currency: str, source: str, moment: datetime) -> Span | None:
     """The last span begun strictly before `moment`: what a bucket starting then may carry in."""
     statement = (
-        select(_C.value, _C.per_usd, _C.last_seen)
+        select(*_SPAN_COLUMNS)
         .where(_series(currency, source), _C.first_seen < moment)
         .order_by(_C.first_seen.desc())
         .limit(1)
     )
     row = conn.execute(statement).first()
-    return Carried(Value(Decimal(row.value), row.per_usd), row.last_seen) if row is not None else None
+    return _span(row) if row is not None else None
+
+
+def spans_after(conn: Connection, currency: str, source: str, after: datetime, end: datetime, limit: int) -> list[Span]:
+    """The spans begun after `after` and no later than `end`, oldest first, at most `limit` of them."""
+    statement = (
+        select(*_SPAN_COLUMNS)
+        .where(_series(currency, source), _C.first_seen > after, _C.first_seen <= end)
+        .order_by(_C.first_seen)
+        .limit(limit)
+    )
+    return [_span(row) for row in conn.execute(statement)]
 
 
 def start_of_span_at(conn: Connection, currency: str, source: str, moment: datetime) -> datetime | None:
@@ -153,106 +153,129 @@ def stored_range(conn: Connection, currency: str, source: str) -> tuple[datetime
 
 # --- buckets -----------------------------------------------------------------------------------------------
 
-_PARTITION = 500
+HOUR = timedelta(hours=1)
+_CHUNK = 100  # hours read span by span per statement: one OR-ed index range each
+_ROLLUP_COLUMNS = (
+    _R.hour, _R.spans, _R.first_seen, _R.first_value, _R.first_per_usd, _R.low_value, _R.low_per_usd, _R.high_value,
+    _R.high_per_usd, _R.last_start, _R.last_value, _R.last_per_usd, _R.last_seen, _R.area, _R.inverse_area,
+    _R.covered, _R.inner_gap,
+)  # fmt: skip
 
 
-def bucket_groups(
-    conn: Connection, currency: str, source: str, interval: Interval, start: datetime, stop: datetime
-) -> list[Group]:
-    """What the spans beginning in each bucket of [start, stop) add up to, from the hourly rollup (app.ingest.rollup).
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
 
-    One range scan of the rollup's primary key (at most 8,784 rows a year per direction); every bucket is whole
-    UTC hours, so its group is the hours' rows combined: the first of the firsts, the last of the lasts, the
-    extremes of the extremes (exactly, by Decimal). `start` and `stop` are bucket starts, so whole hours.
-    """
-    # The times come as naive UTC (not through UTCDateTime, which costs more than the rest of the loop) and are
-    # made aware only for the rows that end up in a group.
-    hour, first_seen, last_seen = (_naive_utc(conn, c) for c in (_R.hour, _R.first_seen, _R.last_seen))
+
+def _run(row: Any, hold: timedelta) -> Run:
+    last = Value.parse(row.last_value, row.last_per_usd)
+    return Run(
+        row.first_seen,
+        Value.parse(row.first_value, row.first_per_usd),
+        Value.parse(row.low_value, row.low_per_usd),
+        Value.parse(row.high_value, row.high_per_usd),
+        Tail(row.last_start, last, row.last_seen + hold),
+        Decimal(row.area),
+        Decimal(row.inverse_area),
+        row.covered,
+    )
+
+
+def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime]) -> list[Span]:
+    ordered = sorted(set(hours))
+    found: list[Span] = []
+    for at in range(0, len(ordered), _CHUNK):
+        within = or_(*(and_(_C.first_seen >= h, _C.first_seen < h + HOUR) for h in ordered[at : at + _CHUNK]))
+        statement = select(*_SPAN_COLUMNS).where(_series(series.currency, series.source), within)
+        found += [_span(row) for row in conn.execute(statement.order_by(_C.first_seen))]
+    return found
+
+
+@dataclass(slots=True)
+class _Hours:
+    """A series over [start, stop) as runs: an hour of the rollup each, or the single spans of an hour."""
+
+    series: Series
+    start: datetime
+    stop: datetime
+    runs: dict[datetime, Run]  # by hour: the rollup's row
+    singles: dict[datetime, list[Run]]  # by hour: its spans, one run each
+
+    def leg(self, before: Span | None) -> Leg:
+        hours = sorted({*self.runs, *self.singles})
+        runs = [run for hour in hours for run in (self.singles[hour] if hour in self.singles else [self.runs[hour]])]
+        tail = Tail(before.first_seen, before.value, before.last_seen + self.series.hold) if before else None
+        return Leg(tail, runs)
+
+    def read_spans(self, conn: Connection, hours: Iterable[datetime]) -> None:
+        """Replace the rollup's row of each of `hours` by the hour's single spans (within [start, stop))."""
+        hold = self.series.hold
+        wanted = [hour for hour in hours if hour not in self.singles]
+        for hour in wanted:
+            self.singles[hour] = []
+        for span in _spans_in_hours(conn, self.series, wanted):
+            if self.start <= span.first_seen < self.stop:
+                self.singles[_hour(span.first_seen)].append(
+                    Run.single(span.first_seen, span.value, span.last_seen + hold)
+                )
+
+
+def _hours(conn: Connection, series: Series, edges: Sequence[datetime]) -> _Hours:
+    """The rollup's rows within the buckets; the hours a bucket boundary cuts (a zone whose offset is not whole
+    hours), or whose spans went unseen longer than they hold (a lapse inside the hour), are read span by span."""
+    start, stop = edges[0], edges[-1]
     statement = (
-        select(hour, _R.per_usd, _R.low, _R.high, first_seen, _R.first_value, _R.last_value, last_seen)
-        .where(_R.currency == currency, _R.source == source, _R.hour >= start, _R.hour < stop)
+        select(*_ROLLUP_COLUMNS)
+        .where(_R.currency == series.currency, _R.source == series.source, _R.hour >= _hour(start), _R.hour < stop)
         .order_by(_R.hour)
     )
-    hourly = interval == "1h"
-    buckets: dict[date, datetime] = {}  # a day, week or month start depends on the date alone
-    # (bucket, per_usd) -> [first_seen, first_value, last_value, last_seen, low, high]; rows come hour by hour,
-    # and hours do not overlap, so the first row of a bucket holds its first span and the latest its last.
-    sums: dict[tuple[datetime, bool], list[Any]] = {}
-    # In small partitions: rows that die young are never promoted, so no full garbage collection is triggered.
-    rows = (row for part in conn.execute(statement).partitions(_PARTITION) for row in part)
-    for start_of_hour, per_usd, low, high, first, first_value, last_value, last in rows:
-        if hourly:
-            bucket = start_of_hour.replace(tzinfo=UTC)
-        elif (bucket := buckets.get(day := start_of_hour.date())) is None:
-            bucket = buckets[day] = floor(start_of_hour.replace(tzinfo=UTC), interval)
-        found = sums.get((bucket, per_usd))
-        if found is None:
-            sums[bucket, per_usd] = [first, first_value, last_value, last, Decimal(low), Decimal(high)]
-            continue
-        found[2] = last_value
-        if last > found[3]:
-            found[3] = last
-        if (number := Decimal(low)) < found[4]:
-            found[4] = number
-        if (number := Decimal(high)) > found[5]:
-            found[5] = number
-    groups: dict[datetime, Group] = {}
-    for (bucket, per_usd), (first_seen, first_value, last_value, last_seen, low, high) in sums.items():
-        first, last = first_seen.replace(tzinfo=UTC), last_seen.replace(tzinfo=UTC)
-        group = make_group(bucket, per_usd, first, first_value, last_value, last, low, high)
-        before = groups.get(bucket)
-        groups[bucket] = group if before is None else merge_groups(before, group)
-    return sorted(groups.values(), key=lambda g: g.bucket)
+    limit = micros(series.hold)
+    found = _Hours(series, start, stop, {}, {})
+    cut = {_hour(edge) for edge in edges if edge != _hour(edge)}
+    lapsing = []
+    for row in conn.execute(statement):
+        if row.hour in cut or (row.spans > 1 and row.inner_gap > limit):
+            lapsing.append(row.hour)
+        else:
+            found.runs[row.hour] = _run(row, series.hold)
+    found.read_spans(conn, cut | set(lapsing))
+    return found
 
 
-def _naive_utc(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[datetime]:
-    """A time column as a naive UTC datetime: SQLite stores the UTC text, PostgreSQL converts timestamptz."""
-    if conn.dialect.name == "sqlite":
-        return type_coerce(column, DateTime())
-    return func.timezone("UTC", column, type_=DateTime())
+def edges_of(calendar: Calendar, start: datetime, end: datetime) -> list[datetime]:
+    """The starts of the buckets in [start, end], and the end of the last one (the caller bounded their number)."""
+    starts = list(calendar.starts(start, end))
+    return [*starts, calendar.following(starts[-1])] if starts else []
 
 
-def make_group(
-    bucket: datetime,
-    per_usd: bool,
-    first_seen: datetime,
-    first_value: str,
-    last_value: str,
-    last_seen: datetime,
-    low: Decimal,
-    high: Decimal,
-) -> Group:
-    """The group of one direction's spans in a bucket; `low` and `high` are values, not rates."""
-    # Units per USD fall as USD per unit rises: the smallest value is the highest rate.
-    low_rate, high_rate = (invert(high), invert(low)) if per_usd else (low, high)
-    return Group(
-        bucket=bucket,
-        first_seen=first_seen,
-        first=Value(Decimal(first_value), per_usd),
-        last=Value(Decimal(last_value), per_usd),
-        last_seen=last_seen,
-        low=low_rate,
-        high=high_rate,
-    )
-
-
-def merge_groups(a: Group, b: Group) -> Group:
-    """Two groups of one bucket: a series whose source changed direction within it (both are kept exact)."""
-    earlier = a if a.first_seen < b.first_seen else b
-    last = a if a.last_seen > b.last_seen else b  # spans do not overlap: the last seen is the last begun
-    return Group(
-        a.bucket, earlier.first_seen, earlier.first, last.last, last.last_seen, min(a.low, b.low), max(a.high, b.high)
-    )
+def _leg(conn: Connection, hours: _Hours | None, edges: Sequence[datetime]) -> Leg:
+    if hours is None:
+        return USD_LEG
+    series = hours.series
+    return hours.leg(span_before(conn, series.currency, series.source, edges[0]))
 
 
 def series_buckets(
-    conn: Connection, series: Series, start: datetime, end: datetime, interval: Interval
+    conn: Connection,
+    series: Series | None,
+    calendar: Calendar,
+    start: datetime,
+    end: datetime,
+    base: Series | None = None,
 ) -> list[Bucket]:
-    """The buckets of one series whose start lies in [start, end] (the caller has bounded their number)."""
-    starts = bucket_starts(start, end, interval)
-    if not starts:
+    """The buckets whose start lies in [start, end] of `series` in USD, or (with `base`) in units of another
+    series: the cross of the two legs in force at each instant (app.domain.steps.crossed). None is USD itself."""
+    edges = edges_of(calendar, start, end)
+    if not edges:
         return []
-    stop = following(starts[-1], interval)
-    groups = bucket_groups(conn, series.currency, series.source, interval, starts[0], stop)
-    carried = span_before(conn, series.currency, series.source, starts[0])
-    return ohlc(starts, carried, groups, series.gap)
+    quote = _hours(conn, series, edges) if series is not None else None
+    if base is None:
+        leg = _leg(conn, quote, edges)
+        return buckets(edges, leg.before, leg.runs)
+    other = _hours(conn, base, edges)
+    # Runs of several spans cross as they stand only while the other leg holds still: the rest are read span by span.
+    first, second = _leg(conn, quote, edges), _leg(conn, other, edges)
+    if quote is not None:
+        quote.read_spans(conn, (_hour(run.first_seen) for run in needs_spans(first, second)))
+    other.read_spans(conn, (_hour(run.first_seen) for run in needs_spans(second, first)))
+    cross = crossed(_leg(conn, quote, edges), _leg(conn, other, edges))
+    return buckets(edges, cross.before, cross.runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.domain.values import Value
@@ -47,12 +47,13 @@ class RateSpan(SQLModel, table=True):
 
 
 class RateRollup(SQLModel, table=True):
-    """The spans of one series (and one direction) that begin within one UTC hour, summed up; derived from
-    rate_span (app.ingest.rollup) and kept current by every write, so bucket queries read hours, not spans.
+    """The spans of one series that begin within one UTC hour, summed up; derived from rate_span
+    (app.ingest.rollup) and kept current by every write, so bucket queries read hours, not spans.
 
-    Whole hours combine exactly into days, Monday weeks and months: min of the lows, max of the highs, the first
-    of the firsts, the last of the lasts. `low` and `high` are the extreme values (not rates) as published,
-    chosen exactly; `last_seen` is the latest last_seen among the spans (that of the last one begun).
+    Whole hours combine into days, weeks and months of any zone whose offset is whole hours (others read the
+    spans of the hours a bucket boundary cuts). Values are kept as published, with their direction; `area` and
+    `inverse_area` are the time-weighted sums (exact rate x microseconds) of every span but the last, each until
+    the next began, over `covered` microseconds; `inner_gap` is the longest a span went unseen before the next.
     """
 
     __tablename__ = "rate_rollup"
@@ -60,15 +61,22 @@ class RateRollup(SQLModel, table=True):
     currency: str = Field(sa_type=String(3), primary_key=True)
     source: str = Field(sa_type=String(16), primary_key=True)
     hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
-    per_usd: bool = Field(primary_key=True)
     spans: int
-    low: str = Field(sa_type=String(40))
-    high: str = Field(sa_type=String(40))
     first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     first_value: str = Field(sa_type=String(40))
+    first_per_usd: bool
+    low_value: str = Field(sa_type=String(40))
+    low_per_usd: bool
+    high_value: str = Field(sa_type=String(40))
+    high_per_usd: bool
     last_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_value: str = Field(sa_type=String(40))
+    last_per_usd: bool
     last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    area: str = Field(sa_type=String(80))
+    inverse_area: str = Field(sa_type=String(80))
+    covered: int = Field(sa_type=BigInteger)
+    inner_gap: int = Field(sa_type=BigInteger)
 
 
 # The outcomes of a poll that reached its upstream and got an answer it could use.

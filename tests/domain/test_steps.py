@@ -130,3 +130,25 @@ def test_a_cross_matches_the_minute_by_minute_reference(data: st.DataObject) -> 
     found_buckets = buckets(edges, cross.before, cross.runs)
     reference = CrossSeries(quote, base)
     _check(found_buckets, [bucket(reference, a, b) for a, b in itertools.pairwise(edges)])
+
+
+def test_a_run_whose_last_span_begins_as_the_other_leg_changes_is_read_span_by_span() -> None:
+    """The other leg holds still within the run, and changes the moment its last span begins: that last value is
+    then crossed with the new level, never the old one (the run must not be scaled whole)."""
+    t0 = datetime(2026, 3, 31, 20, tzinfo=UTC)
+    minutes = [t0 + timedelta(minutes=m) for m in range(60)]
+    hold = timedelta(minutes=15)
+    kzt = Series([Span(t0 - HOUR, minutes[7], VALUES[3]), Span(minutes[14], minutes[40], VALUES[4])], hold)
+    kgs = Series([Span(minutes[8], minutes[13], VALUES[8]), Span(minutes[14], minutes[49], VALUES[0])], hold)
+    edges = [t0, t0 + HOUR]
+    legs, members = [], {}
+    for series in (kzt, kgs):
+        leg, found = _runs(series, edges)
+        legs.append(leg)
+        members.update(found)
+    first, second = legs
+    assert [run.spans_one for run in second.runs] == [False]  # KGS: one run of two spans in the hour
+    assert needs_spans(second, first) == list(second.runs)
+    both = [_explode(leg, needs_spans(leg, other), members, hold) for leg, other in ((first, second), (second, first))]
+    cross = crossed(*both)
+    _check(buckets(edges, cross.before, cross.runs), [bucket(CrossSeries(kzt, kgs), edges[0], edges[1])])

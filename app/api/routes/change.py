@@ -13,23 +13,25 @@ from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
+    USD,
+    BaseQuery,
+    CurrenciesQuery,
+    CurrencyPath,
     Period,
     SourceQuery,
     TimeQuery,
+    base_code,
     currency_code,
     currency_list,
-    default_source,
     period_range,
-    series_source,
     source_name,
 )
 from app.api.query_schemas import Change, Changes
-from app.api.routes.export import NOT_MODIFIED
-from app.api.routes.history import CurrencyPath
-from app.api.schemas import ErrorBody
+from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.read.change import change_between
+from app.read.history import NoData, Pair, pair_for
 from app.read.series import stored_range
 
 router = APIRouter(tags=["history"])
@@ -40,14 +42,24 @@ PeriodQuery = Annotated[
 ]
 SEMANTICS = """Each rate is the one known at that instant (the last value at or before it); when nothing is known
 before `start`, the first value after it, and `start_at` says when. `change = end_rate - start_rate` and
-`change_pct = change / start_rate * 100` (six decimals), on `rate` (USD per unit): a weakening currency shows a
-negative change. `end` defaults to now."""
+`change_pct = change / start_rate * 100` (six decimals), on `rate` (USD, or the base, per unit): a weakening
+currency shows a negative change. In another base each rate is the cross of the two legs known then, and the
+answer names each leg's source. `end` defaults to now."""
 
 
-def _no_data(conn: Connection, currency: str, source: str, start: datetime, end: datetime) -> str:
-    stored = stored_range(conn, currency, source)
-    where = f"it has data from {iso(stored[0])} to {iso(stored[1])}" if stored else "it has none stored"
-    return f"no {currency} data from {source} between {iso(start)} and {iso(end)}; {where}"
+def _no_data(conn: Connection, pair: Pair, start: datetime, end: datetime) -> str:
+    """Which leg has no data in the range, and where its data is."""
+    parts = []
+    for leg in (pair.quote, pair.base):
+        if leg is None:
+            continue
+        stored = stored_range(conn, leg.currency, leg.source)
+        where = f"it has data from {iso(stored[0])} to {iso(stored[1])}" if stored else "it has none stored"
+        parts.append((leg, where))
+    if pair.base is None and pair.quote is not None:
+        return f"no {pair.currency} data from {pair.quote.source} between {iso(start)} and {iso(end)}; {parts[0][1]}"
+    described = "; ".join(f"{leg.currency} from {leg.source}: {where}" for leg, where in parts)
+    return f"no {pair.name} rate between {iso(start)} and {iso(end)} ({described})"
 
 
 @router.get(
@@ -71,16 +83,18 @@ def change(
     period: PeriodQuery = None,
     start: TimeQuery = None,
     end: TimeQuery = None,
+    base: BaseQuery = None,
     source: SourceQuery = None,
 ) -> Response:
-    code = currency_code(currency, settings)
     asked = source_name(source, settings)
+    base_name = base_code(base, settings)
+    code = currency_code(currency, settings, base_name)
     since, until = period_range(period, start, end, utcnow())
     conn = session.connection()
-    found = series_source(conn, latest, settings, code, asked)
-    moved = change_between(conn, code, found, since, until)
+    pair = pair_for(conn, latest, settings, code, base_name, asked)
+    moved = change_between(conn, pair, since, until)
     if moved is None:
-        raise HTTPException(404, _no_data(conn, code, found, since, until))
+        raise HTTPException(404, _no_data(conn, pair, since, until))
     return json_response(request, dumps(moved.as_json()))
 
 
@@ -100,20 +114,24 @@ def changes(
     period: PeriodQuery = None,
     start: TimeQuery = None,
     end: TimeQuery = None,
+    base: BaseQuery = None,
     source: SourceQuery = None,
-    currencies: Annotated[
-        str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
-    ] = None,
+    currencies: CurrenciesQuery = None,
 ) -> Response:
-    codes = currency_list(currencies, settings)
     asked = source_name(source, settings)
+    base_name = base_code(base, settings)
+    codes = currency_list(currencies, settings, base_name)
     since, until = period_range(period, start, end, utcnow())
     conn = session.connection()
     found = []
     for code in codes:
-        chosen = asked or default_source(conn, latest, settings, code)
-        moved = change_between(conn, code, chosen, since, until) if chosen is not None else None
+        try:
+            pair = pair_for(conn, latest, settings, code, base_name, asked)
+        except NoData:
+            continue  # left out, as a currency with no data in the range is
+        moved = change_between(conn, pair, since, until)
         if moved is not None:
             found.append(moved.as_json())
     named = None if start is not None and start.strip() else (period or "24h")
-    return json_response(request, dumps({"period": named, "changes": found}))
+    head = {"period": named} if base_name == USD else {"period": named, "base": base_name}
+    return json_response(request, dumps({**head, "changes": found}))

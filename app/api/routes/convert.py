@@ -12,17 +12,18 @@ from sqlmodel import Session
 from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
-from app.api.params import SourceQuery, TimeQuery, parse_time, series_source, source_name
+from app.api.params import SourceQuery, TimeQuery, parse_time, source_name
 from app.api.query_schemas import Conversion
-from app.api.routes.export import NOT_MODIFIED
-from app.api.schemas import ErrorBody
+from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import CROSS_DIGITS, AmountError, cross, parse_amount
 from app.domain.freshness import Cadence, State
-from app.read.series import Span, first_span_after, span_at
+from app.domain.steps import Span
+from app.read.history import series_for
+from app.read.series import first_span_after, span_at
 from app.sources.registry import cadence
 
 router = APIRouter(tags=["convert"])
@@ -50,7 +51,7 @@ def _leg(conn: Connection, currency: str, source: str, at: datetime) -> Span:
 def _leg_json(span: Span, source: str, at: datetime, rule: Cadence) -> dict[str, Any]:
     return {
         "source": source,
-        "rate": span.rate,
+        "rate": span.value.rate,
         "since": span.first_seen,
         "last_seen": span.last_seen,
         "stale": rule.state(span, at) is not State.FRESH,
@@ -96,7 +97,7 @@ def convert(
     for code in dict.fromkeys((source_code, target_code)):
         if code == USD:
             continue
-        chosen = series_source(conn, latest, settings, code, asked)
+        chosen = series_for(conn, latest, settings, code, asked).source
         spans[code] = _leg(conn, code, chosen, moment)
         legs[code] = _leg_json(spans[code], chosen, moment, cadence(settings, chosen))
     from_value = spans[source_code].value if source_code in spans else None

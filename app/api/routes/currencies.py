@@ -12,7 +12,7 @@ from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
 from app.api.query_schemas import Currencies
-from app.api.routes.export import NOT_MODIFIED
+from app.api.schemas import NOT_MODIFIED
 from app.core.jsonenc import dumps
 from app.core.settings import Settings
 from app.domain.quotes import CURRENCY_NAMES

@@ -1,94 +1,66 @@
-"""`/rates/{currency}/history`: the stored spans of a range, or OHLC buckets of the step function they make."""
+"""`/rates/{currency}/history` and `/rates/history`: the stored spans of a range, or buckets of the step function
+they make (app.read.history), in USD or another base, in any time zone."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Literal
+from datetime import UTC, tzinfo
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.caching import cached_json
+from app.api.csv import CSV_CONTENT, CSV_DESCRIPTION, csv_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
-    SourceQuery,
-    TimeQuery,
-    currency_code,
-    history_window,
-    series_source,
-    source_name,
-)
-from app.api.query_schemas import BucketHistory, RawHistory
-from app.api.routes.export import (
-    CSV_CONTENT,
-    CSV_DESCRIPTION,
     DEFAULT_RANGE,
     INTERVAL_HELP,
-    NOT_MODIFIED,
+    USD,
+    BaseQuery,
+    CurrenciesQuery,
+    CurrencyPath,
     HistoryInterval,
-    csv_response,
+    SourceQuery,
+    TimeQuery,
+    TzQuery,
+    Window,
+    base_code,
+    currency_code,
+    currency_list,
+    history_window,
+    raw_zone,
+    source_name,
 )
-from app.api.schemas import ErrorBody
+from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
+from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
-from app.core.jsonenc import dumps, iso
-from app.core.numbers import plain
-from app.domain.buckets import MAX_BUCKETS, Interval, ceil, floor
+from app.core.jsonenc import dumps
+from app.read.history import MAX_RAW_POINTS, Pair, TooManyPoints, document, pair_for
 from app.read.query import data_version
-from app.read.series import Series, raw_extent, series_buckets, spans_between
-from app.sources.registry import cadence
+from app.read.series import raw_extent
 
 router = APIRouter(tags=["history"])
 
-# A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
-# with an interval, or as CSV, which streams any number.
-MAX_RAW_POINTS = MAX_BUCKETS
 
-CurrencyPath = Annotated[str, Path(description="One of the configured codes (case-insensitive)", examples=["KZT"])]
-
-
-def _raw_body(conn: Connection, series: Series, start: datetime, end: datetime) -> bytes:
-    spans = spans_between(conn, series.currency, series.source, start, end, MAX_RAW_POINTS + 1)
-    if len(spans) > MAX_RAW_POINTS:
-        raise HTTPException(
-            422,
-            f"more than {MAX_RAW_POINTS:,} spans of {series.currency} from {series.source} between {iso(start)} "
-            f"and {iso(end)}; narrow the range, ask for interval=1h (or 1d, 1w, 1mo), or for format=csv, "
-            "which streams any number",
-        )
-    points = [
-        {
-            "since": span.first_seen,
-            "until": span.last_seen,
-            "rate": span.value.rate,
-            "inverse": span.value.inverse,
-            "observations": span.observations,
-            "effective_date": span.effective_date,
-        }
-        for span in spans
-    ]
-    return dumps({"currency": series.currency, "source": series.source, "interval": "raw", "points": points})
+def _key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[object, ...]:
+    """What decides the answer besides the data version: whole buckets for a bucket interval (the answer depends on
+    the first and last bucket start only), the spans covered for raw (its default end is "now", ever moving)."""
+    legs = (pair.quote, pair.base)
+    head = (pair.currency, pair.base_code, *(leg.source if leg else None for leg in legs), str(zone))
+    calendar = window.calendar
+    if calendar is not None:
+        return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end))
+    extents = [raw_extent(conn, leg.currency, leg.source, window.start, window.end) for leg in legs if leg is not None]
+    return (*head, "raw", *extents)
 
 
-def _plain(rate: Decimal | None) -> Decimal | None:
-    """Bucket values are numbers, not published texts: one spelling (0.0115, not 0.01150) on every backend."""
-    return plain(rate) if rate is not None else None
-
-
-def _bucket_body(conn: Connection, series: Series, start: datetime, end: datetime, interval: Interval) -> bytes:
-    points = [
-        {
-            "t": bucket.t,
-            "open": _plain(bucket.open),
-            "high": _plain(bucket.high),
-            "low": _plain(bucket.low),
-            "close": _plain(bucket.close.rate if bucket.close is not None else None),
-        }
-        for bucket in series_buckets(conn, series, start, end, interval)
-    ]
-    return dumps({"currency": series.currency, "source": series.source, "interval": interval, "points": points})
+def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
+    try:
+        return dumps(document(conn, pair, window.start, window.end, window.calendar, zone))
+    except TooManyPoints as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get(
@@ -116,6 +88,8 @@ def history(
     start: TimeQuery = None,
     end: TimeQuery = None,
     interval: Annotated[HistoryInterval, Query(description=INTERVAL_HELP)] = "raw",
+    base: BaseQuery = None,
+    tz: TzQuery = None,
     source: SourceQuery = None,
     format_: Annotated[
         Literal["json", "csv"], Query(alias="format", description="`csv`: the same as /rates/export.csv")
@@ -128,19 +102,75 @@ def history(
     covering [t, next t). The rate in force is carried forward from earlier spans, but not past a span's
     `until` plus the source's allowed gap: a bucket with nothing in force has nulls. At most 10,000 buckets.
     """
-    code = currency_code(currency, settings)
     asked = source_name(source, settings)
-    since, until, bucketed = history_window(start, end, interval, DEFAULT_RANGE, utcnow())
+    base_name = base_code(base, settings)
+    code = currency_code(currency, settings, base_name)
+    zone = raw_zone(tz, interval)
+    window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), zone)
     conn = session.connection()
-    found = series_source(conn, latest, settings, code, asked)
-    series = Series(code, found, cadence(settings, found).hold)
+    pair = pair_for(conn, latest, settings, code, base_name, asked)
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
-        return csv_response(request, version, [series], since, until, bucketed)
-    if bucketed is None:
-        key = ("history", version, code, found, "raw", *raw_extent(conn, code, found, since, until))
-        return cached_json(request, key, lambda: _raw_body(conn, series, since, until))
-    # Whole buckets: the answer depends on the first and last bucket start only, so is shared more widely.
-    key = ("history", version, code, found, bucketed, ceil(since, bucketed), floor(until, bucketed))
-    return cached_json(request, key, lambda: _bucket_body(conn, series, since, until, bucketed))
+        return csv_response(request, version, [pair], window)
+    key = ("history", version, *_key(conn, pair, window, zone))
+    return cached_json(request, key, lambda: _body(conn, pair, window, zone))
+
+
+@router.get(
+    "/rates/history",
+    response_model=MultiHistory,
+    summary="Several currencies' rates over a range in one answer: each series exactly as /rates/{currency}/history",
+    responses={
+        304: NOT_MODIFIED,
+        404: {"model": ErrorBody, "description": "A currency with no data yet"},
+        422: {"model": ErrorBody, "description": "A bad code, base, zone, time or interval; too many points in all"},
+    },
+)
+@in_database
+def histories(
+    request: Request,
+    session: Session,
+    settings: SettingsDep,
+    latest: LatestDep,
+    currencies: CurrenciesQuery = None,
+    start: TimeQuery = None,
+    end: TimeQuery = None,
+    interval: Annotated[HistoryInterval, Query(description=INTERVAL_HELP)] = "raw",
+    base: BaseQuery = None,
+    tz: TzQuery = None,
+    source: SourceQuery = None,
+) -> Response:
+    """`{"interval", "base", "series": [{"currency", "source", "points"}]}`: every currency asked for (all by
+    default, in answer order: USD first in another base), each series what /rates/{currency}/history gives for
+    it. The limits (10,000 buckets, or raw spans) apply to the answer as a whole."""
+    asked = source_name(source, settings)
+    base_name = base_code(base, settings)
+    codes = currency_list(currencies, settings, base_name)
+    zone = raw_zone(tz, interval)
+    window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), zone, series=len(codes))
+    conn = session.connection()
+    pairs = [pair_for(conn, latest, settings, code, base_name, asked) for code in codes]
+    version = data_version(session)
+    key = ("histories", version, *(part for pair in pairs for part in _key(conn, pair, window, zone)))
+    return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone))
+
+
+def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -> bytes:
+    head: dict[str, Any] = {"interval": window.interval, "base": pairs[0].base_code if pairs else USD}
+    if zone is not UTC:
+        head["tz"] = str(zone)
+    series = []
+    total = 0
+    for pair in pairs:
+        try:
+            one = document(conn, pair, window.start, window.end, window.calendar, zone)
+        except TooManyPoints as exc:
+            raise HTTPException(422, str(exc)) from None
+        total += len(one["points"])
+        if window.calendar is None and total > MAX_RAW_POINTS:
+            raise HTTPException(
+                422, f"more than {MAX_RAW_POINTS:,} spans in all; ask fewer currencies, a narrower range or an interval"
+            )
+        series.append({k: v for k, v in one.items() if k not in ("interval", "base", "tz")})
+    return dumps({**head, "series": series})

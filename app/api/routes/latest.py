@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from app.api.caching import etag_matches
-from app.api.params import CurrenciesQuery, LatestSourceQuery, currency_list, source_name
+from app.api.params import BaseQuery, CurrenciesQuery, LatestSourceQuery, base_code, currency_list, source_name
 from app.api.schemas import ErrorBody, LatestResponse
 from app.read.latest import LatestService, etag_of
 from app.read.query import Latest
@@ -21,7 +21,7 @@ router = APIRouter(tags=["rates"])
 @router.get(
     "/rates/latest",
     response_model=LatestResponse,
-    summary="The current rate of every currency against USD, from the best source",
+    summary="The current rate of every currency against USD (or another base), from the best source",
     responses={
         304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
         422: {"model": ErrorBody, "description": "An unknown currency code"},
@@ -31,11 +31,14 @@ async def rates_latest(
     request: Request,
     currencies: CurrenciesQuery = None,
     source: LatestSourceQuery = None,
+    base: BaseQuery = None,
 ) -> Response:
     # async and database-free on purpose: the body and ETag were rendered when the data last changed.
     service: LatestService = request.app.state.latest
-    codes = tuple(currency_list(currencies, service.settings))
-    rendered = service.render(codes, source_name(source, service.settings), request.scope["query_string"])
+    settings = service.settings
+    base_name = base_code(base, settings)
+    codes = tuple(currency_list(currencies, settings, base_name))
+    rendered = service.render(codes, source_name(source, settings), request.scope["query_string"], base_name)
     headers = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={service.max_age()}"}
     if etag_matches(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=headers)

@@ -1,4 +1,4 @@
-"""The hourly rollup of rate_span, filled from the spans already stored.
+"""The hourly rollup of rate_span (filled by 0005, which gives it its present form).
 
 Revision ID: 0003
 Revises: 0002
@@ -33,15 +33,9 @@ def upgrade() -> None:
         sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("currency", "source", "hour", "per_usd", name="pk_rate_rollup"),
     )
-    # Derived data: recomputed from the spans with the same code the store keeps it current with (Python, so that
-    # the extremes are chosen exactly by Decimal). A year of per-minute spans takes a few seconds. That code
-    # follows the current schema, so it only runs where there is something to fill: a new database (the usual
-    # case once later migrations change rate_span) never calls it.
-    bind = op.get_bind()
-    if bind.execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
-        from app.ingest.rollup import rebuild
-
-        rebuild(bind)
+    # Derived data, filled by the code that keeps it current. That code follows the rollup's latest schema, so
+    # the filling is left to the migration that made it (0005); a database already past this one was filled here
+    # by the code of the time.
 
 
 def downgrade() -> None:

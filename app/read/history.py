@@ -1,0 +1,170 @@
+"""A currency's history as /rates/{currency}/history and /rates/history answer it: the stored spans of a range, or
+buckets of the step function they make, in USD or in units of another currency, in any time zone.
+
+One series is a (currency, source) of spans; USD itself is None. In another base each point is the cross of the
+two legs in force (app.domain.steps), and the answer names the source of each leg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.core.jsonenc import iso
+from app.core.settings import Settings
+from app.domain.calendar import MAX_BUCKETS, Calendar
+from app.domain.steps import Level, cross_pieces
+from app.domain.values import plain
+from app.read.latest import USD, LatestService
+from app.read.series import Series, has_spans, series_buckets, spans_between
+from app.sources.registry import cadence
+
+# A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
+# with an interval, or as CSV, which streams any number.
+MAX_RAW_POINTS = MAX_BUCKETS
+
+
+class NoData(LookupError):
+    """A currency with no data from any source yet (or from the source asked for, in another base)."""
+
+
+def default_source(conn: Connection, latest: LatestService, settings: Settings, currency: str) -> str | None:
+    """The source /rates/latest takes `currency` from; before any snapshot, the first enabled one with data."""
+    best = latest.best_source(currency)
+    if best is not None:
+        return best
+    return next((source for source in settings.sources if has_spans(conn, currency, source)), None)
+
+
+def series_for(conn: Connection, latest: LatestService, settings: Settings, currency: str, asked: str | None) -> Series:
+    """The series of `currency` from the source asked for, or the default one (NoData when it has none)."""
+    found = asked or default_source(conn, latest, settings, currency)
+    if found is None:
+        raise NoData(f"no data for {currency} yet")
+    return Series(currency, found, cadence(settings, found).hold)
+
+
+class TooManyPoints(ValueError):
+    """More spans in the range than a raw answer holds; the message says what to ask instead."""
+
+
+def stamp(moment: datetime, zone: tzinfo) -> str:
+    """A time as answers write it: UTC with a `Z`, or in the asked zone with its offset (`...T00:00:00+05:00`)."""
+    return iso(moment) if zone is UTC else moment.astimezone(zone).isoformat()
+
+
+def pair_for(
+    conn: Connection, latest: LatestService, settings: Settings, currency: str, base: str, asked: str | None
+) -> Pair:
+    """`currency` in units of `base`, each leg from the source asked for or its default one (USD being none)."""
+
+    def leg(code: str) -> Series | None:
+        return None if code == USD else series_for(conn, latest, settings, code, asked)
+
+    return Pair(currency, leg(currency), base, leg(base))
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """What a history is of: a currency (None: USD) in units of a base (None: USD), each from its series."""
+
+    currency: str
+    quote: Series | None
+    base_code: str
+    base: Series | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.currency}/{self.base_code}"
+
+    def head(self) -> dict[str, Any]:
+        """The answer's opening fields: the currency and its source, then (another base) the base and its source."""
+        found: dict[str, Any] = {"currency": self.currency, "source": self.quote.source if self.quote else None}
+        if self.base is not None:
+            found |= {"base": self.base_code, "base_source": self.base.source}
+        return found
+
+
+def raw_points(conn: Connection, pair: Pair, start: datetime, end: datetime, zone: tzinfo) -> list[dict[str, Any]]:
+    """The spans overlapping [start, end] (in another base: the stretches of one cross rate), oldest first."""
+    if pair.base is None:
+        assert pair.quote is not None
+        spans = spans_between(conn, pair.quote.currency, pair.quote.source, start, end, MAX_RAW_POINTS + 1)
+        _check_raw(len(spans), pair, start, end)
+        return [
+            {
+                "since": stamp(span.first_seen, zone),
+                "until": stamp(span.last_seen, zone),
+                "rate": span.value.rate,
+                "inverse": span.value.inverse,
+                "observations": span.observations,
+                "effective_date": span.effective_date,
+            }
+            for span in spans
+        ]
+    legs = [
+        spans_between(conn, leg.currency, leg.source, start, end, MAX_RAW_POINTS + 1) if leg is not None else None
+        for leg in (pair.quote, pair.base)
+    ]
+    for leg in legs:
+        _check_raw(len(leg) if leg is not None else 0, pair, start, end)
+    holds = [leg.hold if leg is not None else pair.base.hold for leg in (pair.quote, pair.base)]
+    pieces = [p for p in cross_pieces(legs[0], legs[1], holds[0], holds[1]) if p.until >= start and p.since <= end]
+    _check_raw(len(pieces), pair, start, end)
+    return [
+        {"since": stamp(p.since, zone), "until": stamp(p.until, zone), "rate": p.level.rate, "inverse": p.level.inverse}
+        for p in pieces
+    ]
+
+
+def _check_raw(count: int, pair: Pair, start: datetime, end: datetime) -> None:
+    if count > MAX_RAW_POINTS:
+        what = f"{pair.currency} from {pair.quote.source}" if pair.quote and not pair.base else pair.name
+        raise TooManyPoints(
+            f"more than {MAX_RAW_POINTS:,} spans of {what} between {iso(start)} and {iso(end)}; narrow the range, "
+            "ask for interval=1h (or 1d, 1w, 1mo), or for format=csv, which streams any number"
+        )
+
+
+def _number(level: Level | None) -> Decimal | None:
+    """Bucket values are numbers, not published texts: one spelling (0.0115, not 0.01150) on every backend."""
+    return plain(level.rate) if level is not None else None
+
+
+def bucket_points(
+    conn: Connection, pair: Pair, calendar: Calendar, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """One point per bucket start in [start, end]: open, high, low, close and the time-weighted average."""
+    return [
+        {
+            "t": stamp(bucket.t, calendar.zone),
+            "open": _number(bucket.open),
+            "high": _number(bucket.high),
+            "low": _number(bucket.low),
+            "close": _number(bucket.close),
+            "average": bucket.average,
+        }
+        for bucket in series_buckets(conn, pair.quote, calendar, start, end, pair.base)
+    ]
+
+
+def document(
+    conn: Connection, pair: Pair, start: datetime, end: datetime, calendar: Calendar | None, zone: tzinfo
+) -> dict[str, Any]:
+    """One currency's answer of /rates/{currency}/history (interval and time zone included)."""
+    found = pair.head()
+    if calendar is None:
+        found["interval"] = "raw"
+        if zone is not UTC:
+            found["tz"] = str(zone)
+        found["points"] = raw_points(conn, pair, start, end, zone)
+        return found
+    found["interval"] = calendar.interval
+    if calendar.zone is not UTC:
+        found["tz"] = str(calendar.zone)
+    found["points"] = bucket_points(conn, pair, calendar, start, end)
+    return found
