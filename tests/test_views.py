@@ -1,0 +1,255 @@
+"""The views users know from other rates APIs, pinned on hand-built spans with known answers: any base currency,
+all rates at a past instant, several series at once, local-time days, time-weighted averages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from app.api.app import create_app
+from tests.series import insert_spans, query_settings, serve, span
+from tests.support import at
+
+
+def exact(response: Any) -> Any:
+    assert response.status_code == 200, response.text
+    return json.loads(response.content, parse_float=Decimal, parse_int=Decimal)
+
+
+def _ticker(currency: str, value: str, first: str, last: str) -> dict[str, Any]:
+    return span(currency, "ticker", value, False, at(first), at(last))
+
+
+# Two ticker legs (USD per unit) that change at different times; the ticker's values hold 15 minutes.
+#   KGS 0.0100 from 00:00, 0.0125 from 02:00     KZT 0.0020 from 00:00, 0.0025 from 03:00
+#   KGS/KZT: 5 until 02:00, 6.25 until 03:00, then 5 again (until 06:10, when both lapse)
+CROSS = [
+    _ticker("KGS", "0.0100", "2026-01-01T00:00", "2026-01-01T01:55"),
+    _ticker("KGS", "0.0125", "2026-01-01T02:00", "2026-01-01T05:55"),
+    _ticker("KZT", "0.0020", "2026-01-01T00:00", "2026-01-01T02:55"),
+    _ticker("KZT", "0.0025", "2026-01-01T03:00", "2026-01-01T05:55"),
+]
+DAY = {"start": "2026-01-01", "end": "2026-01-01", "source": "ticker"}
+
+
+@pytest.fixture
+def cross(engine: Engine, database_url: str) -> Iterator[TestClient]:
+    with serve(engine, database_url, CROSS) as client:
+        yield client
+
+
+def test_a_cross_changes_at_each_legs_change(cross: TestClient) -> None:
+    raw = exact(cross.get("/rates/KGS/history", params={**DAY, "end": "2026-01-02", "base": "KZT"}))
+    assert (raw["currency"], raw["source"], raw["base"], raw["base_source"]) == ("KGS", "ticker", "KZT", "ticker")
+    assert [(p["since"], p["rate"]) for p in raw["points"]] == [
+        ("2026-01-01T00:00:00Z", 5),
+        ("2026-01-01T02:00:00Z", Decimal("6.25")),
+        ("2026-01-01T03:00:00Z", 5),
+    ]
+    hours = exact(cross.get("/rates/KGS/history", params={**DAY, "end": "2026-01-01T03:00", "interval": "1h",
+                                                          "base": "KZT"}))["points"]  # fmt: skip
+    assert [(p["open"], p["high"], p["low"], p["close"]) for p in hours] == [
+        (5, 5, 5, 5), (5, 5, 5, 5), (Decimal("6.25"),) * 4, (5, 5, 5, 5)
+    ]  # fmt: skip
+
+
+def test_the_ohlc_of_a_cross_is_of_the_cross_not_of_the_legs(cross: TestClient) -> None:
+    (day,) = exact(cross.get("/rates/KGS/history", params={**DAY, "interval": "1d", "base": "KZT"}))["points"]
+    # Dividing the legs' OHLC would give a high of 0.0125 / 0.0025 = 5; the cross was 6.25 from 02:00 to 03:00.
+    assert (day["open"], day["high"], day["low"], day["close"]) == (5, Decimal("6.25"), 5, 5)
+    # 5 for 120 minutes, 6.25 for 60, 5 for 190 (to 06:10): 1925 / 370
+    assert day["average"] == Decimal("5.20270270270270")
+    usd = exact(cross.get("/rates/USD/history", params={**DAY, "interval": "1d", "base": "KZT"}))
+    (point,) = usd["points"]
+    assert (usd["currency"], usd["source"], usd["base"]) == ("USD", None, "KZT")
+    assert (point["open"], point["high"], point["low"], point["close"]) == (500, 500, 400, 400)
+
+
+def test_the_latest_rates_in_another_base_say_where_each_leg_came_from(cross: TestClient) -> None:
+    body = exact(cross.get("/rates/latest", params={"base": "KZT", "source": "ticker"}))
+    assert body["base"] == "KZT"
+    rates = {r["currency"]: r for r in body["rates"]}
+    assert list(rates) == ["USD", "KGS"]  # USD first, the base itself left out, currencies without data too
+    kgs = rates["KGS"]
+    assert (kgs["pair"], kgs["rate"], kgs["inverse"]) == ("KGS/KZT", 5, Decimal("0.2"))
+    assert kgs["legs"]["KGS"]["source"] == kgs["legs"]["KZT"]["source"] == "ticker"
+    assert kgs["since"] == "2026-01-01T03:00:00Z"  # when the cross last changed: the later leg
+    assert (kgs["previous_rate"], kgs["change_pct"]) == (Decimal("6.25"), -20)
+    usd = rates["USD"]
+    assert (usd["pair"], usd["rate"], usd["inverse"], usd["source"]) == ("USD/KZT", 400, Decimal("0.0025"), None)
+    assert list(usd["legs"]) == ["KZT"]
+
+
+def test_base_usd_is_the_answer_without_a_base(cross: TestClient) -> None:
+    for path, params in [
+        ("/rates/latest", {}),
+        ("/rates/KGS/history", {**DAY, "interval": "1h"}),
+        ("/rates/KGS/history", DAY),
+        ("/rates/KGS/change", {"start": "2026-01-01T00:30", "end": "2026-01-01T04:00"}),
+        ("/rates/changes", {"start": "2026-01-01T00:30", "end": "2026-01-01T04:00"}),
+        ("/rates/export.csv", {**DAY, "interval": "1h"}),
+    ]:
+        plain = cross.get(path, params=params)
+        assert plain.status_code == 200, (path, plain.text)
+        assert cross.get(path, params={**params, "base": "USD"}).content == plain.content, path
+        assert cross.get(path, params={**params, "base": "usd"}).content == plain.content, path
+
+
+def test_change_in_another_base(cross: TestClient) -> None:
+    moved = exact(cross.get("/rates/KGS/change", params={"start": "2026-01-01T00:30", "end": "2026-01-01T02:30",
+                                                         "base": "KZT", "source": "ticker"}))  # fmt: skip
+    assert (moved["start_rate"], moved["end_rate"], moved["change_pct"]) == (5, Decimal("6.25"), 25)
+    assert (moved["base"], moved["base_source"]) == ("KZT", "ticker")
+
+
+def test_several_series_in_one_call_are_each_the_single_answer(cross: TestClient) -> None:
+    for params in ({**DAY, "interval": "1h"}, {**DAY, "end": "2026-01-02"}, {**DAY, "interval": "1d", "base": "KGS"}):
+        many = exact(cross.get("/rates/history", params=params))
+        assert many["interval"] == params.get("interval", "raw") and many["base"] == params.get("base", "USD")
+        names = [s["currency"] for s in many["series"]]
+        # every currency (source=ticker: those without ticker data answer no points), the base left out
+        assert names == (
+            ["KGS", "KZT", "TJS", "UZS", "TMT"] if "base" not in params else ["USD", "KZT", "TJS", "UZS", "TMT"]
+        )
+        for series in many["series"]:
+            one = exact(cross.get(f"/rates/{series['currency']}/history", params=params))
+            assert series == {k: v for k, v in one.items() if k not in ("interval", "base", "tz")}
+
+
+def test_the_bucket_limit_applies_to_the_whole_answer(cross: TestClient) -> None:
+    # 5,001 hours are within the limit for one series; for two they are not.
+    params = {"start": "2025-06-11", "end": "2026-01-06T08:00", "interval": "1h", "source": "ticker"}
+    assert cross.get("/rates/KGS/history", params=params).status_code == 200
+    response = cross.get("/rates/history", params={**params, "currencies": "KGS,KZT"})
+    assert response.status_code == 422
+    assert "(2 series), more than the limit of 10,000" in response.json()["detail"]
+
+
+# --- rates at an instant ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kzt(engine: Engine, database_url: str) -> Iterator[TestClient]:
+    with serve(engine, database_url) as client:  # tests/series.py: KZT from erapi with a gap, KGS, UZS
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("when", "rate", "stale"),
+    [
+        ("2025-12-01", None, None),  # before any data: absent
+        ("2026-01-01T01:42", Decimal("0.0025"), False),  # between S2 (last seen 01:40) and S3: S2 still holds
+        ("2026-01-01T04:00", None, None),  # inside the gap (S3 lapsed at 03:40): absent
+        ("2026-01-01T01:45", Decimal("0.004"), False),  # at S3's exact start: S3
+        ("2026-01-01T03:20", Decimal("0.004"), False),  # S3 last seen 03:10, holds until 03:40: in force, fresh
+    ],
+)
+def test_rates_at_an_instant(kzt: TestClient, when: str, rate: Decimal | None, stale: bool | None) -> None:
+    body = exact(kzt.get(f"/rates/at/{when}", params={"currencies": "KZT"}))
+    assert body["at"] == at(when).isoformat().replace("+00:00", "Z") and body["base"] == "USD"
+    found = {r["currency"]: r for r in body["rates"]}
+    if rate is None:
+        assert "KZT" not in found
+        return
+    assert (found["KZT"]["rate"], found["KZT"]["stale"], found["KZT"]["source"]) == (rate, stale, "erapi")
+
+
+def test_rates_at_a_past_instant_are_cached_long_and_follow_the_data(kzt: TestClient) -> None:
+    first = kzt.get("/rates/at/2026-01-01T01:42")
+    assert first.headers["cache-control"] == "public, max-age=86400"
+    assert kzt.get("/rates/at/2026-01-01T01:42", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    body = exact(kzt.get("/rates/at/2026-01-01T01:42", params={"base": "KZT"}))
+    usd = body["rates"][0]
+    assert (usd["currency"], usd["rate"]) == ("USD", 400)
+
+
+# --- local days ------------------------------------------------------------------------------------------------
+
+
+def test_days_in_almaty_across_its_move_to_utc_plus_5(engine: Engine, database_url: str) -> None:
+    """Almaty was UTC+6 until 2024-03-01 00:00 local, then UTC+5: 29 February lasted 25 hours there."""
+    rows = [
+        _ticker("KZT", "0.0020", "2024-02-28T12:00", "2024-02-29T18:25"),
+        _ticker("KZT", "0.0021", "2024-02-29T18:30", "2024-03-02T12:00"),  # 23:30 on the 29th in Almaty (UTC+5)
+    ]
+    with serve(engine, database_url, rows) as client:
+        body = exact(client.get("/rates/KZT/history", params={"start": "2024-02-28T18:00", "end": "2024-03-01T18:59",
+                                                              "interval": "1d", "tz": "Asia/Almaty"}))  # fmt: skip
+    assert body["tz"] == "Asia/Almaty"
+    assert [(p["t"], p["open"], p["close"]) for p in body["points"]] == [
+        ("2024-02-29T00:00:00+06:00", Decimal("0.0020"), Decimal("0.0021")),
+        ("2024-03-01T00:00:00+05:00", Decimal("0.0021"), Decimal("0.0021")),
+    ]
+    # 0.0020 for 24 h 30 min of the 25-hour day, then 0.0021 for 30 min
+    assert body["points"][0]["average"] == Decimal("0.002002")
+
+
+def test_days_in_kolkata_begin_at_half_past_the_utc_hour(engine: Engine, database_url: str) -> None:
+    rows = [
+        _ticker("KGS", "0.0110", "2026-02-22T12:00", "2026-02-22T18:10"),
+        _ticker("KGS", "0.0120", "2026-02-22T18:15", "2026-02-22T18:40"),  # 23:45 local: the 22nd
+        _ticker("KGS", "0.0130", "2026-02-22T18:45", "2026-02-23T12:00"),  # 00:15 local: the 23rd
+    ]
+    with serve(engine, database_url, rows) as client:
+        body = exact(client.get("/rates/KGS/history", params={"start": "2026-02-21T18:30", "end": "2026-02-23T00:00",
+                                                              "interval": "1d", "tz": "Asia/Kolkata"}))  # fmt: skip
+        params = {"start": "2026-02-21T18:30", "end": "2026-02-23T00:00", "interval": "1d", "tz": "Asia/Kolkata"}
+        csv = client.get("/rates/export.csv", params={**params, "currencies": "KGS"})
+    first, second = body["points"]
+    assert first["t"] == "2026-02-22T00:00:00+05:30" and second["t"] == "2026-02-23T00:00:00+05:30"
+    assert (first["open"], first["high"], first["close"]) == (Decimal("0.0110"), Decimal("0.0120"), Decimal("0.0120"))
+    assert (second["open"], second["low"]) == (Decimal("0.0120"), Decimal("0.0120"))
+    # The 22nd local: nothing until 12:00 UTC, 0.0110 from 12:00 to 18:15, 0.0120 from 18:15 to 18:30: 390 minutes
+    assert first["average"] == Decimal("0.0110384615384615")
+    assert csv.text.splitlines()[1].startswith("2026-02-22T00:00:00+05:30,KGS,KGS/USD,0.0120,0.0110384615384615,")
+
+
+def test_an_average_leaves_out_the_time_nothing_was_in_force(kzt: TestClient) -> None:
+    (day,) = exact(kzt.get("/rates/KZT/history", params={"start": "2026-01-01", "end": "2026-01-01",
+                                                         "interval": "1d"}))["points"]  # fmt: skip
+    # 0.002 for 90 minutes, 0.0025 for 15, 0.004 for 115, nothing from 03:40 to 05:15, 0.00125 for 75
+    assert day["average"] == Decimal("0.00261440677966102")
+    empty = exact(kzt.get("/rates/KZT/history", params={"start": "2026-01-03", "end": "2026-01-03",
+                                                        "interval": "1d"}))["points"]  # fmt: skip
+    assert empty == [{"t": "2026-01-03T00:00:00Z", "open": None, "high": None, "low": None, "close": None,
+                      "average": None}]  # fmt: skip
+
+
+# --- bad parameters --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "detail"),
+    [
+        ("/rates/latest", {"base": "EUR"}, 422, "parameter 'base': unknown currency 'EUR'; valid bases: USD, KGS, KZT"),
+        ("/rates/KZT/history", {"base": "KZT"}, 422, "the currency KZT is also the base"),
+        ("/rates/history", {"currencies": "KZT,KGS", "base": "KGS"}, 422, "KGS is also the base"),
+        ("/rates/KZT/history", {"interval": "1d", "tz": "Mars/Olympus"}, 422, "unknown time zone 'Mars/Olympus'"),
+        ("/rates/KZT/history", {"tz": "Asia/Almaty"}, 422, "a time zone applies to bucketed intervals"),
+        ("/rates/export.csv", {"interval": "1d", "tz": "../etc/passwd"}, 422, "unknown time zone"),
+        ("/rates/at/2999-01-01", {}, 422, "parameter 'when': 2999-01-01T00:00:00Z is in the future"),
+        ("/rates/at/noon", {}, 422, "parameter 'when': 'noon' is not an ISO 8601 date or time"),
+        ("/rates/USD/history", {}, 422, "the currency USD is also the base"),
+        ("/rates/EUR/history", {"base": "KZT"}, 404, "unknown currency 'EUR'; valid codes: USD, KGS, TJS"),
+    ],
+)
+def test_bad_view_parameters_are_4xx_with_a_detail(
+    kzt: TestClient, path: str, params: dict[str, str], status: int, detail: str
+) -> None:
+    response = kzt.get(path, params=params)
+    assert response.status_code == status, response.text
+    assert detail in response.json()["detail"]
+
+
+def test_a_settings_bound_client_sees_every_base(engine: Engine, database_url: str) -> None:
+    insert_spans(engine, CROSS)
+    with TestClient(create_app(query_settings(database_url, currencies=["KGS", "KZT", "UZS"]))) as client:
+        response = client.get("/rates/latest", params={"base": "TJS"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "parameter 'base': unknown currency 'TJS'; valid bases: USD, KGS, KZT, UZS"
