@@ -3,6 +3,10 @@
 Every process started with role `all` or `poller` runs a scheduler (each uvicorn worker runs the lifespan),
 so each poll first asks for the lock; the holder keeps it for its lifetime and the others skip their turn.
 When the holder dies its lock is freed by the OS or the server, and the next process to ask takes over.
+
+Within a process, the polls of several sources ask at the same moment (every job first runs at start-up), each
+from a worker thread: asking is therefore serialized by a thread lock, or all but one would see the lock taken
+(by their own process) and skip their turn.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -31,14 +36,40 @@ class PollerLock(Protocol):
     def release(self) -> None: ...
 
 
-class FileLock:
-    """SQLite: an exclusive flock on a file beside the database; the kernel frees it when the process dies."""
+class _Serialized:
+    """One thread at a time asks for (or gives up) the lock; subclasses say how (`_acquire`, `_release`)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+
+    def _acquire(self) -> bool:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def acquire(self) -> bool:
+        with self._mutex:
+            return self._acquire()
+
+    def release(self) -> None:
+        with self._mutex:
+            self._release()
+
+
+class FileLock(_Serialized):
+    """SQLite: an exclusive flock on a file beside the database; the kernel frees it when the process dies.
+
+    flock belongs to an open file: a second open of the same file in this process would be refused like another
+    process would, which is why asking goes through one thread at a time.
+    """
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._file: IO[bytes] | None = None
 
-    def acquire(self) -> bool:
+    def _acquire(self) -> bool:
         if self._file is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,20 +85,21 @@ class FileLock:
         self._file = handle
         return True
 
-    def release(self) -> None:
+    def _release(self) -> None:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
 
 
-class AdvisoryLock:
+class AdvisoryLock(_Serialized):
     """PostgreSQL: a session advisory lock held on one dedicated connection, never a pooled one.
 
     A pooled connection could go back to the pool (and the lock with it) or be recycled under us.
     """
 
     def __init__(self, engine: Engine) -> None:
+        super().__init__()
         self._engine = create_engine(engine.url, poolclass=NullPool)
         self._key = lock_key(engine, "poller")
         self._conn: Connection | None = None
@@ -82,7 +114,7 @@ class AdvisoryLock:
             self._drop()
             return False
 
-    def acquire(self) -> bool:
+    def _acquire(self) -> bool:
         if self._conn is not None and self._still_held():
             return True
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -98,7 +130,7 @@ class AdvisoryLock:
                 self._conn.close()
             self._conn = None
 
-    def release(self) -> None:
+    def _release(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(DBAPIError):
                 self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})

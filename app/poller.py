@@ -78,6 +78,7 @@ class Poller:
         self.runtime = {name: Runtime() for name in settings.sources}
         self.scheduler: AsyncIOScheduler | None = None
         self.inflight: set[asyncio.Task[Any]] = set()  # polls running now, for a graceful shutdown (drain)
+        self._leading: bool | None = None  # as last found; None before the first poll
 
     async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
         """One poll of one source; None when another process holds the poller lock or the source is backing off."""
@@ -85,8 +86,7 @@ class Poller:
         if task is not None:
             self.inflight.add(task)
             task.add_done_callback(self.inflight.discard)
-        if not await asyncio.to_thread(self.lock.acquire):
-            log.debug("poll of %s skipped: another process holds the poller lock", name)
+        if not await self._lead():
             return None
         state = self.runtime[name]
         started_at = self.clock()
@@ -106,6 +106,18 @@ class Poller:
         if self.on_change is not None:
             await self.on_change()
         return outcome
+
+    async def _lead(self) -> bool:
+        """True when this process holds the poller lock. A change of leader is logged (once, not at every poll
+        it skips)."""
+        leading = await asyncio.to_thread(self.lock.acquire)
+        if leading != self._leading:
+            if leading:
+                log.info("took the poller lock: this process polls now")
+            else:
+                log.info("another process holds the poller lock: this one stands by and polls only if it takes over")
+            self._leading = leading
+        return leading
 
     async def _poll_safely(
         self, spec: SourceSpec, state: Runtime, started_at: datetime
