@@ -79,6 +79,7 @@ class Poller:
         self.scheduler: AsyncIOScheduler | None = None
         self.inflight: set[asyncio.Task[Any]] = set()  # polls running now, for a graceful shutdown (drain)
         self._leading: bool | None = None  # as last found; None before the first poll
+        self._stopping = False
 
     async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
         """One poll of one source; None when another process holds the poller lock or the source is backing off."""
@@ -204,6 +205,7 @@ class Poller:
         """Wait, at most `seconds`, for the polls in flight to finish, then cancel the rest; True when all
         finished. Cancelling abandons a fetch; a database write already under way runs in a thread and
         cannot be interrupted, but it is one transaction: it commits whole or not at all."""
+        self._stopping = True
         running = [task for task in self.inflight if task is not asyncio.current_task()]
         if not running:
             return True
@@ -219,12 +221,22 @@ class Poller:
         """One poll of each source, one after another (they share one database writer anyway)."""
         return [await self.poll_source(name, force=True) for name in (names or self.settings.sources)]
 
+    async def _scheduled_poll(self, name: str) -> None:
+        """What the scheduler runs. A poll cancelled because the process is stopping (it outlived the shutdown
+        timeout) is said in one line: it is no error, and a traceback would bury the rest of the log."""
+        try:
+            await self.poll_source(name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.warning("poll of %s abandoned at shutdown: still running when the shutdown timeout ran out", name)
+
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         self.scheduler = scheduler
         for name in self.settings.sources:
             interval = self.settings.source_interval(name)
             scheduler.add_job(
-                self.poll_source,
+                self._scheduled_poll,
                 "interval",
                 args=[name],
                 id=f"poll-{name}",
