@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class PollerLock(Protocol):
+    # How many times this process has taken the lock: a new value means a new term as the poller, whose
+    # predecessor (another process, or this one before it lost the lock) may have left state behind.
+    taken: int
+
     def acquire(self) -> bool:
         """True when this process holds the lock (it may already have held it)."""
         ...
@@ -41,6 +45,7 @@ class _Serialized:
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
+        self.taken = 0
 
     def _acquire(self) -> bool:
         raise NotImplementedError
@@ -83,6 +88,7 @@ class FileLock(_Serialized):
         handle.write(f"{os.getpid()}\n".encode())
         handle.flush()
         self._file = handle
+        self.taken += 1
         return True
 
     def _release(self) -> None:
@@ -120,6 +126,7 @@ class AdvisoryLock(_Serialized):
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         if conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar_one():
             self._conn = conn
+            self.taken += 1
             return True
         conn.close()
         return False

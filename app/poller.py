@@ -1,5 +1,8 @@
 """The scheduled polls: fetch each source, run the pipeline, back off a failing source, and tell the API
-its snapshot is out of date. One source failing never touches another: each has its own job and state."""
+its snapshot is out of date. One source failing never touches another: each has its own job and state.
+
+Back-off outlives the process: a new poller (restarted, or taking over from one that died) reads it back.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from typing import Any
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
+from sqlmodel import col, select
 
 from app import metrics
-from app.db import write_session
+from app.db import read_session, write_session
 from app.domain import Quote, utcnow
 from app.fetch import FetchError, Validators, fetch
 from app.leader import PollerLock
@@ -43,6 +47,9 @@ class Runtime:
     url: str | None = None
     validators: Validators = field(default_factory=Validators)
     quotes: Sequence[Quote] = ()
+    # When this process last changed `failures` or `backoff_until`: newer state in the database (another
+    # poller's) wins over it when this process takes the lock.
+    changed_at: datetime | None = None
 
 
 def local_day(spec: SourceSpec, now: datetime) -> date:
@@ -79,6 +86,8 @@ class Poller:
         self.scheduler: AsyncIOScheduler | None = None
         self.inflight: set[asyncio.Task[Any]] = set()  # polls running now, for a graceful shutdown (drain)
         self._leading: bool | None = None  # as last found; None before the first poll
+        self._term = 0  # the lock's `taken` when the state was last read back from the database
+        self._reading = asyncio.Lock()
         self._stopping = False
 
     async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
@@ -109,8 +118,8 @@ class Poller:
         return outcome
 
     async def _lead(self) -> bool:
-        """True when this process holds the poller lock. A change of leader is logged (once, not at every poll
-        it skips)."""
+        """True when this process holds the poller lock; a new term as the poller first reads back the state
+        the previous one left. A change of leader is logged (once, not at every poll it skips)."""
         leading = await asyncio.to_thread(self.lock.acquire)
         if leading != self._leading:
             if leading:
@@ -118,7 +127,36 @@ class Poller:
             else:
                 log.info("another process holds the poller lock: this one stands by and polls only if it takes over")
             self._leading = leading
+        if leading and self._term != self.lock.taken:
+            async with self._reading:  # the polls of every source arrive here together
+                if self._term != self.lock.taken:
+                    taken = self.lock.taken
+                    self._adopt(await asyncio.to_thread(self._read_state))
+                    self._term = taken
         return leading
+
+    def _read_state(self) -> list[SourceState]:
+        with read_session(self.engine) as session:
+            statement = select(SourceState).where(col(SourceState.source).in_(list(self.runtime)))
+            return list(session.exec(statement))
+
+    def _adopt(self, rows: Iterable[SourceState]) -> None:
+        """Failures and back-off as the database has them, where they are newer than this process's own: a
+        restarted or replacement poller honours an upstream's Retry-After as the previous one would have."""
+        now = self.clock()
+        for row in rows:
+            state = self.runtime[row.source]
+            if state.changed_at is not None and state.changed_at >= row.updated_at:
+                continue
+            state.failures = row.consecutive_failures
+            backoff_until = row.backoff_until
+            state.backoff_until = backoff_until if backoff_until is not None and backoff_until > now else None
+            state.changed_at = row.updated_at
+            if state.backoff_until is not None:
+                log.info(
+                    "%s backs off until %s after %d failed poll(s), as its saved state says",
+                    row.source, state.backoff_until.isoformat(), state.failures,
+                )  # fmt: skip
 
     async def _poll_safely(
         self, spec: SourceSpec, state: Runtime, started_at: datetime
@@ -178,6 +216,7 @@ class Poller:
         )  # fmt: skip
 
     def _account(self, name: str, state: Runtime, outcome: Outcome, retry_after: float | None, now: datetime) -> None:
+        state.changed_at = now
         if outcome.ok:
             state.failures, state.backoff_until = 0, None
             return
