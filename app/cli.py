@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from app.backfill import Backfill, backfillable
 from app.db import make_engine
 from app.domain import utc, utcnow
@@ -22,13 +24,14 @@ from app.logs import configure as configure_logging
 from app.metrics import MULTIPROCESS_ENV
 from app.migrate import upgrade
 from app.pipeline import Outcome, process
-from app.poller import Poller
+from app.poller import Poller, database_trouble
 from app.settings import Settings, SettingsError, load_settings
 from app.sources.registry import SOURCES
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_UNAVAILABLE = 4
 
 
 def _when(text: str) -> datetime:
@@ -112,18 +115,41 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _poll_once(settings: Settings, names: list[str]) -> int:
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    try:
+        return await _poll_once_with(engine, settings, names)
+    finally:
+        engine.dispose()
+
+
+async def _poll_once_with(engine: Engine, settings: Settings, names: list[str]) -> int:
     lock = poller_lock(engine)
-    if not lock.acquire():
+    try:
+        upgrade(engine)
+        leading = lock.acquire()
+    except Exception as exc:
+        reason = database_trouble(exc)
+        if reason is None:
+            raise
+        print(f"error: the database is unreachable ({reason}): nothing was polled", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if not leading:
         print("error: another process is polling this database (it holds the poller lock)", file=sys.stderr)
         return EXIT_LOCKED
     try:
         async with make_client(settings.http_timeout, settings.user_agent) as client:
-            outcomes = await Poller(engine, settings, client, lock).poll_all(names)
+            poller = Poller(engine, settings, client, lock)
+            outcomes = await poller.poll_all(names)
+            await poller.write_unrecorded()  # the database may be back for a poll that failed without it
     finally:
         lock.release()
-        engine.dispose()
-    return _report([o for o in outcomes if o is not None])
+    code = _report([o for o in outcomes if o is not None])
+    if poller.unrecorded:
+        print(
+            f"error: the database is unreachable: {len(poller.unrecorded)} failed poll(s) are not in the poll log",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    return code
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from app.db import make_engine
 from app.fetch import make_client
 from app.latest import LatestService
 from app.leader import poller_lock
-from app.poller import Poller
+from app.poller import Poller, database_trouble
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,22 @@ US dollar. Every time is ISO 8601 UTC; `rate` is USD per one unit of the currenc
 
 async def _watch(service: LatestService, every: float) -> None:
     """Keep the snapshot in step with writes made by any process (the poller may be another one)."""
+    away = False
     while True:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(service.refresh_if_changed)
-        except Exception:  # the database may be briefly away: keep serving the last snapshot
-            log.warning("could not refresh the latest-rates snapshot", exc_info=True)
+        except Exception as exc:  # the database may be briefly away: keep serving the last snapshot
+            reason = database_trouble(exc)
+            if reason is None:
+                log.warning("could not refresh the latest-rates snapshot", exc_info=True)
+            elif not away:  # once per outage, not every few seconds of it
+                log.warning("could not refresh the latest-rates snapshot: database unavailable: %s", reason)
+            away = reason is not None
+            continue
+        if away:
+            log.info("the latest-rates snapshot is refreshed again")
+            away = False
 
 
 def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:

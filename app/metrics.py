@@ -143,8 +143,9 @@ def seed(engine: Engine, sources: Sequence[str]) -> None:
         ROWS.labels(source).set(rows.get(source, 0))
 
 
-def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
-    """Everything a finished poll tells: called by the poller (in a worker thread: it counts the rows)."""
+def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows: bool = True) -> None:
+    """Everything a finished poll tells: called by the poller (in a worker thread: it counts the rows, unless
+    `count_rows` is False because the database is away)."""
     source = outcome.source
     POLLS.labels(source, outcome.status).inc()
     POLL_SECONDS.labels(source).observe(seconds)
@@ -153,6 +154,8 @@ def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
         SPANS_EXTENDED.labels(source).inc(outcome.result.extended)
     if outcome.status in SUCCESS_OUTCOMES:
         LAST_SUCCESS.labels(source).set(time.time())
+    if not count_rows:
+        return
     try:
         with read_session(engine) as session:
             count = session.exec(select(func.count()).select_from(RateSpan).where(RateSpan.source == source)).one()

@@ -171,11 +171,18 @@ def _joined(items: Sequence[object]) -> str | None:
     return "; ".join(str(item) for item in items)[:4000] or None
 
 
-def _log_row(source: str, started_at: datetime, result: ApplyResult, outcome: str, error: str | None) -> PollLog:
+def _log_row(
+    source: str,
+    started_at: datetime,
+    result: ApplyResult,
+    outcome: str,
+    error: str | None,
+    finished_at: datetime | None = None,
+) -> PollLog:
     return PollLog(
         source=source,
         started_at=started_at,
-        finished_at=utcnow(),
+        finished_at=finished_at or utcnow(),
         outcome=outcome,
         poller=f"{socket.gethostname()}:{os.getpid()}",
         error=error,
@@ -238,11 +245,14 @@ def record_failure(
     entries_seen: int = 0,
     rejections: Sequence[Rejection] = (),
     outcome: str = "error",
+    finished_at: datetime | None = None,
 ) -> None:
-    """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API."""
+    """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API.
+
+    `finished_at` is given for a row written later than its poll (the database was away then)."""
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections))
     with write_session(engine) as session:
-        session.add(_log_row(source, started_at, result, outcome, error[:2000]))
+        session.add(_log_row(source, started_at, result, outcome, error[:2000], finished_at))
         bump_version(session)
 
 
