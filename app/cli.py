@@ -22,7 +22,7 @@ from app.core.settings import Settings, SettingsError
 from app.ingest.backfill import Backfill, backfillable
 from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome, process
-from app.ingest.poller import Poller
+from app.ingest.poller import Poller, database_trouble
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES, load_settings
 from app.storage.engine import describe, make_engine, masked, unavailable
@@ -122,18 +122,44 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _poll_once(settings: Settings, names: list[str]) -> int:
     engine = _engine(settings)
-    upgrade(engine)
+    try:
+        return await _poll_once_with(engine, settings, names)
+    finally:
+        engine.dispose()
+
+
+async def _poll_once_with(engine: Engine, settings: Settings, names: list[str]) -> int:
     lock = poller_lock(engine)
-    if not lock.acquire():
+    try:
+        upgrade(engine)
+        leading = lock.acquire()
+    except Exception as exc:
+        reason = database_trouble(exc)
+        if reason is None:
+            raise
+        where = masked(settings.database_url)
+        print(
+            f"error: the database FX_DATABASE_URL={where} is unavailable: {reason}; nothing polled", file=sys.stderr
+        )
+        return EXIT_DATABASE
+    if not leading:
         print("error: another process is polling this database (it holds the poller lock)", file=sys.stderr)
         return EXIT_LOCKED
     try:
         async with make_client(settings.http_timeout, settings.user_agent) as client:
-            outcomes = await Poller(engine, settings, client, lock).poll_all(names)
+            poller = Poller(engine, settings, client, lock)
+            outcomes = await poller.poll_all(names)
+            await poller.write_unrecorded()  # the database may be back for a poll that failed without it
     finally:
         lock.release()
-        engine.dispose()
-    return _report([o for o in outcomes if o is not None])
+    code = _report([o for o in outcomes if o is not None])
+    if poller.unrecorded:
+        print(
+            f"error: the database is unreachable: {len(poller.unrecorded)} failed poll(s) are not in the poll log",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE
+    return code
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:

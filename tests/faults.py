@@ -7,6 +7,9 @@ Point the code under test at `proxy.url_for(real_url)` (or host/port) and then:
 - `refuse()`: the port stops listening (connection refused) and every open connection is reset, as when the
   server is stopped; `accept()` listens again.
 - `cut()`: every open connection is reset, the port keeps listening (a restarted server, a failover).
+- `sever()`: every open connection is reset on the client's side only; the server is told nothing and keeps
+  its sessions (and their locks), as when a NAT or firewall between them dropped the connections: a server
+  learns of that only from TCP keepalive, by default hours later.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class TcpProxy:
         self._flowing.set()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
+        self._servers: set[socket.socket] = set()  # the server's side of each connection in _sockets
+        self._orphans: list[socket.socket] = []  # server sides left open by sever(), closed by close()
         self._listener: socket.socket | None = None
         self.port = self._listen(0)
 
@@ -61,7 +66,12 @@ class TcpProxy:
             return
         server.settimeout(None)
         with self._lock:
+            if self._listener is None:  # refused while this connection was being made: it never was
+                _reset(client)
+                _reset(server)
+                return
             self._sockets.update((client, server))
+            self._servers.add(server)
         for source, sink in ((client, server), (server, client)):
             threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
@@ -80,6 +90,7 @@ class TcpProxy:
             for sock in sockets:
                 if sock in self._sockets:
                     self._sockets.discard(sock)
+                    self._servers.discard(sock)
                     _reset(sock)
 
     # --- the faults -----------------------------------------------------------------------------------------
@@ -92,8 +103,15 @@ class TcpProxy:
 
     def cut(self) -> None:
         with self._lock:
-            sockets, self._sockets = self._sockets, set()
+            sockets, self._sockets, self._servers = self._sockets, set(), set()
         for sock in sockets:
+            _reset(sock)
+
+    def sever(self) -> None:
+        with self._lock:
+            sockets, servers, self._sockets, self._servers = self._sockets, self._servers, set(), set()
+            self._orphans.extend(servers)
+        for sock in sockets - servers:
             _reset(sock)
 
     def refuse(self) -> None:
@@ -112,6 +130,8 @@ class TcpProxy:
     def close(self) -> None:
         self.thaw()
         self.refuse()
+        for sock in self._orphans:
+            _reset(sock)
 
     # --- where to point the code under test ------------------------------------------------------------------
 
@@ -135,8 +155,13 @@ class TcpProxy:
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with a TCP reset (SO_LINGER 0), as a dead peer's kernel would answer."""
+    """Close with a TCP reset (SO_LINGER 0), as a dead peer's kernel would answer.
+
+    shutdown() first: a pump thread is blocked in recv() on every open socket, and close() alone does not wake
+    it, so the kernel would keep the connection open and silently swallow whatever the client sends next."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class Upstream:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        self.changing: dict[str, Callable[[int], bytes]] = {}  # path -> the body of its n-th request (from 0)
         self.requests: list[str] = []
         self.not_modified = 0
         self.delay = 0.0  # seconds each answer waits: an upstream that answers slowly
@@ -38,9 +40,12 @@ class Upstream:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                asked_before = upstream.requests.count(self.path)
                 upstream.requests.append(self.path)
                 time.sleep(upstream.delay)
                 status, body, headers = upstream.routes.get(self.path, (404, b"not found", {}))
+                if self.path in upstream.changing:
+                    status, body, headers = 200, upstream.changing[self.path](asked_before), {}
                 if status == 200 and headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
                     upstream.not_modified += 1
                     status, body = 304, b""
@@ -59,6 +64,11 @@ class Upstream:
 
     def serve(self, path: str, body: bytes, status: int = 200, **headers: str) -> str:
         self.routes[path] = (status, body, headers)
+        return self.url(path)
+
+    def serve_changing(self, path: str, body: Callable[[int], bytes]) -> str:
+        """Answer the n-th request of `path` (from 0) with `body(n)`: an upstream whose data moves on."""
+        self.changing[path] = body
         return self.url(path)
 
     def url(self, path: str) -> str:

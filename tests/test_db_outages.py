@@ -274,7 +274,7 @@ def test_a_refused_database_gives_json_503_and_one_log_line_per_failure(
         wait_for(lambda: _all_answer(server), 30, "every endpoint to answer once the database is back")
         output = server.output()
     assert "Traceback" not in output
-    lines = [line for line in output.splitlines() if "database unavailable" in line]
+    lines = [line for line in output.splitlines() if "app.api.dbaccess: database unavailable" in line]
     assert 2 <= len(lines) < failures, output[-3000:]  # not a flood: a line, then a sum for each second
     assert all(" 503 (error): connection failed:" in line and "refused" in line for line in lines), lines
     assert sum(int(m) for m in re.findall(r"the latest of (\d+) failures", output)) == failures - len(lines) + 1

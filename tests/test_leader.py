@@ -16,7 +16,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.ingest.lock import poller_lock
+from app.storage.engine import make_engine
 from app.storage.models import PollLog
+from tests.conftest import _postgres_schema_url
+from tests.faults import TcpProxy
 from tests.support import SEED_PAGE, Upstream
 
 
@@ -29,6 +32,35 @@ def test_a_second_lock_is_refused_until_the_first_is_released(engine: Engine) ->
     assert second.acquire()
     assert not first.acquire()
     second.release()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from _postgres_schema_url()
+
+
+def test_a_lock_lost_with_its_connection_is_taken_back_from_the_server(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection holding the lock is dropped between poller and server, and only the poller hears of it:
+    the server keeps the session, and the lock with it, for hours. The poller ends that session of its own
+    (and no other process's) and leads on."""
+    with TcpProxy.in_front_of(postgres_url) as proxy:
+        engines = [make_engine(proxy.url_for(postgres_url)), make_engine(postgres_url)]
+        ours, theirs = (poller_lock(engine) for engine in engines)
+        assert ours.acquire()
+        proxy.sever()
+        assert not theirs.acquire()  # the server still holds the lock for the lost session
+        assert ours.acquire()  # which is ours: ended, and the lock taken again
+        assert not theirs.acquire()
+        ours.release()
+        assert theirs.acquire()
+        theirs.release()
+        for engine in engines:
+            engine.dispose()
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.ingest.lock"]
+    assert messages[0] == "lost the database connection that held the poller lock"
+    assert messages[1].startswith("ended this process's lost database session (pid ")
 
 
 def _free_port() -> int:

@@ -97,3 +97,8 @@ def test_sigterm_past_the_shutdown_timeout_cancels_the_poll_whole(engine: Engine
     assert seconds < 4.5  # it did not wait for the upstream
     assert not any(line["message"].startswith("poll ticker") for line in log)
     assert _stored(engine) == ([], [])  # nothing half-written: no poll row, no span
+    # Said in one plain line: abandoning a poll at shutdown is what the timeout is for, not an error.
+    assert [(line["level"], line["message"]) for line in log if "ticker" in line["message"]] == [
+        ("warning", "poll of ticker abandoned at shutdown: still running when the shutdown timeout ran out")
+    ]
+    assert not [line for line in log if line["level"] in ("error", "critical") or "Traceback" in line["message"]]

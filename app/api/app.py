@@ -26,7 +26,7 @@ from app.api.stream import StreamHub
 from app.core import logs, metrics
 from app.core.settings import Settings
 from app.ingest.lock import poller_lock
-from app.ingest.poller import Poller
+from app.ingest.poller import Poller, database_trouble
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
 from app.sources.registry import get_settings
@@ -42,19 +42,22 @@ US dollar. Every time is ISO 8601 UTC; `rate` is USD per one unit of the currenc
 
 async def _watch(service: LatestService, every: float) -> None:
     """Keep the snapshot in step with writes made by any process (the poller may be another one)."""
-    failing = False
+    away = False
     while True:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(service.refresh_if_changed)
-        except Exception as exc:  # the database may be away: keep serving the last snapshot
-            if not failing:  # one line when it starts failing, one when it recovers: not one every few seconds
-                log.warning("could not refresh the latest-rates snapshot, serving the last one: %s", describe(exc))
-            failing = True
-        else:
-            if failing:
-                log.info("the latest-rates snapshot is refreshed again")
-            failing = False
+        except Exception as exc:  # the database may be briefly away: keep serving the last snapshot
+            reason = database_trouble(exc)
+            if reason is None:
+                log.warning("could not refresh the latest-rates snapshot", exc_info=True)
+            elif not away:  # once per outage, not every few seconds of it
+                log.warning("could not refresh the latest-rates snapshot: database unavailable: %s", reason)
+            away = reason is not None
+            continue
+        if away:
+            log.info("the latest-rates snapshot is refreshed again")
+            away = False
 
 
 def _readers(settings: Settings) -> Engine:

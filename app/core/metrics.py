@@ -149,8 +149,9 @@ def seed(engine: Engine, sources: Sequence[str]) -> None:
         ROWS.labels(source).set(state.spans_stored if state is not None else 0)
 
 
-def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
-    """Everything a finished poll tells: called by the poller (in a worker thread: it reads the source's row)."""
+def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows: bool = True) -> None:
+    """Everything a finished poll tells: called by the poller (in a worker thread: it reads the source's row,
+    unless `count_rows` is False because the database is away)."""
     source = outcome.source
     POLLS.labels(source, outcome.status).inc()
     POLL_SECONDS.labels(source).observe(seconds)
@@ -159,6 +160,8 @@ def observe_poll(engine: Engine, outcome: Outcome, seconds: float) -> None:
         SPANS_EXTENDED.labels(source).inc(outcome.result.extended)
     if outcome.status in SUCCESS_OUTCOMES:
         LAST_SUCCESS.labels(source).set(time.time())
+    if not count_rows:
+        return
     try:
         with read_session(engine) as session:
             state = session.get(SourceState, source)

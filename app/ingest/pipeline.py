@@ -24,6 +24,8 @@ class Outcome:
     error: str | None = None
     # The quotes stored (or confirmed): what a 304 from the upstream will confirm again next time.
     quotes: Sequence[Quote] = field(default=(), repr=False)
+    # False when the database was away: the poll-log row waits in the poller's memory to be written.
+    recorded: bool = True
 
     @property
     def status(self) -> str:

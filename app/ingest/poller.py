@@ -1,5 +1,10 @@
 """The scheduled polls: fetch each source, run the pipeline, back off a failing source, and tell the API
-its snapshot is out of date. One source failing never touches another: each has its own job and state."""
+its snapshot is out of date. One source failing never touches another: each has its own job and state.
+
+A poll never fails silently. When the database itself is away, the poll is still an `error` outcome (logged,
+counted, backed off); its poll-log row is kept in memory and written as soon as the database answers again.
+Back-off outlives the process: a new poller (restarted, or taking over from one that died) reads it back.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -15,24 +21,57 @@ from typing import Any
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import col, select
 
 from app.core import metrics
 from app.core.clock import utcnow
 from app.core.logs import log_poll
 from app.core.settings import Settings
 from app.domain.quotes import Quote
-from app.ingest.lock import PollerLock
-from app.ingest.pipeline import Outcome, fail, process, store_quotes
+from app.ingest import lock as leader
+from app.ingest.lock import LockUnavailable, PollerLock
+from app.ingest.pipeline import Outcome, process, store_quotes
 from app.ingest.store import record_failure
 from app.sources.base import SourceSpec, url_for
 from app.sources.fetch import FetchError, Validators, fetch
 from app.sources.registry import SOURCES
-from app.storage.engine import write_session
+from app.storage.engine import read_session, write_session
 from app.storage.models import SourceState
 
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[], Awaitable[None]]
+# Poll-log rows kept while the database is away. A day's outage of every source at its default interval is
+# about 400; past the bound the oldest are dropped and the next row written of that source says how many.
+MAX_UNRECORDED = 1000
+
+
+def database_trouble(exc: BaseException) -> str | None:
+    """What is wrong when `exc` says the database is away (refused, dropped, not answering, locked), in one
+    line fit for a log or a user (no password: drivers do not echo it); None for any other error (a bug is
+    not an outage)."""
+    if isinstance(exc, LockUnavailable | PoolTimeout | DisconnectionError):
+        text = str(exc)
+    elif isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+    else:
+        return None
+    return (text.strip().splitlines()[0] if text.strip() else type(exc).__name__)[:300]
+
+
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """The poll-log row of a failed poll that could not be written: the database was away."""
+
+    source: str
+    started_at: datetime
+    finished_at: datetime
+    error: str
+    outcome: str = "error"
 
 
 @dataclass(slots=True)
@@ -44,6 +83,9 @@ class Runtime:
     url: str | None = None
     validators: Validators = field(default_factory=Validators)
     quotes: Sequence[Quote] = ()
+    # When this process last changed `failures` or `backoff_until`: newer state in the database (another
+    # poller's) wins over it when this process takes the lock.
+    changed_at: datetime | None = None
 
 
 def local_day(spec: SourceSpec, now: datetime) -> date:
@@ -79,6 +121,13 @@ class Poller:
         self.runtime = {name: Runtime() for name in settings.sources}
         self.scheduler: AsyncIOScheduler | None = None
         self.inflight: set[asyncio.Task[Any]] = set()  # polls running now, for a graceful shutdown (drain)
+        self.unrecorded: deque[Unrecorded] = deque()  # failed polls whose rows wait for the database
+        self._dropped: Counter[str] = Counter()  # per source: rows dropped past MAX_UNRECORDED
+        self._writing = asyncio.Lock()
+        self._leading: bool | None = None  # as last found; None before the first poll
+        self._term = 0  # the lock's `taken` when the state was last read back from the database
+        self._reading = asyncio.Lock()
+        self._stopping = False
 
     async def poll_source(self, name: str, *, force: bool = False) -> Outcome | None:
         """One poll of one source; None when another process holds the poller lock or the source is backing off."""
@@ -86,27 +135,79 @@ class Poller:
         if task is not None:
             self.inflight.add(task)
             task.add_done_callback(self.inflight.discard)
-        if not await asyncio.to_thread(self.lock.acquire):
-            log.debug("poll of %s skipped: another process holds the poller lock", name)
-            return None
         state = self.runtime[name]
         started_at = self.clock()
-        if not force and state.backoff_until is not None and started_at < state.backoff_until:
-            log.debug("poll of %s skipped: backing off until %s", name, state.backoff_until)
-            return None
         clock = time.perf_counter()
-        outcome, retry_after = await self._poll_safely(SOURCES[name], state, started_at)
+        try:
+            if not await self._lead():
+                return None
+            if not force and self._backing_off(name, state, started_at):
+                return None
+            await self._write_unrecorded()
+        except Exception as exc:
+            # Whether this process leads cannot be told, or the rows kept could not be written: the database is
+            # away. A poll that would not have run anyway (a follower's, a source backing off) is no failure.
+            if self._leading is False or (not force and self._backing_off(name, state, started_at)):
+                return None
+            outcome, retry_after = await self._failed(name, started_at, exc), None
+        else:
+            outcome, retry_after = await self._poll_safely(SOURCES[name], state, started_at)
         seconds = time.perf_counter() - clock
         self._account(name, state, outcome, retry_after, started_at)
         log_poll(log, outcome, seconds)
-        try:
-            await asyncio.to_thread(self._save_state, name, state)
-            await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds)
-        except Exception:  # the database went away after the poll: the next poll will say so in the log
-            log.warning("could not record the state of %s", name, exc_info=True)
-        if self.on_change is not None:
-            await self.on_change()
+        await self._settle(name, state, outcome, seconds)
         return outcome
+
+    async def _lead(self) -> bool:
+        """True when this process holds the poller lock; a new term as the poller first reads back the state
+        the previous one left. A change of leader is logged (once, not at every poll it skips)."""
+        try:
+            # A database that stopped answering (not refusing) holds the thread asking: this poll gives up on it.
+            leading = await asyncio.wait_for(asyncio.to_thread(self.lock.acquire), leader.ASK_TIMEOUT)
+        except TimeoutError:
+            raise LockUnavailable(f"no answer within {leader.ASK_TIMEOUT:g} s about the poller lock") from None
+        if leading != self._leading:
+            if leading:
+                log.info("took the poller lock: this process polls now")
+            else:
+                log.info("another process holds the poller lock: this one stands by and polls only if it takes over")
+            self._leading = leading
+        if leading and self._term != self.lock.taken:
+            async with self._reading:  # the polls of every source arrive here together
+                if self._term != self.lock.taken:
+                    taken = self.lock.taken
+                    self._adopt(await asyncio.to_thread(self._read_state))
+                    self._term = taken
+        return leading
+
+    def _backing_off(self, name: str, state: Runtime, now: datetime) -> bool:
+        if state.backoff_until is not None and now < state.backoff_until:
+            log.debug("poll of %s skipped: backing off until %s", name, state.backoff_until)
+            return True
+        return False
+
+    def _read_state(self) -> list[SourceState]:
+        with read_session(self.engine) as session:
+            statement = select(SourceState).where(col(SourceState.source).in_(list(self.runtime)))
+            return list(session.exec(statement))
+
+    def _adopt(self, rows: Iterable[SourceState]) -> None:
+        """Failures and back-off as the database has them, where they are newer than this process's own: a
+        restarted or replacement poller honours an upstream's Retry-After as the previous one would have."""
+        now = self.clock()
+        for row in rows:
+            state = self.runtime[row.source]
+            if state.changed_at is not None and state.changed_at >= row.updated_at:
+                continue
+            state.failures = row.consecutive_failures
+            backoff_until = row.backoff_until
+            state.backoff_until = backoff_until if backoff_until is not None and backoff_until > now else None
+            state.changed_at = row.updated_at
+            if state.backoff_until is not None:
+                log.info(
+                    "%s backs off until %s after %d failed poll(s), as its saved state says",
+                    row.source, state.backoff_until.isoformat(), state.failures,
+                )  # fmt: skip
 
     async def _poll_safely(
         self, spec: SourceSpec, state: Runtime, started_at: datetime
@@ -116,12 +217,81 @@ class Poller:
         try:
             return await self._poll(spec, state, started_at)
         except Exception as exc:
-            log.exception("poll of %s failed unexpectedly", spec.name)
-            error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            return await self._failed(spec.name, started_at, exc), None
+
+    async def _failed(self, name: str, started_at: datetime, exc: Exception) -> Outcome:
+        """The outcome of a poll that raised `exc`: the database away (kept to be written later, one log line),
+        or a bug (its traceback logged, and its row written if the database takes it)."""
+        trouble = database_trouble(exc)
+        if trouble is not None:
+            return self._keep(Unrecorded(name, started_at, utcnow(), f"database unavailable: {trouble}"))
+        log.exception("poll of %s failed unexpectedly", name)
+        return await self._failure(name, started_at, f"internal error: {type(exc).__name__}: {exc}"[:500])
+
+    async def _failure(self, name: str, started_at: datetime, error: str, outcome: str = "error") -> Outcome:
+        """A poll that stored nothing: its row is written now, or kept until the database answers again."""
+        try:
+            await asyncio.to_thread(
+                record_failure, self.engine, name, started_at=started_at, error=error, outcome=outcome
+            )
+        except Exception as exc:
+            if database_trouble(exc) is None:  # nowhere to record it, ever: this log line has it
+                log.exception("could not record the failed poll of %s", name)
+                return Outcome(name, ok=outcome != "error", error=error)
+            return self._keep(Unrecorded(name, started_at, utcnow(), error, outcome))
+        return Outcome(name, ok=outcome != "error", error=error)
+
+    def _keep(self, row: Unrecorded) -> Outcome:
+        self.unrecorded.append(row)
+        self._bound()
+        return Outcome(row.source, ok=row.outcome != "error", error=row.error, recorded=False)
+
+    def _bound(self) -> None:
+        while len(self.unrecorded) > MAX_UNRECORDED:
+            self._dropped[self.unrecorded.popleft().source] += 1
+
+    async def _write_unrecorded(self) -> None:
+        """Write the rows kept while the database was away, oldest first; raise (keeping the rest) if it is
+        still away. Written one by one, so a row is never lost nor written twice."""
+        if not self.unrecorded:
+            return
+        async with self._writing:  # rows and counts are touched here, in the event loop, never in the thread
+            batch = list(self.unrecorded)
+            self.unrecorded.clear()
+            written, error = await asyncio.to_thread(self._write_rows, self._noted(batch))
+            for row in batch[:written]:
+                self._dropped.pop(row.source, None)
+            self.unrecorded.extendleft(reversed(batch[written:]))
+            self._bound()
+            if written:
+                log.info("wrote %d poll-log row(s) kept while the database was away", written)
+            if error is not None:
+                raise error
+
+    def _noted(self, batch: Sequence[Unrecorded]) -> list[Unrecorded]:
+        """The first row of a source whose older rows were dropped (past MAX_UNRECORDED) says how many."""
+        noted, seen = [], set()
+        for row in batch:
+            if self._dropped[row.source] and row.source not in seen:
+                extra = f" (and {self._dropped[row.source]} earlier failed poll(s), too many to keep)"
+                row = dataclasses.replace(row, error=row.error + extra)
+            seen.add(row.source)
+            noted.append(row)
+        return noted
+
+    def _write_rows(self, rows: Sequence[Unrecorded]) -> tuple[int, Exception | None]:
+        for written, row in enumerate(rows):
             try:
-                return await asyncio.to_thread(fail, self.engine, spec.name, started_at, error), None
-            except Exception:  # nowhere to record it (the database is away): the log line above has it
-                return Outcome(spec.name, ok=False, error=error), None
+                record_failure(
+                    self.engine, row.source,
+                    started_at=row.started_at, finished_at=row.finished_at, error=row.error, outcome=row.outcome,
+                )  # fmt: skip
+            except Exception as exc:
+                if database_trouble(exc) is not None:
+                    return written, exc
+                # A row the database refuses for good (a bug, not an outage): said once, not retried for ever.
+                log.exception("could not record the failed poll of %s: dropped", row.source)
+        return len(rows), None
 
     async def _poll(self, spec: SourceSpec, state: Runtime, started_at: datetime) -> tuple[Outcome, float | None]:
         day = local_day(spec, started_at) if spec.dated else None
@@ -136,11 +306,8 @@ class Poller:
             if exc.status == 404 and day is not None:
                 # A dated feed has no file for a day it did not publish (CBT on Sundays): nothing to store.
                 error = f"no rates published for {day} (HTTP 404 from {url})"
-                await asyncio.to_thread(
-                    record_failure, self.engine, spec.name, started_at=started_at, error=error, outcome="rejected"
-                )
-                return Outcome(spec.name, ok=True, error=error), None
-            return await asyncio.to_thread(fail, self.engine, spec.name, started_at, str(exc)), exc.retry_after
+                return await self._failure(spec.name, started_at, error, outcome="rejected"), None
+            return await self._failure(spec.name, started_at, str(exc)), exc.retry_after
         if fetched.body is None:
             outcome = await self._confirm(spec, state, started_at)
         else:
@@ -166,12 +333,37 @@ class Poller:
         )  # fmt: skip
 
     def _account(self, name: str, state: Runtime, outcome: Outcome, retry_after: float | None, now: datetime) -> None:
+        state.changed_at = now
         if outcome.ok:
             state.failures, state.backoff_until = 0, None
             return
         state.failures += 1
         wait = backoff(self.settings.source_interval(name), state.failures, retry_after, self.settings.max_backoff)
         state.backoff_until = now + wait if wait else None
+
+    async def _settle(self, name: str, state: Runtime, outcome: Outcome, seconds: float) -> None:
+        """After the poll: the source's state, the metrics, and the snapshot. With the database away, only the
+        metrics: the state is written by the next poll that reaches it."""
+        if outcome.recorded:
+            try:
+                await asyncio.to_thread(self._save_state, name, state)
+            except Exception as exc:  # the database went away after the poll: the next poll will say so
+                self._warn(f"could not record the state of {name}", exc)
+        await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds, count_rows=outcome.recorded)
+        if outcome.recorded and self.on_change is not None:
+            try:
+                await self.on_change()
+            except Exception as exc:
+                self._warn("could not reload the latest rates", exc)
+
+    @staticmethod
+    def _warn(what: str, exc: Exception) -> None:
+        """One line for the database being away; the traceback too for anything else (a bug)."""
+        trouble = database_trouble(exc)
+        if trouble is not None:
+            log.warning("%s: %s", what, trouble)
+        else:
+            log.warning("%s", what, exc_info=exc)
 
     def next_poll_at(self, name: str, state: Runtime) -> datetime | None:
         job = self.scheduler.get_job(f"poll-{name}") if self.scheduler is not None else None
@@ -192,28 +384,57 @@ class Poller:
     async def drain(self, seconds: float) -> bool:
         """Wait, at most `seconds`, for the polls in flight to finish, then cancel the rest; True when all
         finished. Cancelling abandons a fetch; a database write already under way runs in a thread and
-        cannot be interrupted, but it is one transaction: it commits whole or not at all."""
+        cannot be interrupted, but it is one transaction: it commits whole or not at all. Rows kept while the
+        database was away get a last chance to be written."""
+        self._stopping = True
         running = [task for task in self.inflight if task is not asyncio.current_task()]
-        if not running:
-            return True
-        log.info("waiting up to %g s for %d poll(s) in flight", seconds, len(running))
-        _, pending = await asyncio.wait(running, timeout=seconds)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        pending: set[asyncio.Task[Any]] = set()
+        if running:
+            log.info("waiting up to %g s for %d poll(s) in flight", seconds, len(running))
+            _, pending = await asyncio.wait(running, timeout=seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if kept := len(self.unrecorded):
+            try:  # bounded: a database that does not answer must not keep the process from stopping
+                written = await asyncio.wait_for(self.write_unrecorded(), 5)
+            except TimeoutError:
+                written = False
+            if not written:
+                log.warning("%d failed poll(s) may never reach the poll log: the database is away", kept)
         return not pending
+
+    async def write_unrecorded(self) -> bool:
+        """Write the rows kept while the database was away, now; False when it is still away (they stay kept)."""
+        try:
+            await self._write_unrecorded()
+        except Exception as exc:
+            if database_trouble(exc) is None:
+                raise
+            return False
+        return True
 
     async def poll_all(self, names: Iterable[str] | None = None) -> list[Outcome | None]:
         """One poll of each source, one after another (they share one database writer anyway)."""
         return [await self.poll_source(name, force=True) for name in (names or self.settings.sources)]
+
+    async def _scheduled_poll(self, name: str) -> None:
+        """What the scheduler runs. A poll cancelled because the process is stopping (it outlived the shutdown
+        timeout) is said in one line: it is no error, and a traceback would bury the rest of the log."""
+        try:
+            await self.poll_source(name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.warning("poll of %s abandoned at shutdown: still running when the shutdown timeout ran out", name)
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         self.scheduler = scheduler
         for name in self.settings.sources:
             interval = self.settings.source_interval(name)
             scheduler.add_job(
-                self.poll_source,
+                self._scheduled_poll,
                 "interval",
                 args=[name],
                 id=f"poll-{name}",

@@ -222,11 +222,18 @@ def _log(session: Session, log: PollLog, *, spans: int = 0, flags: int = 0) -> N
     _account(session.connection(), log.source, spans=spans, flags=flags, log=log)
 
 
-def _log_row(source: str, started_at: datetime, result: ApplyResult, outcome: str, error: str | None) -> PollLog:
+def _log_row(
+    source: str,
+    started_at: datetime,
+    result: ApplyResult,
+    outcome: str,
+    error: str | None,
+    finished_at: datetime | None = None,
+) -> PollLog:
     return PollLog(
         source=source,
         started_at=started_at,
-        finished_at=utcnow(),
+        finished_at=finished_at or utcnow(),
         outcome=outcome,
         poller=f"{socket.gethostname()}:{os.getpid()}",
         error=error,
@@ -288,14 +295,16 @@ def record_failure(
     entries_seen: int = 0,
     rejections: Sequence[Rejection] = (),
     outcome: str = "error",
+    finished_at: datetime | None = None,
 ) -> None:
     """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API.
 
     The data version is left alone: no rate changed, so no process rebuilds its snapshot and no cached answer or
-    ETag changes (/sources, which shows the failure, is rendered on every request)."""
+    ETag changes (/sources, which shows the failure, is rendered on every request). `finished_at` is given for
+    a row written later than its poll (the database was away then)."""
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections))
     with write_session(engine) as session:
-        _log(session, _log_row(source, started_at, result, outcome, error[:2000]))
+        _log(session, _log_row(source, started_at, result, outcome, error[:2000], finished_at))
 
 
 def _neighbours(session: Session, quote: Quote) -> tuple[RateSpan | None, RateSpan | None]:

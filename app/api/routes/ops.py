@@ -16,6 +16,8 @@ from app.read.readiness import readiness
 
 router = APIRouter(tags=["service"])
 admin = APIRouter(tags=["admin"])
+# When to ask again after a poll found the database away: the scheduled polls keep trying meanwhile.
+RETRY_AFTER_SECONDS = 30
 
 
 @router.get(
@@ -70,12 +72,13 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
         401: {"description": "No bearer token"},
         403: {"description": "Wrong bearer token"},
         409: {"description": "This process does not poll (FX_ROLE=api, or another holds the lock)"},
+        503: {"description": "The database is unreachable: the polls failed; `outcomes` says how, retry later"},
     },
 )
 async def poll_now(
     request: Request,
     source: Annotated[str | None, Query(description="Poll only this source (default: every enabled one)")] = None,
-) -> dict[str, Any]:
+) -> Any:
     settings: Settings = request.app.state.settings
     poller: Poller | None = getattr(request.app.state, "poller", None)
     if poller is None:
@@ -88,4 +91,14 @@ async def poll_now(
     done = [o for o in outcomes if o is not None]
     if not done:
         raise HTTPException(409, "another process holds the poller lock: polls run there")
+    if any(not o.recorded for o in done):
+        detail = (
+            "the database is unreachable: the polls failed, and are written to the poll log once it is back; "
+            "retry later"
+        )
+        return JSONResponse(
+            {"detail": detail, "outcomes": [_outcome(o) for o in done]},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return {"outcomes": [_outcome(o) for o in done]}
