@@ -138,9 +138,7 @@ async def _poll_once_with(engine: Engine, settings: Settings, names: list[str]) 
         if reason is None:
             raise
         where = masked(settings.database_url)
-        print(
-            f"error: the database FX_DATABASE_URL={where} is unavailable: {reason}; nothing polled", file=sys.stderr
-        )
+        print(f"error: the database FX_DATABASE_URL={where} is unavailable: {reason}; nothing polled", file=sys.stderr)
         return EXIT_DATABASE
     if not leading:
         print("error: another process is polling this database (it holds the poller lock)", file=sys.stderr)

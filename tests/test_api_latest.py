@@ -71,7 +71,7 @@ def test_etag_and_conditional_get(engine: Engine, settings: Settings) -> None:
         first = client.get("/rates/latest")
         etag = first.headers["etag"]
         assert first.headers["cache-control"].startswith("public, max-age=")
-        assert 0 <= int(first.headers["cache-control"].rsplit("=", 1)[1]) <= settings.source_ticker_interval
+        assert 0 <= int(first.headers["cache-control"].rsplit("=", 1)[1]) <= settings.source_interval("ticker")
         again = client.get("/rates/latest", headers={"If-None-Match": etag})
         assert again.status_code == 304
         assert again.content == b""

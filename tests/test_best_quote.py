@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from app.api.app import create_app
 from app.core.clock import utcnow
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.ingest.pipeline import store_quotes
 from tests.support import make_settings
 
@@ -18,7 +19,7 @@ from tests.support import make_settings
 def put(engine: Engine, database_url: str, source: str, currency: str, value: str, *, per_usd: bool,
         effective: date | None, minutes_ago: float = 1) -> None:  # fmt: skip
     when = utcnow() - timedelta(minutes=minutes_ago)
-    quote = Quote(currency, source, Decimal(value), per_usd, when, effective)
+    quote = Quote(currency, source, Value(Decimal(value), per_usd), when, effective)
     outcome = store_quotes(engine, make_settings(database_url), source, [quote], started_at=when, entries_seen=1)
     assert outcome.result is not None, outcome.error
 

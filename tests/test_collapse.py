@@ -7,17 +7,18 @@ from decimal import Decimal
 
 from app.domain.collapse import Action, OpenSpan, decide, dedupe
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from tests.support import at
 
 GAP = timedelta(minutes=15)
 
 
 def quote(value: str, when: str = "2026-02-23T10:05", currency: str = "KGS") -> Quote:
-    return Quote(currency=currency, source="ticker", value=Decimal(value), per_usd=False, observed_at=at(when))
+    return Quote(currency=currency, source="ticker", value=Value(Decimal(value), per_usd=False), observed_at=at(when))
 
 
 def span(value: str, last_seen: str = "2026-02-23T10:00") -> OpenSpan:
-    return OpenSpan(Decimal(value), False, at(last_seen), None)
+    return OpenSpan(Value(Decimal(value), per_usd=False), at(last_seen), None)
 
 
 def test_repeated_entries_become_one_quote() -> None:

@@ -82,7 +82,7 @@ def _log(engine: Engine) -> list[PollLog]:
 
 
 def _errors_counted(source: str) -> float:
-    return metrics.POLLS.labels(source, "error")._value.get()
+    return float(metrics.POLLS.labels(source, "error")._value.get())
 
 
 def test_a_poll_while_the_database_is_away_is_written_once_it_is_back(

@@ -208,7 +208,7 @@ def test_pages_follow_each_other_exactly_and_hold_no_connection_between_them(eng
     """Each page starts right after the last row sent (microseconds included), on a connection given back to the
     pool before the page is returned: between pages, a slow client holds nothing of the database."""
     count = 2 * EXPORT_PAGE + 3
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "currency": "KGS",
             "source": "ticker",
@@ -225,7 +225,7 @@ def test_pages_follow_each_other_exactly_and_hold_no_connection_between_them(eng
     export = CsvExport(engine, [kgs], START, START + timedelta(days=9), None)
     steps = []
     while chunks := export.step():
-        assert engine.pool.checkedout() == 0
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         steps.append(chunks)
     assert len(steps) == 3 and export.done  # two whole pages, then the rest; the header comes with the first
     lines = b"".join(chunk for step in steps for chunk in step).decode().split("\r\n")

@@ -30,7 +30,7 @@ BOMB = b"""<?xml version="1.0"?>
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def _raise(exc: type[httpx.HTTPError]) -> Handler:
+def _raise(exc: type[httpx.RequestError]) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc("upstream trouble", request=request)
 

@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 
-from app.core.logs import JSONFormatter, TextFormatter, poll_fields, redact
+from app.core.logs import JSONFormatter, TextFormatter, redact
 from app.ingest.pipeline import Outcome
+from app.ingest.report import poll_fields
 from app.ingest.store import ApplyResult
 from tests.support import SEED_PAGE, Upstream
 

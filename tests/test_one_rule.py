@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from app.api.app import create_app
 from app.core.settings import Settings
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.ingest.pipeline import store_quotes
 from tests.support import at, make_settings
 
@@ -26,7 +27,7 @@ def _store(engine: Engine, settings: Settings, source: str, quote: Quote) -> Non
 @pytest.fixture
 def settings(engine: Engine, database_url: str) -> Settings:
     settings = make_settings(database_url, role="api", sources=["nbk", "erapi"])
-    kzt = Quote("KZT", "nbk", Decimal("478.77"), True, PUBLISHED, effective_date=PUBLISHED.date())
+    kzt = Quote("KZT", "nbk", Value(Decimal("478.77"), per_usd=True), PUBLISHED, effective_date=PUBLISHED.date())
     _store(engine, settings, "nbk", kzt)
     return settings
 
@@ -57,8 +58,8 @@ def test_a_source_that_changes_direction_moves_by_rates_not_by_digits(engine: En
     """480 KZT per USD, then 0.002 USD per KZT: the rate fell from 0.00208333... to 0.002, 4 %."""
     settings = make_settings(database_url, role="api", sources=["erapi"])
     first, then = at("2026-03-02T03:00"), at("2026-03-02T04:00")
-    _store(engine, settings, "erapi", Quote("KZT", "erapi", Decimal("480"), True, first))
-    _store(engine, settings, "erapi", Quote("KZT", "erapi", Decimal("0.002"), False, then))
+    _store(engine, settings, "erapi", Quote("KZT", "erapi", Value(Decimal("480"), per_usd=True), first))
+    _store(engine, settings, "erapi", Quote("KZT", "erapi", Value(Decimal("0.002"), per_usd=False), then))
     with freeze_time(then + timedelta(minutes=5), real_asyncio=True), TestClient(create_app(settings)) as client:
         (latest,) = client.get("/rates/latest").json()["rates"]
         assert latest["rate"] == 0.002 and latest["previous_rate"] == 0.00208333333333333

@@ -225,7 +225,7 @@ def test_http_metrics_label_by_route_template_never_the_raw_path() -> None:
     from app.core.metrics import HTTP_REQUESTS
 
     def count(status: str, method: str = "GET") -> float:
-        return HTTP_REQUESTS.labels("/things/{thing_id}/parts", method, status)._value.get()
+        return float(HTTP_REQUESTS.labels("/things/{thing_id}/parts", method, status)._value.get())
 
     ok, invalid, failed, wrong = count("200"), count("422"), count("500"), count("405", "OTHER")
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, insert
 
 from app.domain.calendar import INTERVALS, Calendar
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.ingest import rollup
 from app.ingest.store import apply_history, apply_snapshot, rebuild_rollup
 from app.read.series import Series, series_buckets
@@ -38,7 +39,7 @@ def _value(rng: random.Random, per_usd: bool) -> Decimal:
 
 def _quote(rng: random.Random, currency: str, source: str, direction: bool | None, moment: datetime) -> Quote:
     per_usd = rng.random() < 0.5 if direction is None else direction
-    return Quote(currency, source, _value(rng, per_usd), per_usd, moment, effective_date=moment.date())
+    return Quote(currency, source, Value(_value(rng, per_usd), per_usd), moment, effective_date=moment.date())
 
 
 def _moments(rng: random.Random, count: int, start: datetime) -> list[datetime]:
@@ -122,7 +123,7 @@ def test_the_store_keeps_the_rollup_equal_to_the_spans(engine: Engine, seed: int
 
 def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> None:
     def quote(value: str, moment: str) -> Quote:
-        return Quote("KZT", "nbk", Decimal(value), True, at(moment), effective_date=date(2026, 1, 1))
+        return Quote("KZT", "nbk", Value(Decimal(value), per_usd=True), at(moment), effective_date=date(2026, 1, 1))
 
     apply_history(engine, "nbk", [quote("480", "2026-01-01T10:50"), quote("480", "2026-01-01T11:30")], days={},
                   max_gap=timedelta(minutes=30))  # fmt: skip

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import Engine, event, insert, text
 from sqlmodel import Session, SQLModel, col, select
 
-from app.core import metrics
 from app.core.settings import Settings
 from app.domain.quotes import Quote
+from app.domain.values import Value
+from app.ingest import report
 from app.ingest.pipeline import Outcome, store_quotes
 from app.ingest.store import rebuild_rollup
 from app.read.latest import LatestService
@@ -148,7 +149,7 @@ def _quotes(moment: datetime, shift: int) -> list[Quote]:
     quotes = []
     for currency in CURRENCIES:
         value, per_usd = _minute_value(currency, 0)
-        quotes.append(Quote(currency, "ticker", Decimal(value) + Decimal(shift) / 10**12, per_usd, moment))
+        quotes.append(Quote(currency, "ticker", Value(Decimal(value) + Decimal(shift) / 10**12, per_usd), moment))
     return quotes
 
 
@@ -165,7 +166,7 @@ def _work(meter: Meter, settings: Settings, moment: datetime, shift: int) -> dic
         "poll that extends them": lambda: poll(1),
         "snapshot rebuild": lambda: LatestService(engine, settings).build(),
         "/sources": lambda: _sources(engine, settings),
-        "poll and its metrics": lambda: metrics.observe_poll(engine, poll(2), 0.1),
+        "poll and its metrics": lambda: report.observe_poll(engine, poll(2), 0.1),
     }
     found = {}
     for name, step in steps.items():

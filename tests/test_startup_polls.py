@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
 from app.ingest.lock import poller_lock
+from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller, local_day
 from app.sources.base import url_for
 from app.sources.fetch import make_client
@@ -81,13 +82,13 @@ def _wait_for_every_poll(engine: Engine, since: datetime, enabled: set[str], whi
 
 def test_polls_started_together_all_poll(engine: Engine, database_url: str) -> None:
     """The same race in one process: eight polls asking for a lock nobody holds yet, all at once."""
-    settings = make_settings(database_url, sources="ticker,peg", role="api")
     names = ["ticker", "peg"] * 4
 
     async def run() -> list[object]:
         lock = poller_lock(engine)
         with Upstream() as upstream:
-            settings.source_ticker_url = upstream.serve("/", SEED_PAGE.read_bytes())
+            url = upstream.serve("/", SEED_PAGE.read_bytes())
+            settings = make_settings(database_url, sources="ticker,peg", role="api", source_ticker_url=url)
             async with make_client(5.0, "fx-ticker-test") as client:
                 poller = Poller(engine, settings, client, lock)
                 outcomes = await asyncio.gather(*(poller.poll_source(name, force=True) for name in names))
@@ -106,7 +107,7 @@ def test_a_follower_says_once_that_another_process_leads(
     leader, follower = poller_lock(engine), poller_lock(engine)
     assert leader.acquire()
 
-    async def polls(count: int) -> list[object]:
+    async def polls(count: int) -> list[Outcome | None]:
         async with make_client(5.0, "fx-ticker-test") as client:
             poller = Poller(engine, settings, client, follower)
             found = [await poller.poll_source("peg") for _ in range(count)]

@@ -267,7 +267,7 @@ def test_ticker_text_reads_back_to_the_same_rates_at_its_precision(
         for quote in parsed:
             exact = Decimal(str(latest[quote.currency]["rate"]))
             places = max(decimals, -exact.adjusted())
-            assert quote.value == exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+            assert quote.value.value == exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     kgs = server.get("/rates/ticker.txt?currencies=KGS").text
     assert kgs == "KGS/USD = 0.01150 0.52%\n"  # 0.01144 -> 0.01150: +0.524476 %
     tjs = server.get("/rates/ticker.txt?currencies=TJS").text

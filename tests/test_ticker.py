@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from app.domain.quotes import Quote
 from app.sources.base import ParseError
 from app.sources.ticker import parse
 from tests.support import at
@@ -13,8 +14,8 @@ from tests.support import at
 SEEN = at("2026-02-23T10:00")
 
 
-def values(quotes: list) -> dict[str, tuple[Decimal, Decimal | None]]:
-    return {q.currency: (q.value, q.reported_change_pct) for q in quotes}
+def values(quotes: list[Quote]) -> dict[str, tuple[Decimal, Decimal | None]]:
+    return {q.currency: (q.value.value, q.reported_change_pct) for q in quotes}
 
 
 def test_seed_page_has_five_pairs_repeated_eight_times(seed_page: bytes) -> None:
@@ -27,7 +28,7 @@ def test_seed_page_has_five_pairs_repeated_eight_times(seed_page: bytes) -> None
         "UZS": (Decimal("0.00008"), Decimal("0")),
         "TMT": (Decimal("0.28571"), Decimal("0")),
     }
-    assert all(q.source == "ticker" and not q.per_usd and q.observed_at == SEEN for q in quotes)
+    assert all(q.source == "ticker" and not q.value.per_usd and q.observed_at == SEEN for q in quotes)
 
 
 def test_rate_is_usd_per_unit_and_inverse_is_derived() -> None:
@@ -53,7 +54,7 @@ def test_html_variants(markup: bytes, expected: tuple[str, str | None]) -> None:
     page = b"<html><head><meta charset='utf-8'></head><body><div class='ticker'>" + markup + b"</div></body></html>"
     (quote,) = parse(page, SEEN)
     rate, change = expected
-    assert quote.value == Decimal(rate)
+    assert quote.value.value == Decimal(rate)
     assert quote.reported_change_pct == (Decimal(change) if change is not None else None)
 
 

@@ -13,6 +13,7 @@ from app.api.app import create_app
 from app.core.clock import utcnow
 from app.domain.quotes import Quote
 from app.domain.validate import jump_flag, rounding_pct, screen, spread_flags
+from app.domain.values import Value
 from app.ingest.pipeline import store_quotes
 from app.storage.models import PollLog, QuoteFlag
 from tests.support import at, make_settings
@@ -22,7 +23,7 @@ NOW = at("2026-04-01T06:00")
 
 def quote(currency: str = "KZT", value: str = "478.77", *, source: str = "nbk", per_usd: bool = True,
           effective: date | None = date(2026, 4, 1)) -> Quote:  # fmt: skip
-    return Quote(currency, source, Decimal(value), per_usd, NOW, effective)
+    return Quote(currency, source, Value(Decimal(value), per_usd), NOW, effective)
 
 
 def test_screen_rejects_what_must_not_be_stored() -> None:
@@ -56,16 +57,16 @@ def test_rounding_of_a_five_decimal_ticker() -> None:
 
 
 def test_jump_flag() -> None:
-    assert jump_flag(quote(value="478.77"), Decimal(1) / Decimal("475.09"), Decimal(5)) is None
-    flag = jump_flag(quote(value="578.77"), Decimal(1) / Decimal("478.77"), Decimal(5))
+    assert jump_flag(quote(value="478.77"), Value(Decimal("475.09"), per_usd=True), Decimal(5)) is None
+    flag = jump_flag(quote(value="578.77"), Value(Decimal("478.77"), per_usd=True), Decimal(5))
     assert flag is not None and flag.kind == "jump" and "moved 17.28%" in flag.detail
 
 
 def test_spread_allows_for_the_tickers_rounding() -> None:
     ticker = quote("UZS", "0.00008", source="ticker", per_usd=False, effective=None)
-    bank = (Decimal(1) / Decimal("12194.21"), Decimal("12194.21"))  # 2.4 % away: within rounding
+    bank = Value(Decimal("12194.21"), per_usd=True)  # 2.4 % away: within rounding
     assert spread_flags(ticker, {"cbu": bank}, Decimal(3)) == []
-    wrong = (Decimal(1) / Decimal("15000"), Decimal("15000"))  # 20 % away
+    wrong = Value(Decimal("15000"), per_usd=True)  # 20 % away
     (flag,) = spread_flags(ticker, {"cbu": wrong}, Decimal(3))
     assert flag.kind == "spread" and "from cbu" in flag.detail
 
@@ -76,7 +77,7 @@ def test_flags_are_stored_with_the_quote_and_shown(engine: Engine, database_url:
 
     def store(source: str, value: str, minutes: int, per_usd: bool = True) -> None:
         when = now + timedelta(minutes=minutes)
-        q = Quote("KZT", source, Decimal(value), per_usd, when, when.date() if per_usd else None)
+        q = Quote("KZT", source, Value(Decimal(value), per_usd), when, when.date() if per_usd else None)
         store_quotes(engine, settings, source, [q], started_at=when, entries_seen=1)
 
     store("nbk", "478.77", 0)

@@ -25,6 +25,7 @@ from app.api.routes.web import install_pages
 from app.api.stream import StreamHub
 from app.core import logs, metrics
 from app.core.settings import Settings
+from app.ingest import report
 from app.ingest.lock import poller_lock
 from app.ingest.poller import Poller, database_trouble
 from app.read.latest import LatestService
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             await asyncio.to_thread(service.reload)
         except Exception as exc:  # the database is away or not migrated: start anyway, /ready says why
             log.warning("could not load the latest rates at start-up: %s", describe(exc))
-        metrics.started(settings.role, settings.sources, service)
+        metrics.started(settings.role, service.served)
         # Everything built so far (modules, the app, the snapshot) lives as long as the process: keep it out of
         # the collector's full passes, which otherwise scan it all and show up as tens of milliseconds of
         # latency in the middle of large responses.
@@ -113,7 +114,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                 await asyncio.to_thread(service.reload)
 
             app.state.poller = Poller(writer, settings, client, lock, on_change=reload)
-            await asyncio.to_thread(metrics.seed, writer, settings.sources)
+            report.zero(settings.sources)
+            await asyncio.to_thread(report.seed, writer, settings.sources)
             scheduler = AsyncIOScheduler(timezone="UTC")
             app.state.poller.schedule(scheduler)
             scheduler.start()  # inside the running loop, as AsyncIOScheduler requires

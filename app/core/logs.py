@@ -13,8 +13,6 @@ import re
 import time
 from typing import Any
 
-from app.ingest.pipeline import Outcome
-
 # `scheme://user:password@host` -> `scheme://user:***@host`, wherever a URL shows up in a message.
 _USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)[^@/\s]*@")
 MAX_ERROR_CHARS = 300
@@ -88,25 +86,3 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     for name, quiet in _QUIET.items():
         logging.getLogger(name).setLevel(max(quiet, root.level))
-
-
-def poll_fields(outcome: Outcome, seconds: float) -> dict[str, Any]:
-    result = outcome.result
-    error = outcome.error
-    return {
-        "source": outcome.source,
-        "outcome": outcome.status,
-        "entries": result.entries_seen if result is not None else 0,
-        "spans_opened": result.opened if result is not None else 0,
-        "spans_extended": result.extended if result is not None else 0,
-        "rejections": len(result.rejections) if result is not None else 0,
-        "flags": len(result.flags) if result is not None else 0,
-        "duration_ms": round(seconds * 1000, 1),
-        "error": error[:MAX_ERROR_CHARS] if error else None,
-    }
-
-
-def log_poll(logger: logging.Logger, outcome: Outcome, seconds: float) -> None:
-    """The one line per poll: INFO when it went well, WARNING when the source failed."""
-    level = logging.INFO if outcome.ok else logging.WARNING
-    logger.log(level, "poll %s %s", outcome.source, outcome.status, extra={"fields": poll_fields(outcome, seconds)})

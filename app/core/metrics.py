@@ -9,10 +9,8 @@ the served-quote gauges in every process, read from its in-memory snapshot at sc
 
 from __future__ import annotations
 
-import logging
 import os
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,20 +25,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from sqlmodel import col, select
 
 from app import __version__
-from app.ingest.pipeline import Outcome
-from app.read.latest import LatestService
-from app.storage.engine import read_session
-from app.storage.models import SUCCESS_OUTCOMES, SourceState
-
-log = logging.getLogger(__name__)
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-OUTCOMES = ("ok", "partial", "unchanged", "rejected", "error")
 # /rates/latest answers in well under a millisecond; exports and history queries take longer.
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -82,7 +71,10 @@ QUERY_CACHE = Counter(
 )
 INFO = Gauge("fx_info", "This process: version and FX_ROLE", ["version", "role"], multiprocess_mode="max")
 
-_latest: LatestService | None = None
+# What /rates/latest serves right now: (currency, when its quote was last seen, stale?) for each currency, read at
+# scrape time from the process's snapshot (app.read.latest registers it; metrics import nothing of the service).
+Served = Callable[[], Iterable[tuple[str, float, bool]]]
+_served: Served | None = None
 
 
 def multiprocess_mode() -> bool:
@@ -101,10 +93,10 @@ class LatestQuotes(Collector):
         stale = GaugeMetricFamily(
             "fx_latest_quote_stale", "1 when the quote served for the currency is stale", labels=["currency"]
         )
-        service = _latest
-        if service is not None:
-            for currency, (row, is_stale) in service.snapshot.rows.items():
-                seen.add_metric([currency], row.last_seen.timestamp())
+        served = _served
+        if served is not None:
+            for currency, last_seen, is_stale in served():
+                seen.add_metric([currency], last_seen)
                 stale.add_metric([currency], float(is_stale))
         yield seen
         yield stale
@@ -115,59 +107,13 @@ if not multiprocess_mode():
     REGISTRY.register(_LATEST_COLLECTOR)
 
 
-def started(role: str, sources: Iterable[str], latest: LatestService) -> None:
-    """Called by each process's lifespan: name the process, and create every poll series at zero."""
-    global _latest
-    _latest = latest
+def started(role: str, served: Served) -> None:
+    """Called by each process's lifespan: name the process, and say where its served quotes are read from."""
+    global _served
+    _served = served
     INFO.labels(__version__, role).set(1)
     for reason in ("timeout", "error", "busy"):
         DB_UNAVAILABLE.labels(reason)
-    if role == "api":
-        return
-    for source in sources:
-        for outcome in OUTCOMES:
-            POLLS.labels(source, outcome)
-        POLL_SECONDS.labels(source)
-        SPANS_OPENED.labels(source)
-        SPANS_EXTENDED.labels(source)
-
-
-def seed(engine: Engine, sources: Sequence[str]) -> None:
-    """A polling process starts with what the database knows: each source's last success and its rows, as the
-    store keeps them in source_state (one row per source: nothing is counted)."""
-    try:
-        with read_session(engine) as session:
-            rows = session.exec(select(SourceState).where(col(SourceState.source).in_(sources)))
-            states = {state.source: state for state in rows}
-    except Exception:  # metrics must never stop the service
-        log.warning("could not read the source state for the metrics", exc_info=True)
-        return
-    for source in sources:
-        state = states.get(source)
-        if state is not None and state.last_success_at is not None:
-            LAST_SUCCESS.labels(source).set(state.last_success_at.timestamp())
-        ROWS.labels(source).set(state.spans_stored if state is not None else 0)
-
-
-def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows: bool = True) -> None:
-    """Everything a finished poll tells: called by the poller (in a worker thread: it reads the source's row,
-    unless `count_rows` is False because the database is away)."""
-    source = outcome.source
-    POLLS.labels(source, outcome.status).inc()
-    POLL_SECONDS.labels(source).observe(seconds)
-    if outcome.result is not None:
-        SPANS_OPENED.labels(source).inc(outcome.result.opened)
-        SPANS_EXTENDED.labels(source).inc(outcome.result.extended)
-    if outcome.status in SUCCESS_OUTCOMES:
-        LAST_SUCCESS.labels(source).set(time.time())
-    if not count_rows:
-        return
-    try:
-        with read_session(engine) as session:
-            state = session.get(SourceState, source)
-        ROWS.labels(source).set(state.spans_stored if state is not None else 0)
-    except Exception:
-        log.warning("could not count the stored spans of %s for the metrics", source, exc_info=True)
 
 
 def render() -> bytes:

@@ -11,9 +11,9 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +38,11 @@ def dedupe(quotes: Iterable[Quote]) -> tuple[list[Quote], list[Rejection]]:
     kept: list[Quote] = []
     rejected: list[Rejection] = []
     for (currency, source, _), group in groups.items():
-        values = list(dict.fromkeys((q.value, q.per_usd, q.effective_date) for q in group))
+        values = list(dict.fromkeys((q.value, q.effective_date) for q in group))
         if len(values) == 1:
             kept.append(group[0])
             continue
-        shown = ", ".join(sorted({str(v[0]) for v in values}))
+        shown = ", ".join(sorted({v[0].text for v in values}))
         rejected.append(Rejection(currency, source, f"conflicting values in one snapshot ({shown})"))
     return kept, rejected
 
@@ -51,8 +51,7 @@ def dedupe(quotes: Iterable[Quote]) -> tuple[list[Quote], list[Rejection]]:
 class OpenSpan:
     """What the rules need to know of the latest stored span of a series."""
 
-    value: Decimal
-    per_usd: bool
+    value: Value
     last_seen: datetime
     effective_date: date | None
 
@@ -69,8 +68,9 @@ def decide(quote: Quote, open_span: OpenSpan | None, max_gap: timedelta) -> Acti
     if quote.observed_at <= open_span.last_seen:
         # The same snapshot applied again, or a late observation: the series already knows as much.
         return Action.IGNORE
-    same_value = quote.value == open_span.value and quote.per_usd == open_span.per_usd
-    if same_value and quote.observed_at - open_span.last_seen <= max_gap:
+    # The same value published the same way: 480 and 480.00 per USD, or 0.5 USD per unit and 2 per USD, are
+    # the same rate, but a source that changed how it writes the value has published something new.
+    if quote.value == open_span.value and quote.observed_at - open_span.last_seen <= max_gap:
         return Action.EXTEND
     return Action.OPEN
 
@@ -80,8 +80,7 @@ class Neighbours:
     """The spans either side of a historical observation: the last one starting at or before it, the next after."""
 
     before: OpenSpan | None
-    after_value: Decimal | None = None
-    after_per_usd: bool = False
+    after_value: Value | None = None
     after_first_seen: datetime | None = None
 
 
@@ -99,16 +98,11 @@ def place(quote: Quote, around: Neighbours, max_gap: timedelta) -> Placement:
     in any order, so the observation may also join the span that follows it."""
     before, moment = around.before, quote.observed_at
     if before is not None and moment <= before.last_seen:
-        same = (quote.value, quote.per_usd) == (before.value, before.per_usd)
-        return Placement.IGNORE if same else Placement.CONFLICT
-    joins_before = (
-        before is not None
-        and (quote.value, quote.per_usd) == (before.value, before.per_usd)
-        and moment - before.last_seen <= max_gap
-    )
+        return Placement.IGNORE if quote.value == before.value else Placement.CONFLICT
+    joins_before = before is not None and quote.value == before.value and moment - before.last_seen <= max_gap
     joins_after = (
         around.after_first_seen is not None
-        and (quote.value, quote.per_usd) == (around.after_value, around.after_per_usd)
+        and quote.value == around.after_value
         and around.after_first_seen - moment <= max_gap
     )
     if joins_before and joins_after:

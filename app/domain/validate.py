@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from app.domain.collapse import Rejection
 from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
+from app.domain.values import Value
 
 MAX_DAYS_AHEAD = 2
 
@@ -31,8 +32,8 @@ class Flag:
 def _problem(quote: Quote, today: date, expected_day: date | None, not_after: date | None) -> str | None:
     if quote.currency not in SUPPORTED_CURRENCIES:
         return "unknown currency"
-    if not quote.value.is_finite() or quote.value <= 0:
-        return f"rate {quote.value} is not a positive finite number"
+    if not quote.value.value.is_finite() or quote.value.value <= 0:
+        return f"rate {quote.value.value} is not a positive finite number"
     if quote.effective_date is not None:
         if quote.effective_date > today + timedelta(days=MAX_DAYS_AHEAD):
             return f"effective date {quote.effective_date} is more than {MAX_DAYS_AHEAD} days ahead"
@@ -75,9 +76,10 @@ def _pct_apart(a: Decimal, b: Decimal) -> Decimal:
     return abs(a - b) / b * 100
 
 
-def jump_flag(quote: Quote, previous_rate: Decimal | None, threshold_pct: Decimal) -> Flag | None:
-    if previous_rate is None:
+def jump_flag(quote: Quote, previous: Value | None, threshold_pct: Decimal) -> Flag | None:
+    if previous is None:
         return None
+    previous_rate = previous.rate
     moved = _pct_apart(quote.rate, previous_rate)
     if moved <= threshold_pct:
         return None
@@ -89,11 +91,12 @@ def jump_flag(quote: Quote, previous_rate: Decimal | None, threshold_pct: Decima
     )
 
 
-def spread_flags(quote: Quote, others: dict[str, tuple[Decimal, Decimal]], threshold_pct: Decimal) -> list[Flag]:
-    """Disagreements with other sources' current values: {source: (rate, published value)}."""
+def spread_flags(quote: Quote, others: dict[str, Value], threshold_pct: Decimal) -> list[Flag]:
+    """Disagreements with other sources' current values ({source: value})."""
     flags = []
-    for source, (rate, published) in sorted(others.items()):
-        allowed = threshold_pct + rounding_pct(quote.value) + rounding_pct(published)
+    for source, other in sorted(others.items()):
+        allowed = threshold_pct + rounding_pct(quote.value.value) + rounding_pct(other.value)
+        rate = other.rate
         apart = _pct_apart(quote.rate, rate)
         if apart > allowed:
             detail = f"differs {apart:.2f}% from {source} ({rate:.6g} USD; allowed {allowed:.2f}% with rounding)"

@@ -71,6 +71,9 @@ class Value:
         """The published digits, for storing: `0.01150` stays `0.01150`."""
         return plain_text(self.value)
 
+    def __str__(self) -> str:
+        return self.text
+
     @property
     def rate(self) -> Decimal:
         """USD per one unit of the currency."""

@@ -16,17 +16,15 @@ from datetime import UTC, date, datetime, time, timedelta
 import httpx
 from sqlalchemy import Engine
 
+from app.core.clock import utcnow
 from app.core.settings import Settings
-from app.domain.collapse import dedupe
 from app.domain.quotes import Quote
-from app.domain.validate import screen
+from app.ingest.pipeline import screened
 from app.ingest.store import apply_history, fetched_days
 from app.sources.base import HistoryPage, ParseError, SourceSpec, url_for
 from app.sources.fetch import FetchError, fetch
-from app.sources.registry import SOURCES
+from app.sources.registry import SOURCES, cadence
 
-# Days a rate may go unpublished and still be the same run: weekends and the longest public holidays.
-HISTORY_MAX_GAP = timedelta(days=7)
 MAX_IN_FLIGHT = 2
 HISTORY_CHUNK_DAYS = 366  # days asked of a history page at once
 
@@ -69,13 +67,20 @@ class Summary:
 
 class Backfill:
     def __init__(
-        self, engine: Engine, settings: Settings, client: httpx.AsyncClient, source: str, progress: Progress
+        self,
+        engine: Engine,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        source: str,
+        progress: Progress,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.summary = Summary(source)
         self.engine = engine
         self.settings = settings
         self.client = client
         self.progress = progress
+        self.clock = clock
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def _get(self, url: str) -> bytes:
@@ -89,15 +94,17 @@ class Backfill:
 
     def _store(self, source: str, quotes: list[Quote], days: dict[date, str], expected: date | None) -> int:
         """Validate and place the quotes, mark `days` fetched; the number of quotes kept."""
-        wanted = [q for q in quotes if q.currency in self.settings.currencies]
-        valid, _ = screen(wanted, today=datetime.now(UTC).date(), expected_day=expected)
-        kept, _ = dedupe(valid)
+        today = self.clock().date()
+        kept, _ = screened(quotes, self.settings, today=today, expected_day=expected)
         if expected is not None and not kept:
             # NBT answering with another day, a holiday, a 404: nothing was published. Except that for the
             # last two days it may just not be published *yet*: those are left unmarked, to be asked again.
-            recent = datetime.now(UTC).date() - timedelta(days=1)
+            recent = today - timedelta(days=1)
             days = {day: "no_rates" for day in days if day < recent}
-        result = apply_history(self.engine, source, kept, days=days, max_gap=HISTORY_MAX_GAP)
+        # Days of one rate join one span as long as the rate holds between them (app.domain.freshness: an official
+        # daily rate across weekends and the longest holidays).
+        hold = cadence(self.settings, source).hold
+        result = apply_history(self.engine, source, kept, days=days, max_gap=hold)
         self.summary.failed.extend(str(r) for r in result.rejections)
         self.summary.opened += result.opened
         self.summary.extended += result.extended

@@ -9,11 +9,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine
 
 from app.core.settings import Settings
-from app.domain.collapse import dedupe
+from app.domain.collapse import Rejection, dedupe
+from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
 from app.domain.validate import screen
 from app.ingest.store import ApplyResult, FlagRules, apply_snapshot, record_failure
 from app.sources.base import ParseError, SourceSpec
+from app.sources.registry import SOURCES, cadence
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,10 @@ class Outcome:
     recorded: bool = True
 
     @property
-    def status(self) -> str:
-        return self.result.outcome if self.result is not None else ("rejected" if self.ok else "error")
+    def status(self) -> PollOutcome:
+        if self.result is not None:
+            return self.result.outcome
+        return PollOutcome.REJECTED if self.ok else PollOutcome.ERROR
 
     def summary(self) -> str:
         if self.result is None:
@@ -49,7 +53,24 @@ def fail(engine: Engine, source: str, started_at: datetime, error: str) -> Outco
 
 
 def flag_rules(settings: Settings) -> FlagRules:
-    return FlagRules(jump_pct=settings.flag_jump_pct, spread_pct=settings.flag_spread_pct)
+    cadences = {name: cadence(settings, name) for name in SOURCES}
+    return FlagRules(jump_pct=settings.flag_jump_pct, spread_pct=settings.flag_spread_pct, cadences=cadences)
+
+
+def screened(
+    quotes: Sequence[Quote],
+    settings: Settings,
+    *,
+    today: date,
+    expected_day: date | None = None,
+    not_after: date | None = None,
+) -> tuple[list[Quote], list[Rejection]]:
+    """The quotes that may be stored (of the configured currencies, checked, one per currency and moment), and
+    why each other was refused: the one screening of live polls, saved pages and backfilled history."""
+    wanted = [q for q in quotes if q.currency in settings.currencies]
+    valid, refused = screen(wanted, today=today, expected_day=expected_day, not_after=not_after)
+    kept, conflicts = dedupe(valid)
+    return kept, refused + conflicts
 
 
 def store_quotes(
@@ -71,9 +92,7 @@ def store_quotes(
     if not wanted:
         return fail(engine, source, started_at, "no configured currency in the response")
     today = max(q.observed_at for q in wanted).date()
-    valid, refused = screen(wanted, today=today, expected_day=expected_day, not_after=not_after)
-    kept, conflicts = dedupe(valid)
-    rejections = refused + conflicts
+    kept, rejections = screened(wanted, settings, today=today, expected_day=expected_day, not_after=not_after)
     if not kept:
         error = "nothing stored: " + "; ".join(str(r) for r in rejections)
         record_failure(
@@ -83,7 +102,7 @@ def store_quotes(
             error=error,
             entries_seen=entries_seen,
             rejections=rejections,
-            outcome="rejected",
+            outcome=PollOutcome.REJECTED,
         )
         return Outcome(source, ok=True, error=error)
     result = apply_snapshot(

@@ -25,12 +25,12 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import col, select
 
-from app.core import metrics
 from app.core.clock import utcnow
-from app.core.logs import log_poll
 from app.core.settings import Settings
+from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
 from app.ingest import lock as leader
+from app.ingest import report
 from app.ingest.lock import LockUnavailable, PollerLock
 from app.ingest.pipeline import Outcome, process, store_quotes
 from app.ingest.store import record_failure
@@ -71,7 +71,7 @@ class Unrecorded:
     started_at: datetime
     finished_at: datetime
     error: str
-    outcome: str = "error"
+    outcome: PollOutcome = PollOutcome.ERROR
 
 
 @dataclass(slots=True)
@@ -154,7 +154,7 @@ class Poller:
             outcome, retry_after = await self._poll_safely(SOURCES[name], state, started_at)
         seconds = time.perf_counter() - clock
         self._account(name, state, outcome, retry_after, started_at)
-        log_poll(log, outcome, seconds)
+        report.log_poll(log, outcome, seconds)
         await self._settle(name, state, outcome, seconds)
         return outcome
 
@@ -228,7 +228,9 @@ class Poller:
         log.exception("poll of %s failed unexpectedly", name)
         return await self._failure(name, started_at, f"internal error: {type(exc).__name__}: {exc}"[:500])
 
-    async def _failure(self, name: str, started_at: datetime, error: str, outcome: str = "error") -> Outcome:
+    async def _failure(
+        self, name: str, started_at: datetime, error: str, outcome: PollOutcome = PollOutcome.ERROR
+    ) -> Outcome:
         """A poll that stored nothing: its row is written now, or kept until the database answers again."""
         try:
             await asyncio.to_thread(
@@ -237,14 +239,14 @@ class Poller:
         except Exception as exc:
             if database_trouble(exc) is None:  # nowhere to record it, ever: this log line has it
                 log.exception("could not record the failed poll of %s", name)
-                return Outcome(name, ok=outcome != "error", error=error)
+                return Outcome(name, ok=outcome is not PollOutcome.ERROR, error=error)
             return self._keep(Unrecorded(name, started_at, utcnow(), error, outcome))
-        return Outcome(name, ok=outcome != "error", error=error)
+        return Outcome(name, ok=outcome is not PollOutcome.ERROR, error=error)
 
     def _keep(self, row: Unrecorded) -> Outcome:
         self.unrecorded.append(row)
         self._bound()
-        return Outcome(row.source, ok=row.outcome != "error", error=row.error, recorded=False)
+        return Outcome(row.source, ok=row.outcome is not PollOutcome.ERROR, error=row.error, recorded=False)
 
     def _bound(self) -> None:
         while len(self.unrecorded) > MAX_UNRECORDED:
@@ -306,7 +308,7 @@ class Poller:
             if exc.status == 404 and day is not None:
                 # A dated feed has no file for a day it did not publish (CBT on Sundays): nothing to store.
                 error = f"no rates published for {day} (HTTP 404 from {url})"
-                return await self._failure(spec.name, started_at, error, outcome="rejected"), None
+                return await self._failure(spec.name, started_at, error, outcome=PollOutcome.REJECTED), None
             return await self._failure(spec.name, started_at, str(exc)), exc.retry_after
         if fetched.body is None:
             outcome = await self._confirm(spec, state, started_at)
@@ -349,7 +351,7 @@ class Poller:
                 await asyncio.to_thread(self._save_state, name, state)
             except Exception as exc:  # the database went away after the poll: the next poll will say so
                 self._warn(f"could not record the state of {name}", exc)
-        await asyncio.to_thread(metrics.observe_poll, self.engine, outcome, seconds, count_rows=outcome.recorded)
+        await asyncio.to_thread(report.observe_poll, self.engine, outcome, seconds, count_rows=outcome.recorded)
         if outcome.recorded and self.on_change is not None:
             try:
                 await self.on_change()

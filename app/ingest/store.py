@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -35,16 +35,17 @@ from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
 from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
+from app.domain.freshness import Cadence
+from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
 from app.domain.validate import Flag, jump_flag, spread_flags
+from app.domain.values import Value
 from app.ingest import rollup
-from app.sources.registry import SOURCES
 from app.storage.engine import is_sqlite, lock_key, write_session
-from app.storage.models import SUCCESS_OUTCOMES, DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan, SourceState
+from app.storage.models import DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan, SourceState
 from app.storage.spans import latest_spans
 
 STATE: Table = SourceState.__table__  # type: ignore[attr-defined]
-FAILURE_OUTCOMES = ("error", "rejected")
 # Series looked up per statement: SQLite allows at most 500 terms in a compound SELECT.
 
 
@@ -54,8 +55,9 @@ class FlagRules:
 
     jump_pct: Decimal
     spread_pct: Decimal
-    # Other sources' values count for a disagreement only if they were seen this recently.
-    others_within: timedelta = timedelta(days=2)
+    # How long each source's values hold (app.domain.freshness): another source's value counts for a
+    # disagreement only while it is in force.
+    cadences: Mapping[str, Cadence] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -69,10 +71,10 @@ class ApplyResult:
     unchanged: bool = False  # the upstream said 304: the previous quotes were confirmed, not re-read
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> PollOutcome:
         if self.unchanged:
-            return "unchanged"
-        return "partial" if self.rejections else "ok"
+            return PollOutcome.UNCHANGED
+        return PollOutcome.PARTIAL if self.rejections else PollOutcome.OK
 
 
 @cache
@@ -89,23 +91,24 @@ def _serialize_writers(session: Session, engine: Engine) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _writer_lock(engine)})
 
 
-def _others(session: Session, quote: Quote, within: timedelta) -> dict[str, tuple[Decimal, Decimal]]:
-    """The current value of every other source for this currency, if seen recently: {source: (rate, value)}.
+def _others(session: Session, quote: Quote, cadences: Mapping[str, Cadence]) -> dict[str, Value]:
+    """The value of every other source for this currency still in force when the quote was seen (by its source's
+    freshness rule, app.domain.freshness): a value no longer in force is no one's word against this one.
 
-    A series' spans never overlap, so its latest span is also the last seen: if that one is too old, all are.
+    A series' spans never overlap, so its latest span is also the last seen: if that one has lapsed, all have.
     """
-    series = [(quote.currency, source) for source in SOURCES if source != quote.source]
-    since = quote.observed_at - within
+    series = [(quote.currency, source) for source in cadences if source != quote.source]
+    moment = quote.observed_at
     return {
-        source: (span.rate, Decimal(span.value))
+        source: span.published
         for (_, source), span in latest_spans(session, series).items()
-        if span.last_seen >= since
+        if cadences[source].state(span, moment).in_force
     }
 
 
 def _flags(session: Session, quote: Quote, span: RateSpan | None, rules: FlagRules) -> list[Flag]:
-    jump = jump_flag(quote, span.rate if span is not None else None, rules.jump_pct)
-    spread = spread_flags(quote, _others(session, quote, rules.others_within), rules.spread_pct)
+    jump = jump_flag(quote, span.published if span is not None else None, rules.jump_pct)
+    spread = spread_flags(quote, _others(session, quote, rules.cadences), rules.spread_pct)
     return ([jump] if jump else []) + spread
 
 
@@ -117,7 +120,7 @@ def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict
 def _state(span: RateSpan | None) -> OpenSpan | None:
     if span is None:
         return None
-    return OpenSpan(Decimal(span.value), span.per_usd, span.last_seen, span.effective_date)
+    return OpenSpan(span.published, span.last_seen, span.effective_date)
 
 
 def _new_span(quote: Quote) -> RateSpan:
@@ -126,8 +129,8 @@ def _new_span(quote: Quote) -> RateSpan:
     return RateSpan(
         currency=quote.currency,
         source=quote.source,
-        value=str(quote.value),
-        per_usd=quote.per_usd,
+        value=quote.value.text,
+        per_usd=quote.value.per_usd,
         first_seen=quote.observed_at,
         last_seen=quote.observed_at,
         observations=1,
@@ -153,7 +156,7 @@ def _apply_quote(
         session.add(span)
     elif action is Action.OPEN:
         session.add(_new_span(quote))
-        if rules is not None and (span is None or span.rate != quote.rate):
+        if rules is not None and (span is None or not span.published.same_rate(quote.value)):
             flags = _flags(session, quote, span, rules)
             session.add_all(
                 QuoteFlag(
@@ -174,10 +177,10 @@ def _joined(items: Sequence[object]) -> str | None:
 
 def _logged(log: PollLog) -> dict[str, Any]:
     """What a poll-log row says of its source's latest attempt, success, failure and rejections."""
-    failed = log.outcome in FAILURE_OUTCOMES
+    failed = not PollOutcome(log.outcome).succeeded
     return {
         "last_attempt_at": log.started_at,
-        "last_success_at": log.started_at if log.outcome in SUCCESS_OUTCOMES else None,
+        "last_success_at": log.started_at if PollOutcome(log.outcome).succeeded else None,
         "last_error_at": log.started_at if failed else None,
         "last_error": log.error if failed else None,
         "last_rejections_at": log.started_at if log.rejections is not None else None,
@@ -226,7 +229,7 @@ def _log_row(
     source: str,
     started_at: datetime,
     result: ApplyResult,
-    outcome: str,
+    outcome: PollOutcome,
     error: str | None,
     finished_at: datetime | None = None,
 ) -> PollLog:
@@ -294,7 +297,7 @@ def record_failure(
     error: str,
     entries_seen: int = 0,
     rejections: Sequence[Rejection] = (),
-    outcome: str = "error",
+    outcome: PollOutcome = PollOutcome.ERROR,
     finished_at: datetime | None = None,
 ) -> None:
     """A poll that stored nothing still leaves its row, so the failure is visible in the log and the API.
@@ -333,8 +336,7 @@ def _place_quote(session: Session, quote: Quote, max_gap: timedelta, touched: se
     before, after = _neighbours(session, quote)
     around = Neighbours(
         _state(before),
-        Decimal(after.value) if after is not None else None,
-        after.per_usd if after is not None else False,
+        after.published if after is not None else None,
         after.first_seen if after is not None else None,
     )
     placement = place(quote, around, max_gap)
@@ -392,7 +394,7 @@ def apply_history(
             result.ignored += placement is Placement.IGNORE
             joined += placement is Placement.BRIDGE
             if placement is Placement.CONFLICT:
-                reason = f"{quote.value} on {quote.observed_at.date()} falls inside a stored span of another value"
+                reason = f"{quote.value.text} on {quote.observed_at.date()} falls inside a stored span of another value"
                 result.rejections.append(Rejection(quote.currency, quote.source, reason))
         rollup.refresh(session.connection(), touched)
         if result.opened or joined:

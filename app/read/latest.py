@@ -284,6 +284,10 @@ class LatestService:
         """(quote, stale?) of each currency asked for (empty = all), in configured order, as /rates/latest has them."""
         return self._quotes(self.snapshot, currencies, source)
 
+    def served(self) -> list[tuple[str, float, bool]]:
+        """(currency, when its quote was last seen, stale?) of what /rates/latest serves now: for the metrics."""
+        return [(c, row.last_seen.timestamp(), stale) for c, (row, stale) in self.snapshot.rows.items()]
+
     def answered(self, query_string: bytes) -> Rendered | None:
         return self.snapshot.by_query.get(query_string)
 

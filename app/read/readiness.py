@@ -26,8 +26,9 @@ from sqlmodel import Session, col, select
 from app.core.clock import utcnow
 from app.core.logs import redact
 from app.core.settings import Settings
+from app.domain.outcome import SUCCESSES
 from app.storage.migrate import current_revision, head_revision
-from app.storage.models import SUCCESS_OUTCOMES, PollLog
+from app.storage.models import PollLog
 
 CONNECT_TIMEOUT = 3  # seconds; libpq's minimum is 2
 
@@ -104,7 +105,7 @@ def _sources(engine: Engine, settings: Settings, now: datetime) -> Check:
     with Session(engine) as session:
         rows = session.exec(
             select(PollLog.source, func.max(PollLog.started_at))
-            .where(col(PollLog.source).in_(settings.sources), col(PollLog.outcome).in_(SUCCESS_OUTCOMES))
+            .where(col(PollLog.source).in_(settings.sources), col(PollLog.outcome).in_(sorted(SUCCESSES)))
             .group_by(PollLog.source)
         ).all()
     last = dict(rows)

@@ -18,6 +18,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources.base import ParseError
 
 # Digits with one optional decimal separator, point or comma (NBKR prints `87,4500`). No exponent, no
@@ -135,8 +136,7 @@ def own_currency_quote(
     return Quote(
         currency=currency,
         source=source,
-        value=value,
-        per_usd=True,
+        value=Value(value, per_usd=True),
         observed_at=observed_at,
         effective_date=effective_date,
     )

@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
+from app.domain.values import Value
 from app.sources import _feed
 from app.sources.base import ParseError, SourceSpec
 
@@ -72,8 +73,7 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
             Quote(
                 currency=currency,
                 source=NAME,
-                value=_feed.positive(value, f"{NAME} {currency}"),
-                per_usd=True,
+                value=Value(_feed.positive(value, f"{NAME} {currency}"), per_usd=True),
                 observed_at=observed_at,
                 effective_date=effective,
             )

@@ -71,7 +71,7 @@ def parse_history(body: bytes, observed_at: datetime, currency: str = CURRENCY) 
         effective = _feed.day(day_str, "%d.%m.%Y", what)
         value = _feed.positive(_feed.number(value_str, what), what)
         if effective in seen:
-            if seen[effective].value != value:
+            if seen[effective].value.value != value:
                 raise ParseError(f"{what}: listed twice with different values")
             continue
         seen[effective] = _feed.own_currency_quote(NAME, currency, value, observed_at, effective)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from app.core.clock import utc
 from app.domain.freshness import Publication
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources.base import ParseError, SourceSpec
 
 NAME = "peg"
@@ -32,8 +33,7 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
         Quote(
             currency=PEG_CURRENCY,
             source=NAME,
-            value=PEG_RATE,
-            per_usd=True,
+            value=Value(PEG_RATE, per_usd=True),
             observed_at=observed_at,
             effective_date=day,
         )

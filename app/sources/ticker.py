@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from html.parser import HTMLParser
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources.base import ParseError, SourceSpec
 
 NAME = "ticker"
@@ -89,8 +90,7 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
             Quote(
                 currency=match["currency"],
                 source=NAME,
-                value=rate,
-                per_usd=False,
+                value=Value(rate, per_usd=False),
                 observed_at=observed_at,
                 reported_change_pct=change,
             )

@@ -79,10 +79,6 @@ class RateRollup(SQLModel, table=True):
     inner_gap: int = Field(sa_type=BigInteger)
 
 
-# The outcomes of a poll that reached its upstream and got an answer it could use.
-SUCCESS_OUTCOMES = ("ok", "partial", "unchanged")
-
-
 class PollLog(SQLModel, table=True):
     """One row per source per poll (or ingest): what happened, in numbers and words."""
 
@@ -93,7 +89,7 @@ class PollLog(SQLModel, table=True):
     source: str = Field(sa_type=String(16))
     started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     finished_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    outcome: str = Field(sa_type=String(16))  # ok | partial | unchanged | rejected | error
+    outcome: str = Field(sa_type=String(16))  # an app.domain.outcome.PollOutcome
     poller: str = Field(sa_type=String(80))  # host:pid of the process that polled, to see who holds the lock
     error: str | None = None
     entries_seen: int = 0

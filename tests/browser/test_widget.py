@@ -122,7 +122,8 @@ def news_site() -> Iterator[Upstream]:
 def news_page(news_site: Upstream, site: Site, path: str) -> str:
     html = f"""<!doctype html><title>News</title><link rel="icon" href="data:,"><h1>Today's news</h1>
         <iframe src="{site.url(path)}" title="Exchange rates" width="728" height="40"></iframe>"""
-    return news_site.serve("/news", html.encode(), **{"Content-Type": "text/html; charset=utf-8"})
+    headers = {"Content-Type": "text/html; charset=utf-8"}
+    return news_site.serve("/news", html.encode(), 200, **headers)
 
 
 def test_a_news_site_embeds_the_widget_in_an_iframe(open_tab: OpenTab, site: Site, news_site: Upstream) -> None:

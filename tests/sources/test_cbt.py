@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import cbt
 from app.sources.base import ParseError, url_for
 
@@ -35,7 +36,7 @@ def kurs(rate_tmt: str = "3.5", multiplier: str = "1") -> bytes:
 def test_recorded_feed_gives_manat_per_dollar_only(name: str, effective: date) -> None:
     quotes = cbt.parse((FIXTURES / name).read_bytes(), SEEN)
     # KZT 471.44 and KGS 87.45 per USD are printed too (rate_usd): not this source's to publish.
-    assert quotes == [Quote("TMT", "cbt", Decimal("3.5"), True, SEEN, effective)]
+    assert quotes == [Quote("TMT", "cbt", Value(Decimal("3.5"), per_usd=True), SEEN, effective)]
     assert str(quotes[0].value) == "3.5"
 
 
@@ -46,7 +47,7 @@ def test_rate_is_divided_by_multiplier() -> None:
 
 def test_decimal_comma_is_read() -> None:
     (quote,) = cbt.parse(kurs("3,5"), SEEN)
-    assert quote.value == Decimal("3.5")
+    assert quote.value.value == Decimal("3.5")
 
 
 def test_missing_usd_is_refused() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import cbu
 from app.sources.base import ParseError, url_for
 
@@ -38,7 +39,7 @@ def body_of(*rows: dict[str, Any]) -> bytes:
 def test_recorded_feed_gives_sum_per_dollar_only(name: str, value: str, effective: date) -> None:
     quotes = cbu.parse((FIXTURES / name).read_bytes(), SEEN)
     # KGS, KZT, TJS and the suspect TMT row (4037.68 -> 3469.17 overnight) are not returned.
-    assert quotes == [Quote("UZS", "cbu", Decimal(value), True, SEEN, effective)]
+    assert quotes == [Quote("UZS", "cbu", Value(Decimal(value), per_usd=True), SEEN, effective)]
     assert str(quotes[0].value) == value  # 12142.10 keeps its trailing zero
 
 
@@ -49,7 +50,7 @@ def test_rate_is_divided_by_nominal() -> None:
 
 def test_decimal_comma_is_read() -> None:
     (quote,) = cbu.parse(body_of(row(Rate="12194,21")), SEEN)
-    assert quote.value == Decimal("12194.21")
+    assert quote.value.value == Decimal("12194.21")
 
 
 def test_missing_usd_is_refused() -> None:

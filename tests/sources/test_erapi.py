@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import erapi
 from app.sources.base import ParseError
 
@@ -46,20 +47,20 @@ def test_recorded_response_gives_the_five_tracked_currencies_as_published() -> N
         "TMT": "3.500532",
     }
     # USD (1) and AED (3.6725) are in `rates` too, but are not tracked currencies.
-    assert quotes[0] == Quote("KGS", "erapi", Decimal("85.734152"), True, SEEN, date(2024, 8, 19))
-    assert {(q.source, q.per_usd, q.observed_at, q.effective_date) for q in quotes} == {
+    assert quotes[0] == Quote("KGS", "erapi", Value(Decimal("85.734152"), per_usd=True), SEEN, date(2024, 8, 19))
+    assert {(q.source, q.value.per_usd, q.observed_at, q.effective_date) for q in quotes} == {
         ("erapi", True, SEEN, date(2024, 8, 19))
     }
 
 
 def test_digits_a_float_would_change_are_kept() -> None:
     (quote,) = erapi.parse(with_rates('{"USD":1,"KZT":478.94725100000000001}'), SEEN)
-    assert str(quote.value) == "478.94725100000000001"
+    assert quote.value.text == "478.94725100000000001"
 
 
 def test_only_the_tracked_currencies_present_are_returned() -> None:
     quotes = erapi.parse(with_rates('{"USD":1,"EUR":0.9054,"TMT":3.5}'), SEEN)
-    assert [(q.currency, q.value) for q in quotes] == [("TMT", Decimal("3.5"))]
+    assert [(q.currency, q.value.value) for q in quotes] == [("TMT", Decimal("3.5"))]
 
 
 def test_no_tracked_currency_is_refused() -> None:

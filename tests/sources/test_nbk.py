@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import nbk
 from app.sources.base import ParseError, url_for
 
@@ -49,13 +50,13 @@ def rss(pub_date: str) -> bytes:
 def test_recorded_feed_gives_tenge_per_dollar_only(name: str, value: str, effective: date) -> None:
     quotes = nbk.parse((FIXTURES / name).read_bytes(), SEEN)
     # The feed also lists KGS, TJS and UZS in tenge: those cross rates are not returned.
-    assert quotes == [Quote("KZT", "nbk", Decimal(value), True, SEEN, effective)]
+    assert quotes == [Quote("KZT", "nbk", Value(Decimal(value), per_usd=True), SEEN, effective)]
     assert str(quotes[0].value) == value
 
 
 def test_rss_latest_feed_takes_the_date_from_the_usd_item() -> None:
     (quote,) = nbk.parse(rss("02.04.2026"), SEEN)
-    assert (quote.currency, quote.value, quote.effective_date) == ("KZT", Decimal("475.09"), date(2026, 4, 2))
+    assert (quote.currency, quote.value.value, quote.effective_date) == ("KZT", Decimal("475.09"), date(2026, 4, 2))
 
 
 def test_rss_pub_date_in_rfc_822_is_read_too() -> None:
@@ -71,7 +72,7 @@ def test_rss_item_without_pub_date_is_refused() -> None:
 
 def test_value_is_divided_by_quant() -> None:
     (quote,) = nbk.parse(rates("47877", quant="100"), SEEN)
-    assert quote.value == Decimal("478.77")
+    assert quote.value.value == Decimal("478.77")
     assert str(quote.value) == "478.77"
 
 

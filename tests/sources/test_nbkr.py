@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import nbkr
 from app.sources.base import ParseError
 
@@ -32,7 +33,7 @@ def daily(value: str = "87,4500", nominal: str = "1", name: str = "Daily Exchang
 def test_daily_gives_som_per_dollar_effective_on_the_document_date() -> None:
     # Published on the 23rd, the file's Date is the 24th: the day the rate takes effect.
     quotes = nbkr.parse(DAILY, SEEN)
-    assert quotes == [Quote("KGS", "nbkr", Decimal("87.45"), True, SEEN, date(2026, 5, 24))]
+    assert quotes == [Quote("KGS", "nbkr", Value(Decimal("87.45"), per_usd=True), SEEN, date(2026, 5, 24))]
     assert str(quotes[0].value) == "87.4500"  # the decimal comma read, every published digit kept
 
 
@@ -47,7 +48,7 @@ def test_windows_1251_body_is_decoded_from_its_declaration() -> None:
     with pytest.raises(UnicodeDecodeError):
         body.decode("utf-8")  # the Cyrillic bytes are not UTF-8: only the declaration makes them readable
     (quote,) = nbkr.parse(body, SEEN)
-    assert (quote.value, quote.effective_date) == (Decimal("87.45"), date(2026, 5, 24))
+    assert (quote.value, quote.effective_date) == (Value(Decimal("87.45"), per_usd=True), date(2026, 5, 24))
 
 
 def test_value_is_divided_by_nominal() -> None:
@@ -103,7 +104,7 @@ def test_history_page_gives_one_quote_per_row_in_page_order() -> None:
         (date(2005, 6, 11), "41.0511"),
         (date(2005, 6, 4), "40.9879"),
     ]
-    assert {(q.currency, q.source, q.per_usd, q.observed_at) for q in quotes} == {("KGS", "nbkr", True, SEEN)}
+    assert {(q.currency, q.source, q.value.per_usd, q.observed_at) for q in quotes} == {("KGS", "nbkr", True, SEEN)}
 
 
 def test_history_currency_label_is_the_callers() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import nbt
 from app.sources.base import ParseError, url_for
 
@@ -36,7 +37,7 @@ def valcurs(value: str = "9.3450", nominal: str = "1", day: str = "2026-05-18") 
 def test_recorded_feed_gives_somoni_per_dollar_only(name: str, value: str, effective: date) -> None:
     quotes = nbt.parse((FIXTURES / name).read_bytes(), SEEN)
     # UZS, KGS, KZT (per 100 / 10) and TMT are listed too; those cross rates are not returned.
-    assert quotes == [Quote("TJS", "nbt", Decimal(value), True, SEEN, effective)]
+    assert quotes == [Quote("TJS", "nbt", Value(Decimal(value), per_usd=True), SEEN, effective)]
     assert str(quotes[0].value) == value  # the trailing zero of 9.3450 is kept
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from app.domain.quotes import Quote
+from app.domain.values import Value
 from app.sources import peg
 from app.sources.base import ParseError
 
@@ -15,7 +16,7 @@ from app.sources.base import ParseError
 def test_declared_rate_for_the_day_observed() -> None:
     seen = datetime(2026, 5, 24, 6, 0, tzinfo=UTC)
     quotes = peg.parse(b"", seen)
-    assert quotes == [Quote("TMT", "peg", Decimal("3.50"), True, seen, date(2026, 5, 24))]
+    assert quotes == [Quote("TMT", "peg", Value(Decimal("3.50"), per_usd=True), seen, date(2026, 5, 24))]
     assert str(quotes[0].value) == "3.50"
     assert quotes[0].rate == Decimal("0.285714285714286")
 
