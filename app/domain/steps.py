@@ -298,11 +298,24 @@ def crossed(quote: Leg, base: Leg) -> Leg:
         run_b = base.runs[j] if next_b == moment else None
         i += run_a is not None
         j += run_b is not None
-        if run_a is not None and run_b is not None:  # both change at once: single spans (needs_spans saw to it)
+        if run_a is not None and run_b is not None and run_a.spans_one and run_b.spans_one:  # both change at once
             a, b = run_a.tail, run_b.tail
             pair = _pair(a, b)
             if pair is not None:
                 out.append(Run.single(moment, pair.level, pair.until))
+        elif run_a is not None and run_b is not None:
+            # Both change at once, one of them a single span: it holds through the other's run (nothing of its leg
+            # begins or lapses within that run: the caller cut the runs so), so the other is crossed with it.
+            if run_b.spans_one:
+                b = run_b.tail
+                if b.until >= moment:
+                    out.append(_scaled(run_a, _value(b.level), base=False, until=b.until))
+                a = run_a.tail
+            else:
+                a = run_a.tail
+                if a.until >= moment:
+                    out.append(_scaled(run_b, _value(a.level), base=True, until=a.until))
+                b = run_b.tail
         elif run_a is not None:
             if b is not None and b.until >= moment:
                 out.append(_scaled(run_a, _value(b.level), base=False, until=b.until))

@@ -9,18 +9,19 @@ objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import decimal
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, or_, select
+from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.calendar import Calendar
-from app.domain.steps import USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros, needs_spans
-from app.domain.values import Value
+from app.domain.steps import USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
+from app.domain.values import EXACT_DIGITS, Value
 from app.storage.models import RateRollup, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
@@ -152,32 +153,112 @@ def stored_range(conn: Connection, currency: str, source: str) -> tuple[datetime
 
 
 # --- buckets -----------------------------------------------------------------------------------------------
+#
+# A series over a range is read from the hourly rollup: one row per hour with spans (a year of per-minute spans is
+# 8,760 rows), or the single spans of an hour where a row cannot serve: an hour a bucket boundary cuts (a zone whose
+# offset is not whole hours), an hour whose spans went unseen longer than they hold (a lapse inside it), and (for
+# a cross) an hour during which the other leg changes too. Consecutive rows then join into one run per stretch
+# that nothing cuts (a bucket boundary, or a change or lapse of the other leg), so the sweep sees a run or two
+# per bucket. Times are naive UTC inside this section: turned aware once per run, not once per row.
 
 HOUR = timedelta(hours=1)
 _CHUNK = 100  # hours read span by span per statement: one OR-ed index range each
-_ROLLUP_COLUMNS = (
-    _R.hour, _R.spans, _R.first_seen, _R.first_value, _R.first_per_usd, _R.low_value, _R.low_per_usd, _R.high_value,
-    _R.high_per_usd, _R.last_start, _R.last_value, _R.last_per_usd, _R.last_seen, _R.area, _R.inverse_area,
-    _R.covered, _R.inner_gap,
+_NEVER = datetime.max
+_ZERO = Decimal(0)
+_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def _naive_utc(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """A time column as the text (SQLite) or naive datetime (PostgreSQL) of its UTC instant, skipping the
+    aware-datetime type, which costs more than the rest of the loop."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(column, String)
+    return func.timezone("UTC", column, type_=DateTime())
+
+
+def _parser(conn: Connection) -> Callable[[Any], datetime]:
+    return datetime.fromisoformat if conn.dialect.name == "sqlite" else _same
+
+
+def _same(moment: datetime) -> datetime:
+    return moment
+
+
+@dataclass(slots=True)
+class _Item:
+    """A rollup row, or one span of an hour read span by span: what a run is made of."""
+
+    first_seen: datetime
+    first: tuple[str, bool]
+    low: tuple[str, bool]
+    high: tuple[str, bool]
+    last_start: datetime
+    last: tuple[str, bool]
+    last_seen: datetime
+    area: str = "0"
+    inverse_area: str = "0"
+    covered: int = 0
+    spans: int = 1
+    inner_gap: int = 0
+
+    @classmethod
+    def of_span(cls, span: Span) -> _Item:
+        value = (span.value.text, span.value.per_usd)
+        first, last = span.first_seen.replace(tzinfo=None), span.last_seen.replace(tzinfo=None)
+        return cls(first, value, value, value, first, value, last)
+
+
+@dataclass(slots=True)
+class _Leg:
+    """One series over the buckets' range, as items (oldest first), and the span before the range."""
+
+    series: Series
+    items: list[_Item]
+    before: Span | None
+
+    def lapses(self) -> list[datetime]:
+        """The instants the series stops being in force before its next item begins."""
+        hold = self.series.hold
+        found = []
+        following = [item.first_seen for item in self.items[1:]] + [_NEVER]
+        for item, after in zip(self.items, following, strict=False):
+            if item.last_seen + hold < after:
+                found.append(item.last_seen + hold)
+        if self.before is not None:
+            ends = self.before.last_seen.replace(tzinfo=None) + hold
+            if not self.items or ends < self.items[0].first_seen:
+                found.insert(0, ends)
+        return found
+
+
+_ROLLUP_VALUES = (
+    _R.first_value, _R.first_per_usd, _R.low_value, _R.low_per_usd, _R.high_value, _R.high_per_usd, _R.last_value,
+    _R.last_per_usd, _R.area, _R.inverse_area, _R.covered, _R.spans, _R.inner_gap,
 )  # fmt: skip
+
+
+def _rows(conn: Connection, series: Series, start: datetime, stop: datetime) -> list[tuple[datetime, _Item]]:
+    """(hour, item) of each rollup row of the series in [hour of start, stop)."""
+    times = [_naive_utc(conn, c) for c in (_R.hour, _R.first_seen, _R.last_start, _R.last_seen)]
+    statement = (
+        select(*times, *_ROLLUP_VALUES)
+        .where(_R.currency == series.currency, _R.source == series.source)
+        .where(_R.hour >= _hour(start), _R.hour < stop)
+        .order_by(_R.hour)
+    )
+    parse = _parser(conn)
+    found = []
+    rows = (row for part in conn.execute(statement).partitions(1000) for row in part)  # fetched a thousand at once
+    for row in rows:
+        hour, first, last_start, seen, fv, fp, lov, lop, hiv, hip, lv, lp, area, inverse, covered, spans, gap = row
+        item = _Item(parse(first), (fv, fp), (lov, lop), (hiv, hip), parse(last_start), (lv, lp), parse(seen), area,
+                     inverse, covered, spans, gap)  # fmt: skip
+        found.append((parse(hour), item))
+    return found
 
 
 def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _run(row: Any, hold: timedelta) -> Run:
-    last = Value.parse(row.last_value, row.last_per_usd)
-    return Run(
-        row.first_seen,
-        Value.parse(row.first_value, row.first_per_usd),
-        Value.parse(row.low_value, row.low_per_usd),
-        Value.parse(row.high_value, row.high_per_usd),
-        Tail(row.last_start, last, row.last_seen + hold),
-        Decimal(row.area),
-        Decimal(row.inverse_area),
-        row.covered,
-    )
 
 
 def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime]) -> list[Span]:
@@ -190,55 +271,151 @@ def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime])
     return found
 
 
-@dataclass(slots=True)
-class _Hours:
-    """A series over [start, stop) as runs: an hour of the rollup each, or the single spans of an hour."""
+class _Reader:
+    """A series over [start, stop): its rollup rows, some hours replaced by their single spans."""
 
-    series: Series
-    start: datetime
-    stop: datetime
-    runs: dict[datetime, Run]  # by hour: the rollup's row
-    singles: dict[datetime, list[Run]]  # by hour: its spans, one run each
+    def __init__(self, conn: Connection, series: Series, edges: Sequence[datetime]) -> None:
+        self.conn, self.series = conn, series
+        self.start, self.stop = edges[0], edges[-1]
+        self.rows = dict(_rows(conn, series, self.start, self.stop))
+        self.singles: dict[datetime, list[_Item]] = {}
+        limit = micros(series.hold)
+        cut = {_hour(edge).replace(tzinfo=None) for edge in edges if edge != _hour(edge)}
+        lapsing = [hour for hour, row in self.rows.items() if row.spans > 1 and row.inner_gap > limit]
+        self.read_spans(cut | set(lapsing))
 
-    def leg(self, before: Span | None) -> Leg:
-        hours = sorted({*self.runs, *self.singles})
-        runs = [run for hour in hours for run in (self.singles[hour] if hour in self.singles else [self.runs[hour]])]
-        tail = Tail(before.first_seen, before.value, before.last_seen + self.series.hold) if before else None
-        return Leg(tail, runs)
-
-    def read_spans(self, conn: Connection, hours: Iterable[datetime]) -> None:
-        """Replace the rollup's row of each of `hours` by the hour's single spans (within [start, stop))."""
-        hold = self.series.hold
+    def read_spans(self, hours: Iterable[datetime]) -> None:
+        """Replace the row of each of `hours` (naive UTC) by the hour's single spans within [start, stop)."""
         wanted = [hour for hour in hours if hour not in self.singles]
         for hour in wanted:
             self.singles[hour] = []
-        for span in _spans_in_hours(conn, self.series, wanted):
+        aware = [hour.replace(tzinfo=UTC) for hour in wanted]
+        for span in _spans_in_hours(self.conn, self.series, aware):
             if self.start <= span.first_seen < self.stop:
-                self.singles[_hour(span.first_seen)].append(
-                    Run.single(span.first_seen, span.value, span.last_seen + hold)
-                )
+                self.singles[_hour(span.first_seen).replace(tzinfo=None)].append(_Item.of_span(span))
+
+    def leg(self) -> _Leg:
+        hours = sorted({*self.rows, *self.singles})
+        items = [item for hour in hours for item in (self.singles[hour] if hour in self.singles else [self.rows[hour]])]
+        series = self.series
+        return _Leg(series, items, span_before(self.conn, series.currency, series.source, self.start))
 
 
-def _hours(conn: Connection, series: Series, edges: Sequence[datetime]) -> _Hours:
-    """The rollup's rows within the buckets; the hours a bucket boundary cuts (a zone whose offset is not whole
-    hours), or whose spans went unseen longer than they hold (a lapse inside the hour), are read span by span."""
-    start, stop = edges[0], edges[-1]
-    statement = (
-        select(*_ROLLUP_COLUMNS)
-        .where(_R.currency == series.currency, _R.source == series.source, _R.hour >= _hour(start), _R.hour < stop)
-        .order_by(_R.hour)
-    )
-    limit = micros(series.hold)
-    found = _Hours(series, start, stop, {}, {})
-    cut = {_hour(edge) for edge in edges if edge != _hour(edge)}
-    lapsing = []
-    for row in conn.execute(statement):
-        if row.hour in cut or (row.spans > 1 and row.inner_gap > limit):
-            lapsing.append(row.hour)
-        else:
-            found.runs[row.hour] = _run(row, series.hold)
-    found.read_spans(conn, cut | set(lapsing))
+def _unsteady(leg: _Leg, other: _Leg) -> list[datetime]:
+    """The hours (naive UTC) of `leg`'s rows of several spans during which `other` does not hold one level: one
+    of its items begins or ends within the row's stretch, or it lapses there. Read span by span, they cross
+    exactly."""
+    found = []
+    lapses = other.lapses()
+    items, j, k = other.items, 0, 0
+    for item in leg.items:
+        if item.spans == 1:
+            continue
+        begin, end = item.first_seen, item.last_start
+        while j < len(items) and items[j].last_start < begin:
+            j += 1  # items that ended their changes before this one: the others may overlap it
+        while k < len(lapses) and lapses[k] < begin:
+            k += 1
+        changes = j < len(items) and items[j].first_seen <= end
+        if changes or (k < len(lapses) and lapses[k] <= end):
+            found.append(_hour(begin))
     return found
+
+
+class _Chain:
+    """Consecutive items joined into one run: their sums, and the stretches between them, each in force until
+    the next item began or it lapsed."""
+
+    __slots__ = ("area", "covered", "first", "first_seen", "high", "inverse_area", "last", "last_seen", "last_start",
+                 "low")  # fmt: skip
+
+    def __init__(self, item: _Item) -> None:
+        self.first_seen, self.first = item.first_seen, item.first
+        self.low, self.high = item.low, item.high
+        self.last_start, self.last, self.last_seen = item.last_start, item.last, item.last_seen
+        self.area, self.inverse_area, self.covered = Decimal(item.area), Decimal(item.inverse_area), item.covered
+
+
+class _Exact:
+    """Each distinct published value, its rate and its inverse at EXACT_DIGITS, worked out once."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, bool], tuple[Value, Decimal, Decimal]] = {}
+
+    def _known(self, key: tuple[str, bool]) -> tuple[Value, Decimal, Decimal]:
+        found = self._values.get(key)
+        if found is None:
+            value = Value.parse(*key)
+            found = self._values[key] = (value, value.exact, value.exact_inverse)
+        return found
+
+    def value(self, key: tuple[str, bool]) -> Value:
+        return self._known(key)[0]
+
+    def rate(self, key: tuple[str, bool]) -> Decimal:
+        return self._known(key)[1]
+
+    def inverse(self, key: tuple[str, bool]) -> Decimal:
+        return self._known(key)[2]
+
+
+def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) -> Leg:
+    """`leg` as runs for the sweep: consecutive items joined, except across a cut (naive UTC, sorted); with
+    `inverse`, the time-weighted sums of the inverse too (a cross divides by this leg)."""
+    hold = leg.series.hold
+    runs: list[Run] = []
+    chain: _Chain | None = None
+    limit = _NEVER
+    k = 0
+    for item in leg.items:
+        if chain is not None and item.first_seen < limit:
+            _extend(chain, item, hold, exact, inverse)
+            continue
+        if chain is not None:
+            runs.append(_run(chain, hold, exact))
+        while k < len(cuts) and cuts[k] <= item.first_seen:
+            k += 1
+        limit = cuts[k] if k < len(cuts) else _NEVER
+        chain = _Chain(item)
+    if chain is not None:
+        runs.append(_run(chain, hold, exact))
+    before = leg.before
+    tail = Tail(before.first_seen, before.value, before.last_seen + hold) if before is not None else None
+    return Leg(tail, runs)
+
+
+def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact, inverse: bool) -> None:
+    ends = min(item.first_seen, chain.last_seen + hold)
+    if ends > chain.last_start:
+        lasted = micros(ends - chain.last_start)
+        chain.area = _EXACT.fma(exact.rate(chain.last), lasted, chain.area)
+        if inverse:
+            chain.inverse_area = _EXACT.fma(exact.inverse(chain.last), lasted, chain.inverse_area)
+        chain.covered += lasted
+    if item.covered:
+        chain.area = _EXACT.add(chain.area, Decimal(item.area))
+        if inverse:
+            chain.inverse_area = _EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
+        chain.covered += item.covered
+    if item.low != chain.low and exact.rate(item.low) < exact.rate(chain.low):
+        chain.low = item.low
+    if item.high != chain.high and exact.rate(item.high) > exact.rate(chain.high):
+        chain.high = item.high
+    chain.last_start, chain.last, chain.last_seen = item.last_start, item.last, item.last_seen
+
+
+def _run(chain: _Chain, hold: timedelta, exact: _Exact) -> Run:
+    last_seen = chain.last_seen.replace(tzinfo=UTC)
+    return Run(
+        chain.first_seen.replace(tzinfo=UTC),
+        exact.value(chain.first),
+        exact.value(chain.low),
+        exact.value(chain.high),
+        Tail(chain.last_start.replace(tzinfo=UTC), exact.value(chain.last), last_seen + hold),
+        chain.area,
+        chain.inverse_area,
+        chain.covered,
+    )
 
 
 def edges_of(calendar: Calendar, start: datetime, end: datetime) -> list[datetime]:
@@ -247,11 +424,13 @@ def edges_of(calendar: Calendar, start: datetime, end: datetime) -> list[datetim
     return [*starts, calendar.following(starts[-1])] if starts else []
 
 
-def _leg(conn: Connection, hours: _Hours | None, edges: Sequence[datetime]) -> Leg:
-    if hours is None:
-        return USD_LEG
-    series = hours.series
-    return hours.leg(span_before(conn, series.currency, series.source, edges[0]))
+def _cuts(edges: Sequence[datetime], other: _Leg | None) -> list[datetime]:
+    """Where runs must not join across: the bucket boundaries, and where the other leg begins an item or lapses."""
+    found = {edge.replace(tzinfo=None) for edge in edges}
+    if other is not None:
+        found |= {item.first_seen for item in other.items}
+        found |= set(other.lapses())
+    return sorted(found)
 
 
 def series_buckets(
@@ -267,15 +446,22 @@ def series_buckets(
     edges = edges_of(calendar, start, end)
     if not edges:
         return []
-    quote = _hours(conn, series, edges) if series is not None else None
+    exact = _Exact()
+    readers = [_Reader(conn, leg, edges) if leg is not None else None for leg in (series, base)]
+    quote, other = readers
     if base is None:
-        leg = _leg(conn, quote, edges)
+        assert quote is not None
+        leg = _chained(quote.leg(), _cuts(edges, None), exact, inverse=False)
         return buckets(edges, leg.before, leg.runs)
-    other = _hours(conn, base, edges)
-    # Runs of several spans cross as they stand only while the other leg holds still: the rest are read span by span.
-    first, second = _leg(conn, quote, edges), _leg(conn, other, edges)
-    if quote is not None:
-        quote.read_spans(conn, (_hour(run.first_seen) for run in needs_spans(first, second)))
-    other.read_spans(conn, (_hour(run.first_seen) for run in needs_spans(second, first)))
-    cross = crossed(_leg(conn, quote, edges), _leg(conn, other, edges))
+    if quote is not None and other is not None:
+        # Rows of several spans cross whole only while the other leg holds still: the rest are read span by span.
+        first, second = quote.leg(), other.leg()
+        quote.read_spans(_unsteady(first, second))
+        other.read_spans(_unsteady(second, first))
+    legs = [reader.leg() if reader is not None else None for reader in readers]
+    chained = [
+        _chained(leg, _cuts(edges, legs[1 - side]), exact, inverse=True) if leg is not None else USD_LEG
+        for side, leg in enumerate(legs)
+    ]
+    cross = crossed(*chained)
     return buckets(edges, cross.before, cross.runs)
