@@ -20,8 +20,10 @@ from tests.support import SEED_PAGE, make_settings
 
 POSTGRES_URL = os.environ.get("FX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("FX_TEST_REQUIRE_POSTGRES") == "1"
+# The databases every database test runs on; `make test-fast` asks for SQLite only (no server to reach).
+DATABASES = [name.strip() for name in os.environ.get("FX_TEST_DATABASES", "sqlite,postgresql").split(",")]
 # The variables the suite itself reads; every other FX_ variable is cleared so a developer's .env cannot leak in.
-_TEST_VARIABLES = {"FX_TEST_POSTGRES_URL", "FX_TEST_REQUIRE_POSTGRES"}
+_TEST_VARIABLES = {"FX_TEST_POSTGRES_URL", "FX_TEST_REQUIRE_POSTGRES", "FX_TEST_DATABASES"}
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +57,7 @@ def _postgres_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'fx.db'}"

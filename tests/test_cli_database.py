@@ -72,6 +72,7 @@ def test_a_frozen_database_is_given_up_on_after_the_timeout(command: str) -> Non
     assert seconds < 20
 
 
+@pytest.mark.slow
 def test_a_mistyped_sqlite_directory_is_an_error_not_a_new_empty_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vra' / 'fx.db'}"  # a typo for var
     run = subprocess.run(
@@ -88,6 +89,7 @@ def test_a_mistyped_sqlite_directory_is_an_error_not_a_new_empty_database(tmp_pa
     assert not (tmp_path / "vra").exists()
 
 
+@pytest.mark.slow
 def test_the_default_directory_is_made(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "app.cli", "db", "upgrade"],

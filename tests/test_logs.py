@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import logging
 import os
@@ -62,6 +64,7 @@ def test_poll_fields_cap_the_error_and_count_the_changes() -> None:
     assert failed["outcome"] == "error" and len(failed["error"]) == 300
 
 
+@pytest.mark.slow
 def test_a_poll_logs_one_json_line_without_the_upstream_password(tmp_path: object) -> None:
     with Upstream() as upstream:
         upstream.serve("/page", SEED_PAGE.read_bytes())
@@ -88,6 +91,7 @@ def test_a_poll_logs_one_json_line_without_the_upstream_password(tmp_path: objec
     assert ticker["logger"] == "app.ingest.poller" and ticker["level"] == "info"
 
 
+@pytest.mark.slow
 def test_a_failed_poll_logs_a_warning_in_text_with_the_password_masked(tmp_path: object) -> None:
     with Upstream() as upstream:
         host_port = upstream.url("/").removeprefix("http://").rstrip("/")

@@ -107,6 +107,7 @@ def server(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[Server
         yield running.wait_healthy()
 
 
+@pytest.mark.slow
 def test_the_first_event_is_the_latest_body_and_a_change_gives_exactly_one_more(
     engine: Engine, database_url: str, server: Server
 ) -> None:
@@ -142,6 +143,7 @@ def test_the_first_event_is_the_latest_body_and_a_change_gives_exactly_one_more(
         reader.close()
 
 
+@pytest.mark.slow
 def test_last_event_id_current_gets_no_duplicate_and_an_older_one_gets_the_body(
     engine: Engine, database_url: str, server: Server
 ) -> None:
@@ -176,6 +178,7 @@ def test_last_event_id_current_gets_no_duplicate_and_an_older_one_gets_the_body(
         ("source=nope", "unknown or disabled source 'nope'; enabled sources:"),
     ],
 )
+@pytest.mark.slow
 def test_bad_parameters_are_a_422_before_any_stream(server: Server, query: str, detail: str) -> None:
     response = server.get(f"/rates/stream?{query}")
     assert response.status_code == 422
@@ -183,6 +186,7 @@ def test_bad_parameters_are_a_422_before_any_stream(server: Server, query: str, 
     assert detail in response.json()["detail"]
 
 
+@pytest.mark.slow
 def test_a_stalled_client_does_not_delay_the_others(engine: Engine, database_url: str, server: Server) -> None:
     settings = make_settings(database_url, role="api")
     _ingest(engine, settings, SEED.encode(), minutes_ago=1)
@@ -216,6 +220,7 @@ def test_a_slow_subscriber_skips_to_the_newest_body() -> None:
     assert subscriber.take() is None  # never the same event twice
 
 
+@pytest.mark.slow
 def test_sigterm_closes_a_hundred_streams_within_the_shutdown_timeout(
     engine: Engine, database_url: str, server: Server
 ) -> None:
@@ -250,6 +255,7 @@ def test_sigterm_closes_a_hundred_streams_within_the_shutdown_timeout(
     assert seconds < 10, f"shutdown took {seconds:.1f} s with 100 open streams"
 
 
+@pytest.mark.slow
 def test_ticker_text_reads_back_to_the_same_rates_at_its_precision(
     engine: Engine, database_url: str, server: Server
 ) -> None:
