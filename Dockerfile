@@ -10,10 +10,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/fx-ticker
-# Every dependency ships a wheel for this platform: no compiler is needed, even here.
-COPY pyproject.toml README.md ./
+# Every dependency ships a wheel for this platform: no compiler is needed, even here. The pinned versions come
+# first (requirements/app.lock, refreshed by `make lock`), in their own layer so a code change reuses it.
+COPY requirements/app.lock ./requirements/
+RUN /opt/fx-ticker/bin/pip install --no-cache-dir -r requirements/app.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY app ./app
-RUN /opt/fx-ticker/bin/pip install --no-cache-dir . \
+RUN /opt/fx-ticker/bin/pip install --no-cache-dir --no-deps . \
     && /opt/fx-ticker/bin/pip uninstall --yes pip
 
 FROM ${PYTHON_IMAGE}

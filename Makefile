@@ -1,29 +1,52 @@
-# The two commands a new user needs: `make run` and `make test`. Each sets up its own virtualenv.
+# The two commands a new user needs: `make run` and `make test`. Each sets up its own virtualenv from the lock
+# files, so a fresh clone installs exactly the versions CI and the image were tested with.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK_FLAGS := --universal --python-version 3.11 --custom-compile-command "make lock" --quiet
 
-.PHONY: run test lint typecheck containers bench bench-smoke clean
+.PHONY: run test test-fast lint fmt typecheck lock containers bench bench-smoke clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 ## Serve on http://127.0.0.1:8000 with SQLite under ./var/, polling the enabled sources.
 run: $(STAMP)
 	$(BIN)/fx-ticker serve
 
-## Lint, then the whole test suite (SQLite always; PostgreSQL too when FX_TEST_POSTGRES_URL answers).
-test: $(STAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+## Lint, then the whole test suite: SQLite and PostgreSQL (FX_TEST_POSTGRES_URL), server processes, Chromium.
+test: lint
 	$(BIN)/python -m pytest
 
+## The tests that need no server process, no browser and no PostgreSQL: seconds, for the edit-test loop.
+test-fast: $(STAMP)
+	FX_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -m "not slow and not browser"
+
+## ruff (lint and format), mypy on app/ and tests/, and the layer rule (import-linter, [tool.importlinter]).
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy app tests
+	$(BIN)/lint-imports
+
 typecheck: $(STAMP)
-	$(BIN)/mypy app
+	$(BIN)/mypy app tests
+
+## Rewrite the code in the house style (what `make lint` checks).
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
+
+## Re-resolve the lock files from pyproject.toml's ranges (newest releases that fit); commit both files.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/app.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/app.lock $(LOCK_FLAGS) -o requirements/dev.lock
 
 ## The container files, without a container engine: hadolint on the Dockerfile, and docker-compose.yml validated
 ## by `docker-compose config` (Debian's package) against a throw-away .env made from .env.example.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import logging
 import os
 import subprocess
 import sys
+
+import pytest
 
 from app.core.logs import JSONFormatter, TextFormatter, redact
 from app.ingest.pipeline import Outcome

@@ -123,8 +123,21 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_health_check() -> None:
     assert re.search(r"^HEALTHCHECK .*\n.*/health", DOCKERFILE, flags=re.MULTILINE)
     assert 'CMD ["fx-ticker", "serve"]' in DOCKERFILE
     assert "COPY --from=builder /opt/fx-ticker /opt/fx-ticker" in DOCKERFILE
-    ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignored[ignored.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!app/"]  # never .env
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies_and_never_env() -> None:
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "*"  # everything out, then only what is named back in
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = {
+        source.rstrip("/")
+        for args in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, flags=re.MULTILINE)
+        for source in args.split()
+    }
+    assert copied == allowed
+    assert not any(name.startswith((".env", "var")) for name in allowed)
+    # The image installs the pinned versions before the package itself, which brings no dependencies of its own.
+    assert DOCKERFILE.index("-r requirements/app.lock") < DOCKERFILE.index("--no-deps .")
 
 
 # --- the topology, running --------------------------------------------------------------------------------------
