@@ -26,7 +26,7 @@ from app.ingest.poller import Poller, database_trouble
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES, load_settings
 from app.storage.engine import describe, make_engine, masked, unavailable
-from app.storage.migrate import upgrade
+from app.storage.migrate import current_revision, head_revision, new_revision, upgrade
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -74,6 +74,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the migrations up to the latest")
+    db_commands.add_parser("current", help="print the database's schema revision and the code's (exit 1 if behind)")
+    revision = db_commands.add_parser("revision", help="write a new, empty migration after the latest, to fill in")
+    revision.add_argument("-m", "--message", required=True, help="what the migration changes (names the file)")
     return parser
 
 
@@ -240,9 +243,26 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_USAGE
         return asyncio.run(_backfill(settings, args.source, args.start, args.end))
+    return _db(settings, args)
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.db_command == "revision":
+        if not args.message.strip():
+            print("error: -m/--message is empty: say what the migration changes", file=sys.stderr)
+            return EXIT_USAGE
+        path = new_revision(args.message)
+        print(f"wrote {path}: fill in upgrade() and downgrade(), then run `fx-ticker db upgrade`")
+        return 0
     engine = _engine(settings)
-    upgrade(engine)
-    engine.dispose()
+    try:
+        if args.db_command == "current":
+            current, head = current_revision(engine), head_revision()
+            print(f"database: {current or 'empty'}; code: {head}")
+            return 0 if current == head else EXIT_FAILED
+        upgrade(engine)
+    finally:
+        engine.dispose()
     print("database is at the latest schema revision")
     return 0
 

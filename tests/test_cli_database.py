@@ -21,6 +21,7 @@ COMMANDS = {
     "ingest": ["ingest", str(SEED_PAGE), "--source", "ticker"],
     "backfill": ["backfill", "--source", "peg", "--from", "2026-01-01", "--to", "2026-01-02"],
     "db upgrade": ["db", "upgrade"],
+    "db current": ["db", "current"],
 }
 
 

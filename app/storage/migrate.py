@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -15,6 +18,9 @@ def _config() -> Config:
     config = Config()
     # The migrations ship inside the package, so an installed wheel (the container image) can migrate too.
     config.set_main_option("script_location", "app:migrations")
+    # Revisions are numbered in order (0001, 0002, ...) and named after what they change: `0006_add_x.py`.
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.set_main_option("truncate_slug_length", "40")
     return config
 
 
@@ -25,6 +31,16 @@ def upgrade(engine: Engine) -> None:
     with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def new_revision(message: str) -> Path:
+    """Write an empty migration after the current head, numbered one past it; its path, to fill in."""
+    head = head_revision()
+    if head is None or not re.fullmatch(r"\d{4}", head):
+        raise ValueError(f"the head revision {head!r} is not a four-digit number")
+    script = command.revision(_config(), message=message, rev_id=f"{int(head) + 1:04d}")
+    assert script is not None and not isinstance(script, list)  # one revision, never a branch point here
+    return Path(script.path)
 
 
 def head_revision() -> str | None:
