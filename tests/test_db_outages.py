@@ -191,10 +191,12 @@ QUERIES = {
 }
 
 
+# Freezing or refusing a database needs a network path to put a proxy on: PostgreSQL's (a SQLite file has none).
+ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
 @contextmanager
 def _behind_a_proxy(engine: Engine, database_url: str, tmp_path: Path, **env: str) -> Iterator[tuple[Server, TcpProxy]]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("freezing or refusing a database needs a network path to it: PostgreSQL")
     insert_spans(engine, series_rows())
     with TcpProxy.in_front_of(database_url) as proxy:
         settings = {
@@ -227,6 +229,7 @@ def _all_answer(server: Server) -> bool:
 
 
 @pytest.mark.slow
+@ON_POSTGRES
 def test_a_frozen_database_gives_503_in_bounded_time_and_latest_keeps_answering(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
@@ -259,6 +262,7 @@ def test_a_frozen_database_gives_503_in_bounded_time_and_latest_keeps_answering(
 
 
 @pytest.mark.slow
+@ON_POSTGRES
 def test_a_refused_database_gives_json_503_and_one_log_line_per_failure(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
@@ -281,6 +285,7 @@ def test_a_refused_database_gives_json_503_and_one_log_line_per_failure(
 
 
 @pytest.mark.slow
+@ON_POSTGRES
 def test_a_database_frozen_mid_download_cuts_the_download_short(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
