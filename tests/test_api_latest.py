@@ -140,6 +140,8 @@ def test_the_fast_path_serves_a_known_query_and_forgets_it_when_data_changes(eng
         assert (again.content, again.headers["etag"]) == (first.content, first.headers["etag"])
         assert again.headers["content-type"] == "application/json"
         assert int(again.headers["content-length"]) == len(first.content)
+        for name in ("x-content-type-options", "x-frame-options"):  # the same headers as the route's
+            assert again.headers[name] == first.headers[name], name
         assert (
             client.get("/rates/latest?currencies=KGS", headers={"If-None-Match": first.headers["etag"]}).status_code
             == 304

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.security import HEADERS as SECURITY
 from app.read.latest import LatestService
 
 PATH = "/rates/latest"
@@ -45,7 +46,7 @@ class LatestFastPath:
             cached = service.answered(scope["query_string"]) if service is not None else None
             if cached is not None and service is not None:
                 etag = cached.etag.encode()
-                headers = [(b"etag", etag), (b"cache-control", b"public, max-age=%d" % service.max_age())]
+                headers = [(b"etag", etag), (b"cache-control", b"public, max-age=%d" % service.max_age()), *SECURITY]
                 condition = _if_none_match(scope)
                 if condition is not None and _matches(condition, etag):
                     await send({"type": "http.response.start", "status": 304, "headers": headers})
