@@ -150,3 +150,33 @@ def test_a_huge_retry_after_waits_a_day_at_most() -> None:
     assert backoff(1800, 1, 999_999_999_999.0, 21600) == timedelta(days=1)
     assert backoff(1800, 1, 120.0, 21600) == timedelta(seconds=120)
     assert backoff(1800, 40, None, 21600) == timedelta(seconds=21600)
+
+
+SECRETS = ("hunter2", "3f9a0c1e2b7d4a6f8e5c1b2a", "q8WvZ1")
+
+
+def test_no_secret_of_a_source_url_reaches_sources_the_poll_log_or_the_logs(
+    engine: Engine, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A password, a key in the path (`/v6/<key>/...`) or in the query (`?apikey=`) is the operator's own."""
+    url = "https://fx:hunter2@v6.exchangerate-api.com/v6/3f9a0c1e2b7d4a6f8e5c1b2a/latest/USD?apikey=q8WvZ1&base=USD"
+    settings = make_settings(database_url, sources="erapi", source_erapi_url=url)
+
+    async def poll() -> Outcome | None:
+        lock = poller_lock(engine)
+        async with make_client(1.0, "fx-ticker-test", httpx.MockTransport(_raise(httpx.ConnectError))) as client:
+            outcome = await Poller(engine, settings, client, lock, clock=lambda: DAY_ONE).poll_source("erapi")
+        lock.release()
+        return outcome
+
+    with caplog.at_level("INFO"):
+        outcome = asyncio.run(poll())
+    assert outcome is not None and not outcome.ok
+    with Session(engine) as session:
+        (row,) = session.exec(select(PollLog).where(PollLog.source == "erapi")).all()
+    with TestClient(create_app(make_settings(database_url, role="api", sources="erapi", source_erapi_url=url))) as c:
+        (erapi,) = [s for s in c.get("/sources").json()["sources"] if s["name"] == "erapi"]
+    assert erapi["url"] == "https://fx:***@v6.exchangerate-api.com/v6/***/latest/USD?apikey=***&base=USD"
+    assert erapi["last_error"].startswith("ConnectError fetching https://fx:***@v6.exchangerate-api.com/v6/***/")
+    shown = [erapi["url"], erapi["last_error"], row.error or "", caplog.text]
+    assert [secret for secret in SECRETS for text in shown if secret in text] == []

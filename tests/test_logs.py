@@ -109,3 +109,24 @@ def test_a_failed_poll_logs_a_warning_in_text_with_the_password_masked(tmp_path:
     assert " WARNING app.ingest.poller: poll ticker error source=ticker outcome=error entries=0 spans_opened=0 " in line
     assert f'error="HTTP 404 from http://reader:***@{host_port}/gone"' in line
     assert "upstream-pw" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://u:p4ss@host/x", "https://u:***@host/x"),
+        ("GET https://v6.exchangerate-api.com/v6/3f9a0c1e2b7d4a6f8e5c1b2a/latest/USD: refused",
+         "GET https://v6.exchangerate-api.com/v6/***/latest/USD: refused"),
+        ("https://openexchangerates.org/api/latest.json?app_id=abc&base=USD",
+         "https://openexchangerates.org/api/latest.json?app_id=***&base=USD"),
+        ("http://h/p?api_key=XYZ&access_token=T&x=1#f", "http://h/p?api_key=***&access_token=***&x=1#f"),
+        # What the configured sources fetch today stays as it is: dates, ids and plain words are no secrets.
+        ("https://nationalbank.kz/rss/get_rates.cfm?fdate=23.02.2026", None),
+        ("https://cbu.uz/en/arkhiv-kursov-valyut/json/all/2026-02-23/", None),
+        ("https://www.nbkr.kg/index1.jsp?item=1562&lang=ENG&valuta_id=15", None),
+        ("https://www.nbt.tj/en/kurs/export_xml.php?date=2026-02-23&export=xmlout", None),
+        ("a sentence with no address, and key=value in it", None),
+    ],
+)  # fmt: skip
+def test_redact_masks_the_secrets_of_a_url_and_nothing_else(text: str, shown: str | None) -> None:
+    assert redact(text) == (shown or text)

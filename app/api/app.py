@@ -18,11 +18,11 @@ from app import __version__
 from app.api import dbaccess, errors
 from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath
-from app.api.security import SecurityHeaders
 from app.api.httpmetrics import HTTPMetrics
 from app.api.routes import at, change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
+from app.api.security import SecurityHeaders
 from app.api.stream import StreamHub
 from app.core import logs, metrics
 from app.core.settings import Settings

@@ -13,8 +13,16 @@ import re
 import time
 from typing import Any
 
-# `scheme://user:password@host` -> `scheme://user:***@host`, wherever a URL shows up in a message.
-_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)[^@/\s]*@")
+# A URL's secrets, wherever a URL shows up in a message, a poll-log row or /sources: the password of
+# `scheme://user:password@host`, the value of a query parameter named like a credential (`?apikey=...`), and a
+# path segment shaped like a key (`/v6/3f9a0c1e2b7d4a6f8e5c1b2a/latest/USD`: 16 or more letters and digits, both).
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+_USERINFO = re.compile(r"^(?P<head>[^:/]+://[^:/?#@]*:)[^@/]*@")
+_CREDENTIAL_PARAM = re.compile(
+    r"(?P<head>[?&;](?:[a-z0-9_-]*(?:key|token|secret|password|passwd|signature|sig)|app_?id|auth)=)[^&#;]+",
+    re.IGNORECASE,
+)
+_KEY_SEGMENT = re.compile(r"(?<=/)(?=[A-Za-z_-]*[0-9])(?=[0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}(?=[/?#;]|$)")
 MAX_ERROR_CHARS = 300
 # httpx logs every request (URL included) and APScheduler every job run at INFO: the poll line says it all.
 _QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "apscheduler": logging.WARNING}
@@ -22,8 +30,19 @@ _QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "apscheduler": 
 _handler: logging.Handler | None = None
 
 
+def _redact_url(match: re.Match[str]) -> str:
+    url = _USERINFO.sub(r"\g<head>***@", match.group())
+    head, slash, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    if not path:
+        return _CREDENTIAL_PARAM.sub(r"\g<head>***", url)
+    path = _CREDENTIAL_PARAM.sub(r"\g<head>***", "/" + path)
+    return f"{head}{slash}{host}{_KEY_SEGMENT.sub('***', path)}"
+
+
 def redact(text: str) -> str:
-    return _USERINFO.sub(r"\g<head>***@", text)
+    """`text` with the secrets of every URL in it masked (see `_URL`); the rest as it was."""
+    return _URL.sub(_redact_url, text) if "://" in text else text
 
 
 def _message(record: logging.LogRecord) -> str:

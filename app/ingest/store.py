@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
+from app.core.logs import redact
 from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
 from app.domain.freshness import Cadence
 from app.domain.outcome import PollOutcome
@@ -239,7 +240,7 @@ def _log_row(
         finished_at=finished_at or utcnow(),
         outcome=outcome,
         poller=f"{socket.gethostname()}:{os.getpid()}",
-        error=error,
+        error=redact(error) if error else error,  # an upstream error names its URL: no secret of it is kept
         entries_seen=result.entries_seen,
         spans_opened=result.opened,
         spans_extended=result.extended,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
+from app.core.logs import redact
 from app.core.settings import Settings
 from app.sources.registry import SOURCES
 from app.storage.models import QuoteFlag, SourceState
@@ -40,7 +41,7 @@ def _status(session: Session, settings: Settings, name: str, state: SourceState 
         "enabled": name in settings.sources,
         "authoritative_for": list(spec.authoritative_for),
         "currencies": quoted,
-        "url": settings.source_url(name) if spec.fetches else None,
+        "url": redact(settings.source_url(name)) if spec.fetches else None,  # public: no key or password in it
         "interval_seconds": settings.source_interval(name),
         "last_attempt": state.last_attempt_at,
         "last_success": state.last_success_at,
