@@ -40,9 +40,24 @@ PERIODS: dict[str, timedelta] = {
 # An unencoded `+` in a query string arrives as a space: `10:00:00 05:00` meant `10:00:00+05:00`.
 _SPACED_OFFSET = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
 
+# What the schema promises, as patterns (`json_schema_extra`: documented, not enforced by FastAPI), so that the
+# checks below keep their own precise `detail` messages. Rules across parameters (base equal to the currency,
+# start after end, tz with raw) are in the descriptions and in app.api.params' checks. An optional parameter
+# given empty (`?start=`, as an HTML form sends an unfilled field) means the same as leaving it out.
+CODE_PATTERN = "^[A-Za-z]{3}$"
+CODES_PATTERN = "^[A-Za-z]{3}(,[A-Za-z]{3})*$"
+TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+SOURCE_PATTERN = "^[a-z][a-z0-9_]*$"
+AMOUNT_PATTERN = r"^\d{1,16}(\.\d+)?$"
+OR_EMPTY = "^$|"
+
 TimeQuery = Annotated[
     str | None,
-    Query(description="ISO 8601; no offset means UTC, a bare date means 00:00 UTC", examples=["2026-02-01"]),
+    Query(
+        description="ISO 8601; no offset means UTC, a bare date means 00:00 UTC",
+        examples=["2026-02-01"],
+        json_schema_extra={"pattern": OR_EMPTY + TIME_PATTERN},
+    ),
 ]
 USD = "USD"
 BaseQuery = Annotated[
@@ -51,7 +66,7 @@ BaseQuery = Annotated[
         description="Express every rate in this currency instead of USD: USD or a configured code; each pair is then "
         "C/base, `rate` units of the base per one C, and each answer says which source each leg came from",
         examples=["KZT"],
-        pattern="^[A-Za-z]{3}$",
+        json_schema_extra={"pattern": OR_EMPTY + CODE_PATTERN},
     ),
 ]
 TzQuery = Annotated[
@@ -63,18 +78,36 @@ TzQuery = Annotated[
     ),
 ]
 CurrenciesQuery = Annotated[
-    str | None, Query(description="Comma-separated codes to include (default: all)", examples=["KZT,UZS"])
+    str | None,
+    Query(
+        description="Comma-separated codes to include (default: all)",
+        examples=["KZT,UZS"],
+        json_schema_extra={"pattern": OR_EMPTY + CODES_PATTERN},
+    ),
 ]
 CurrencyPath = Annotated[
-    str, Path(description="A configured code (case-insensitive); USD too in another base", examples=["KZT"])
+    str,
+    Path(
+        description="A configured code (case-insensitive); USD too in another base",
+        examples=["KZT"],
+        json_schema_extra={"pattern": CODE_PATTERN},
+    ),
 ]
 LatestSourceQuery = Annotated[
     str | None,
-    Query(description="Take every rate from this source instead of the best one per currency", examples=["nbk"]),
+    Query(
+        description="Take every rate from this source instead of the best one per currency",
+        examples=["nbk"],
+        json_schema_extra={"pattern": OR_EMPTY + SOURCE_PATTERN},
+    ),
 ]
 SourceQuery = Annotated[
     str | None,
-    Query(description="Take the rates from this source (default: the best one per currency)", examples=["nbk"]),
+    Query(
+        description="Take the rates from this source (default: the best one per currency)",
+        examples=["nbk"],
+        json_schema_extra={"pattern": OR_EMPTY + SOURCE_PATTERN},
+    ),
 ]
 
 

@@ -164,7 +164,9 @@ class Change(BaseModel):
     )
 
     currency: str
-    source: str
+    source: str | None = Field(description=SOURCE)
+    base: str | None = Field(None, description=BASE)
+    base_source: str | None = Field(None, description=BASE_SOURCE)
     start_at: datetime = Field(description="`start`, or when the first value came if nothing is known before it")
     start_rate: float = Field(description="The last value known at start_at (" + RATE + ")")
     end_at: datetime
@@ -195,6 +197,7 @@ class Changes(BaseModel):
     )
 
     period: str | None = Field(description="The period asked for; null when start/end were given")
+    base: str | None = Field(None, description=BASE)
     changes: list[Change] = Field(description="One per currency with data in the range, in configured order")
 
 

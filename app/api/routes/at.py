@@ -13,6 +13,7 @@ from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
 from app.api.params import (
     TIME_EXAMPLE,
+    TIME_PATTERN,
     BaseQuery,
     CurrenciesQuery,
     LatestSourceQuery,
@@ -50,7 +51,12 @@ def at(
     session: Session,
     settings: SettingsDep,
     when: Annotated[
-        str, Path(description=f"ISO 8601 ({TIME_EXAMPLE}); a bare date is 00:00 UTC", examples=["2026-02-23T10:00"])
+        str,
+        Path(
+            description=f"ISO 8601 ({TIME_EXAMPLE}); a bare date is 00:00 UTC",
+            examples=["2026-02-23T10:00"],
+            json_schema_extra={"pattern": TIME_PATTERN},
+        ),
     ],
     currencies: CurrenciesQuery = None,
     source: LatestSourceQuery = None,

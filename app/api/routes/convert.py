@@ -12,7 +12,7 @@ from sqlmodel import Session
 from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
-from app.api.params import SourceQuery, TimeQuery, parse_time, source_name
+from app.api.params import AMOUNT_PATTERN, CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
 from app.api.query_schemas import Conversion
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
@@ -29,6 +29,9 @@ from app.sources.registry import cadence
 router = APIRouter(tags=["convert"])
 
 USD = "USD"
+
+
+_CODE: dict[str, Any] = {"json_schema_extra": {"pattern": CODE_PATTERN}}
 
 
 def _code(name: str, raw: str, settings: Settings) -> str:
@@ -78,9 +81,16 @@ def convert(
     session: Session,
     settings: SettingsDep,
     latest: LatestDep,
-    from_: Annotated[str, Query(alias="from", description="A configured code or USD", examples=["KZT"])],
-    to: Annotated[str, Query(description="A configured code or USD", examples=["UZS"])],
-    amount: Annotated[str, Query(description="A positive decimal, at most 10^15", examples=["1000"])],
+    from_: Annotated[str, Query(alias="from", description="A configured code or USD", examples=["KZT"], **_CODE)],
+    to: Annotated[str, Query(description="A configured code or USD", examples=["UZS"], **_CODE)],
+    amount: Annotated[
+        str,
+        Query(
+            description="A positive decimal, at most 10^15, in ASCII digits (no exponent, sign or separators)",
+            examples=["1000"],
+            json_schema_extra={"pattern": AMOUNT_PATTERN},
+        ),
+    ],
     at: TimeQuery = None,
     source: SourceQuery = None,
 ) -> Response:

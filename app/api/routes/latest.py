@@ -56,7 +56,10 @@ async def rates_latest(
             "content": {"text/plain": {"example": "KGS/USD = 0.01144 0%\nKZT/USD = 0.00202 0.25%\n"}},
         },
         304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
-        422: {"model": ErrorBody, "description": "An unknown currency code or source, or decimals out of range"},
+        422: {
+            "description": "An unknown currency code or source, or decimals out of range (JSON, as everywhere)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        },
     },
 )
 async def ticker_text(

@@ -20,12 +20,12 @@ admin = APIRouter(tags=["admin"])
 RETRY_AFTER_SECONDS = 30
 
 
+@router.head("/ready", include_in_schema=False)  # registered after GET: as /health (app.api.routes.meta)
 @router.get(
     "/ready",
     summary="Readiness: 200 when the database answers, its schema is current and a source is fresh; 503 otherwise",
     responses={503: {"description": "Not ready; `reason` names the first failing check"}},
 )
-@router.head("/ready", include_in_schema=False)  # load balancers probe with HEAD
 def ready(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     state = readiness(settings)
