@@ -34,7 +34,7 @@ def _poll(engine: Engine, settings: Settings, when: datetime) -> None:
 def _eventually(client: TestClient, path: str, wanted: Callable[[httpx.Response], bool]) -> httpx.Response:
     deadline = time.monotonic() + 5  # the app notices within a refresh (0.05 s) of the clock moving
     while True:
-        response = client.get(path)
+        response: httpx.Response = client.get(path)
         if wanted(response) or time.monotonic() > deadline:
             return response
         time.sleep(0.02)
