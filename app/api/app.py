@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Intraday rates of the Kyrgyz som, Kazakh tenge, Tajik somoni, Uzbek sum and Turkmen manat against the
-US dollar. Every time is ISO 8601 UTC; `rate` is USD per one unit of the currency, `inverse` units per USD.
+US dollar. Times are ISO 8601, written in UTC (the buckets of a `tz=` answer in that zone's offset); `rate` is
+USD (or the `base=` currency) per one unit of the currency, `inverse` units per USD (or per one of the base).
+Numbers are exact decimals, never written with an exponent. Every endpoint, with real answers: docs/api.md.
 """
 
 

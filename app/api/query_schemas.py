@@ -36,13 +36,21 @@ class RawHistory(BaseModel):
                 "interval": "raw",
                 "points": [
                     {
-                        "since": "2026-02-23T03:00:00Z",
-                        "until": "2026-02-23T23:30:00Z",
-                        "rate": 0.00201653,
-                        "inverse": 495.9,
-                        "observations": 42,
-                        "effective_date": "2026-02-23",
-                    }
+                        "since": "2026-04-01T03:05:00Z",
+                        "until": "2026-04-01T18:35:00Z",
+                        "rate": 0.00208868559015811,
+                        "inverse": 478.77,
+                        "observations": 32,
+                        "effective_date": "2026-04-01",
+                    },
+                    {
+                        "since": "2026-04-01T19:05:00Z",
+                        "until": "2026-04-02T09:35:00Z",
+                        "rate": 0.00210486434149319,
+                        "inverse": 475.09,
+                        "observations": 30,
+                        "effective_date": "2026-04-02",
+                    },
                 ],
             }
         }
@@ -81,18 +89,18 @@ class BucketHistory(BaseModel):
             "example": {
                 "currency": "KGS",
                 "source": "ticker",
-                "interval": "1d",
+                "interval": "1h",
                 "points": [
                     {
-                        "t": "2026-02-22T00:00:00Z",
-                        "open": 0.01145,
-                        "high": 0.01145,
+                        "t": "2026-04-01T20:00:00Z",
+                        "open": 0.01144,
+                        "high": 0.01144,
                         "low": 0.01144,
                         "close": 0.01144,
-                        "average": 0.0114475,
+                        "average": 0.01144,
                     },
                     {
-                        "t": "2026-02-23T00:00:00Z",
+                        "t": "2026-04-01T21:00:00Z",
                         "open": None,
                         "high": None,
                         "low": None,
@@ -126,14 +134,15 @@ class MultiHistory(BaseModel):
             "example": {
                 "interval": "1d",
                 "base": "KZT",
+                "tz": "Asia/Almaty",
                 "series": [
                     {
                         "currency": "USD",
                         "source": None,
                         "base_source": "nbk",
                         "points": [
-                            {"t": "2026-02-23T00:00:00Z", "open": 495.9, "high": 495.9, "low": 495.9, "close": 495.9,
-                             "average": 495.9},
+                            {"t": "2026-04-02T00:00:00+05:00", "open": 478.77, "high": 478.77, "low": 475.09,
+                             "close": 475.09, "average": 475.102777777778},
                         ],
                     }
                 ],
@@ -151,14 +160,16 @@ class Change(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
-                "currency": "KZT",
-                "source": "nbk",
-                "start_at": "2026-02-22T10:00:00Z",
-                "start_rate": 0.00201613,
-                "end_at": "2026-02-23T10:00:00Z",
-                "end_rate": 0.00201653,
-                "change": 4e-7,
-                "change_pct": 0.01984,
+                "currency": "USD",
+                "source": None,
+                "base": "KZT",
+                "base_source": "nbk",
+                "start_at": "2026-04-01T10:01:00Z",
+                "start_rate": 478.77,
+                "end_at": "2026-04-02T10:01:00Z",
+                "end_rate": 475.09,
+                "change": -3.68,
+                "change_pct": -0.768636,
             }
         }
     )
@@ -179,17 +190,20 @@ class Changes(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
-                "period": "24h",
+                "period": "7d",
+                "base": "KZT",
                 "changes": [
                     {
-                        "currency": "KGS",
-                        "source": "ticker",
-                        "start_at": "2026-02-22T10:05:00Z",
-                        "start_rate": 0.01145,
-                        "end_at": "2026-02-23T10:05:00Z",
-                        "end_rate": 0.01144,
-                        "change": -0.00001,
-                        "change_pct": -0.087336,
+                        "currency": "UZS",
+                        "source": "cbu",
+                        "base": "KZT",
+                        "base_source": "nbk",
+                        "start_at": "2026-04-01T03:10:00Z",
+                        "start_rate": 0.0392620760180446,
+                        "end_at": "2026-04-02T10:01:00Z",
+                        "end_rate": 0.0391274985381441,
+                        "change": -0.0001345774799005,
+                        "change_pct": -0.342767,
                     }
                 ],
             }
@@ -206,7 +220,7 @@ class ConversionLeg(BaseModel):
     rate: float = Field(description="The " + RATE + " used")
     since: datetime = Field(description="When that value was first seen")
     last_seen: datetime
-    stale: bool = Field(description="`at` is later than last_seen plus the source's allowed gap")
+    stale: bool = Field(description="The value was not fresh at `at` by its source's freshness rule")
 
 
 class Conversion(BaseModel):
@@ -214,25 +228,18 @@ class Conversion(BaseModel):
         populate_by_name=True,
         json_schema_extra={
             "example": {
-                "from": "KZT",
-                "to": "UZS",
-                "amount": 1000,
-                "rate": 25.7020725534524,
-                "result": 25702.0725534524,
-                "at": "2026-02-23T10:00:00Z",
+                "from": "USD",
+                "to": "KGS",
+                "amount": 250,
+                "rate": 87.3362445414847,
+                "result": 21834.0611353712,
+                "at": "2026-04-01T06:00:00Z",
                 "sources": {
-                    "KZT": {
-                        "source": "nbk",
-                        "rate": 0.00201653,
-                        "since": "2026-02-23T03:00:00Z",
-                        "last_seen": "2026-02-23T09:30:00Z",
-                        "stale": False,
-                    },
-                    "UZS": {
-                        "source": "cbu",
-                        "rate": 0.0000784559,
-                        "since": "2026-02-23T04:00:00Z",
-                        "last_seen": "2026-02-23T09:40:00Z",
+                    "KGS": {
+                        "source": "ticker",
+                        "rate": 0.01145,
+                        "since": "2026-04-01T00:00:00Z",
+                        "last_seen": "2026-04-01T11:45:00Z",
                         "stale": False,
                     },
                 },

@@ -70,7 +70,7 @@ def _no_data(conn: Connection, pair: Pair, start: datetime, end: datetime) -> st
     responses={
         304: NOT_MODIFIED,
         404: {"model": ErrorBody, "description": "An unknown currency, or no data in the range"},
-        422: {"model": ErrorBody, "description": "A bad period, time or source; start after end"},
+        422: {"model": ErrorBody, "description": "A bad period, time, base or source; start after end"},
     },
 )
 @in_database
@@ -103,7 +103,7 @@ def change(
     response_model=Changes,
     summary="How much every currency moved over a period or between two times",
     description=SEMANTICS + " A currency with no data in the range is left out.",
-    responses={304: NOT_MODIFIED, 422: {"model": ErrorBody, "description": "A bad period, time, code or source"}},
+    responses={304: NOT_MODIFIED, 422: {"model": ErrorBody, "description": "A bad period, time, code, base or source"}},
 )
 @in_database
 def changes(

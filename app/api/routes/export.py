@@ -39,7 +39,7 @@ router = APIRouter(tags=["history"])
     responses={
         200: CSV_RESPONSE,
         304: NOT_MODIFIED,
-        422: {"model": ErrorBody, "description": "A bad code, time, interval or source, or too many buckets"},
+        422: {"model": ErrorBody, "description": "A bad code, base, zone, time, interval or source; too many buckets"},
     },
 )
 @in_database

@@ -75,7 +75,10 @@ def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
         },
         304: NOT_MODIFIED,
         404: {"model": ErrorBody, "description": "An unknown currency, or one with no data yet"},
-        422: {"model": ErrorBody, "description": "A bad time, interval or source; start after end; too many points"},
+        422: {
+            "model": ErrorBody,
+            "description": "A bad time, interval, base, zone or source; start after end; too many points",
+        },
     },
 )
 @in_database

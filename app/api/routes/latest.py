@@ -24,7 +24,7 @@ router = APIRouter(tags=["rates"])
     summary="The current rate of every currency against USD (or another base), from the best source",
     responses={
         304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
-        422: {"model": ErrorBody, "description": "An unknown currency code"},
+        422: {"model": ErrorBody, "description": "An unknown currency code, source or base"},
     },
 )
 async def rates_latest(
