@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from app.core.numbers import plain
 from app.domain.cross import Cross
 from app.domain.steps import Level, Span
-from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, Value, plain
+from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, Value
 
 MINUTE = timedelta(minutes=1)
 _EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)

@@ -35,8 +35,9 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Protocol
 
+from app.core.numbers import plain
 from app.domain.cross import Cross
-from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value, plain
+from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value
 
 NEVER = datetime.max.replace(tzinfo=UTC)
 EPOCH = datetime.min.replace(tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""A published value and its direction: the one type every layer speaks of a rate in. Standard library only.
+"""A published value and its direction: the one type every layer speaks of a rate in. Pure: no I/O.
 
 A source publishes one direction exactly: the ticker prints USD per som, a central bank prints tenge per dollar.
 `Value` keeps what was published, as published (the nominal divided out, which is exact), and says which
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from app.core.numbers import plain
+
 # More than any feed publishes, and few enough (<= 15) that a JSON reader's double keeps every digit.
 DERIVED_DIGITS = 15
 _DERIVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
@@ -26,21 +28,12 @@ _PERCENT_STEP = Decimal("0.000001")
 # DERIVED_DIGITS anything is served at, so the rounding of the served figure is the only rounding that shows.
 EXACT_DIGITS = 40
 _EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
-# Wide enough that quantizing any rate, amount or result to remove its exponent is exact.
-_WIDE = decimal.Context(prec=200, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX)
 _ONE = Decimal(1)
 
 
 def invert(number: Decimal) -> Decimal:
     """1 / number at DERIVED_DIGITS significant digits, spelled plainly (1 / 0.00008 is 12500, not 1.25E+4)."""
     return plain(_DERIVED.divide(_ONE, number))
-
-
-def plain(number: Decimal) -> Decimal:
-    """One spelling per number: no trailing zeros (0.01150 -> 0.0115) and no exponent (1.25E+4 -> 12500)."""
-    number = number.normalize(_WIDE)
-    exponent = number.as_tuple().exponent
-    return number.quantize(_ONE, context=_WIDE) if isinstance(exponent, int) and exponent > 0 else number
 
 
 def plain_text(number: Decimal) -> str:

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.core.jsonenc import iso
+from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
 from app.domain.steps import Level, cross_pieces
-from app.domain.values import plain
 from app.read.latest import USD, LatestService
 from app.read.series import Series, has_spans, series_buckets, spans_between
 from app.sources.registry import cadence
