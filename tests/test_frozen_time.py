@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import httpx
 from fastapi.testclient import TestClient
@@ -15,7 +16,9 @@ from sqlalchemy import Engine
 
 from app.api.app import create_app
 from app.core.settings import Settings
-from app.ingest.pipeline import process
+from app.domain.quotes import Quote
+from app.domain.values import Value
+from app.ingest.pipeline import process, store_quotes
 from app.sources import ticker
 from app.sources.registry import cadence
 from tests.support import SEED_PAGE, at, make_settings
@@ -95,3 +98,24 @@ def test_default_ranges_end_now(engine: Engine, database_url: str) -> None:
         assert later["points"][-1]["t"] == "2026-04-04T10:00:00Z"
         assert all(p["open"] is None for p in later["points"])
         assert c.get("/rates/KZT/change").status_code == 404
+
+
+def test_the_current_bucket_is_averaged_up_to_now_not_over_its_future(engine: Engine, database_url: str) -> None:
+    """A value still in force holds on, but the part of the bucket that has not happened yet weighs nothing."""
+    settings = _settings(database_url)
+    first, second = Value(Decimal("0.01144"), per_usd=False), Value(Decimal("0.01150"), per_usd=False)
+    for value, minutes in ((first, 0), (first, 10), (second, 20)):  # polls 10 minutes apart: no gap between them
+        when = SEEN + timedelta(minutes=minutes)
+        quote = Quote("KGS", "ticker", value, when)
+        store_quotes(engine, settings, "ticker", [quote], started_at=when, entries_seen=1)
+    # At 10:30: 0.01144 for 20 minutes, then 0.01150 for 10 (the 30 minutes after now are not known yet; the
+    # whole bucket would weigh the second value until its hold ran out at 10:35).
+    expected = (20 * first.value + 10 * second.value) / 30
+    with freeze_time(SEEN + timedelta(minutes=30), real_asyncio=True), TestClient(create_app(settings)) as c:
+        (bucket,) = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T10:00").json()["points"]
+        assert Decimal(str(bucket["average"])) == expected
+        assert (bucket["open"], bucket["close"]) == (0.01144, 0.0115)
+        csv = c.get("/rates/export.csv?currencies=KGS&interval=1h&start=2026-02-23T10:00").text.splitlines()
+        assert csv[1].split(",")[4] == str(bucket["average"])
+        later = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T09:00&end=2026-02-23T09:59").json()
+        assert later["points"][0]["open"] is None  # and a bucket before any data stays empty

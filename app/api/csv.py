@@ -53,14 +53,14 @@ def csv_response(request: Request, version: int, pairs: list[Pair], window: Wind
     the one before, and no connection is held while the client reads."""
     start, end, calendar = window.start, window.end, window.calendar
     legs = tuple((p.currency, p.base_code, *(s.source if s else None for s in (p.quote, p.base))) for p in pairs)
-    query = (legs, start, end, window.interval, str(calendar.zone) if calendar else None)
+    query = (legs, start, end, window.interval, str(calendar.zone) if calendar else None, window.unfinished)
     etag = weak_etag(version, query)
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
     headers = cache_headers(request, etag)
     headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
-    export = CsvExport(request.app.state.engine, pairs, start, end, calendar)
+    export = CsvExport(request.app.state.engine, pairs, start, end, calendar, window.horizon)
     first = export.step()
     db = database(request)
     # A download under way may wait for a turn as long as for an answer: cutting it off is worse than waiting.

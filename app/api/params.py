@@ -15,6 +15,7 @@ from fastapi import HTTPException, Path, Query
 from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
+from app.domain.steps import NEVER
 
 DEFAULT_RANGE = timedelta(days=30)
 HistoryInterval = Literal["raw", "1h", "1d", "1w", "1mo"]
@@ -233,10 +234,20 @@ class Window:
     start: datetime
     end: datetime
     calendar: Calendar | None
+    # The present, to the minute: the current bucket is averaged up to it (the rest has not happened yet).
+    horizon: datetime = NEVER
 
     @property
     def interval(self) -> str:
         return self.calendar.interval if self.calendar is not None else "raw"
+
+    @property
+    def unfinished(self) -> datetime | None:
+        """The horizon, when the last bucket is not over by then: its answer changes as time passes, so caches key
+        on it (to the minute, so a repeated request within one still hits)."""
+        if self.calendar is None or self.calendar.following(self.calendar.floor(self.end)) <= self.horizon:
+            return None
+        return self.horizon
 
 
 def history_window(
@@ -254,7 +265,7 @@ def history_window(
         return Window(since, until, None)
     calendar = Calendar(cast(Interval, interval), zone)
     check_bucket_count(since, until, calendar, series)
-    return Window(since, until, calendar)
+    return Window(since, until, calendar, now.replace(second=0, microsecond=0))
 
 
 def check_bucket_count(start: datetime, end: datetime, calendar: Calendar, series: int = 1) -> None:

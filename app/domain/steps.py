@@ -177,13 +177,19 @@ def _part(tail: Tail, following: datetime, start: datetime, stop: datetime) -> t
     return _EXACT.multiply(tail.level.exact, Decimal(span)), span
 
 
-def buckets(edges: Sequence[datetime], before: Tail | None, runs: Sequence[Run]) -> list[Bucket]:
+def buckets(
+    edges: Sequence[datetime], before: Tail | None, runs: Sequence[Run], horizon: datetime = NEVER
+) -> list[Bucket]:
     """One bucket per [edges[i], edges[i+1]), in one pass over `runs` (sorted, each within one bucket); `before` is
-    the last span begun before edges[0]."""
+    the last span begun before edges[0]. Nothing is known from `horizon` on (the present): a value still in force
+    weighs in the average only up to it, and a bucket that begins there or later has nothing in force."""
     out: list[Bucket] = []
     held, j, count = before, 0, len(runs)
     for i in range(len(edges) - 1):
-        start, stop = edges[i], edges[i + 1]
+        start, stop = edges[i], min(edges[i + 1], horizon)
+        if start >= stop:
+            out.append(Bucket(start))
+            continue
         k = j
         while k < count and runs[k].first_seen < stop:
             k += 1

@@ -175,7 +175,9 @@ def _chunked(lines: list[str]) -> list[bytes]:
     return ["".join(lines[at : at + EXPORT_CHUNK]).encode() for at in range(0, len(lines), EXPORT_CHUNK)]
 
 
-def _bucket_chunks(conn: Connection, pair: Pair, start: datetime, end: datetime, calendar: Calendar) -> list[bytes]:
+def _bucket_chunks(
+    conn: Connection, pair: Pair, start: datetime, end: datetime, calendar: Calendar, horizon: datetime
+) -> list[bytes]:
     """One row per bucket with a rate in force (its close, and its average); buckets with none are left out."""
     pair_name = f"{pair.currency}/{pair.base_code}"
     sources = [pair.quote.source if pair.quote else ""] + ([pair.base.source] if pair.base else [])
@@ -184,7 +186,7 @@ def _bucket_chunks(conn: Connection, pair: Pair, start: datetime, end: datetime,
             stamp(b.t, calendar.zone), pair.currency, pair_name, plain_text(b.close.rate),
             plain_text(b.average) if b.average is not None else "", plain_text(b.close.inverse), *sources,
         )
-        for b in series_buckets(conn, pair.quote, calendar, start, end, pair.base)
+        for b in series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
         if b.close is not None
     ]  # fmt: skip
     return _chunked(lines)
@@ -197,10 +199,16 @@ class CsvExport:
     (they may run on different threads)."""
 
     def __init__(
-        self, engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None
+        self,
+        engine: Engine,
+        pairs: list[Pair],
+        start: datetime,
+        end: datetime,
+        calendar: Calendar | None,
+        horizon: datetime = NEVER,
     ) -> None:
         self.engine = engine
-        self.start, self.end, self.calendar = start, end, calendar
+        self.start, self.end, self.calendar, self.horizon = start, end, calendar, horizon
         self._todo = list(pairs)
         header: tuple[str, ...] = RAW_HEADER if calendar is None else BUCKET_HEADER
         if any(pair.base is not None for pair in pairs):
@@ -226,7 +234,7 @@ class CsvExport:
     def _next(self, conn: Connection, pair: Pair) -> list[bytes]:
         if self.calendar is not None:
             self._todo.pop(0)
-            return _bucket_chunks(conn, pair, self.start, self.end, self.calendar)
+            return _bucket_chunks(conn, pair, self.start, self.end, self.calendar, self.horizon)
         if pair.base is None:
             assert pair.quote is not None
             chunks, self._after = _raw_page(conn, pair.quote, self.start, self.end, self._after, self._directions)

@@ -18,7 +18,7 @@ from app.core.jsonenc import iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
-from app.domain.steps import Level, cross_pieces
+from app.domain.steps import NEVER, Level, cross_pieces
 from app.read.latest import USD, LatestService
 from app.read.series import Series, has_spans, series_buckets, spans_between
 from app.sources.registry import cadence
@@ -136,9 +136,10 @@ def _number(level: Level | None) -> Decimal | None:
 
 
 def bucket_points(
-    conn: Connection, pair: Pair, calendar: Calendar, start: datetime, end: datetime
+    conn: Connection, pair: Pair, calendar: Calendar, start: datetime, end: datetime, horizon: datetime
 ) -> list[dict[str, Any]]:
-    """One point per bucket start in [start, end]: open, high, low, close and the time-weighted average."""
+    """One point per bucket start in [start, end]: open, high, low, close and the time-weighted average (of the
+    current bucket: up to `horizon`, the present)."""
     return [
         {
             "t": stamp(bucket.t, calendar.zone),
@@ -148,12 +149,18 @@ def bucket_points(
             "close": _number(bucket.close),
             "average": bucket.average,
         }
-        for bucket in series_buckets(conn, pair.quote, calendar, start, end, pair.base)
+        for bucket in series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
     ]
 
 
 def document(
-    conn: Connection, pair: Pair, start: datetime, end: datetime, calendar: Calendar | None, zone: tzinfo
+    conn: Connection,
+    pair: Pair,
+    start: datetime,
+    end: datetime,
+    calendar: Calendar | None,
+    zone: tzinfo,
+    horizon: datetime = NEVER,
 ) -> dict[str, Any]:
     """One currency's answer of /rates/{currency}/history (interval and time zone included)."""
     found = pair.head()
@@ -166,5 +173,5 @@ def document(
     found["interval"] = calendar.interval
     if calendar.zone is not UTC:
         found["tz"] = str(calendar.zone)
-    found["points"] = bucket_points(conn, pair, calendar, start, end)
+    found["points"] = bucket_points(conn, pair, calendar, start, end, horizon)
     return found

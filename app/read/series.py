@@ -20,7 +20,7 @@ from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, sel
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.calendar import Calendar
-from app.domain.steps import USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
+from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
 from app.storage.models import RateRollup, RateSpan
 
@@ -440,9 +440,11 @@ def series_buckets(
     start: datetime,
     end: datetime,
     base: Series | None = None,
+    horizon: datetime = NEVER,
 ) -> list[Bucket]:
     """The buckets whose start lies in [start, end] of `series` in USD, or (with `base`) in units of another
-    series: the cross of the two legs in force at each instant (app.domain.steps.crossed). None is USD itself."""
+    series: the cross of the two legs in force at each instant (app.domain.steps.crossed). None is USD itself.
+    `horizon` is the present: the rest of the current bucket is not known yet (app.domain.steps.buckets)."""
     edges = edges_of(calendar, start, end)
     if not edges:
         return []
@@ -452,7 +454,7 @@ def series_buckets(
     if base is None:
         assert quote is not None
         leg = _chained(quote.leg(), _cuts(edges, None), exact, inverse=False)
-        return buckets(edges, leg.before, leg.runs)
+        return buckets(edges, leg.before, leg.runs, horizon)
     if quote is not None and other is not None:
         # Rows of several spans cross whole only while the other leg holds still: the rest are read span by span.
         first, second = quote.leg(), other.leg()
@@ -464,4 +466,4 @@ def series_buckets(
         for side, leg in enumerate(legs)
     ]
     cross = crossed(*chained)
-    return buckets(edges, cross.before, cross.runs)
+    return buckets(edges, cross.before, cross.runs, horizon)

@@ -51,14 +51,14 @@ def _key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[ob
     head = (pair.currency, pair.base_code, *(leg.source if leg else None for leg in legs), str(zone))
     calendar = window.calendar
     if calendar is not None:
-        return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end))
+        return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end), window.unfinished)
     extents = [raw_extent(conn, leg.currency, leg.source, window.start, window.end) for leg in legs if leg is not None]
     return (*head, "raw", *extents)
 
 
 def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
     try:
-        return dumps(document(conn, pair, window.start, window.end, window.calendar, zone))
+        return dumps(document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon))
     except TooManyPoints as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -167,7 +167,7 @@ def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -
     total = 0
     for pair in pairs:
         try:
-            one = document(conn, pair, window.start, window.end, window.calendar, zone)
+            one = document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon)
         except TooManyPoints as exc:
             raise HTTPException(422, str(exc)) from None
         total += len(one["points"])
