@@ -3,12 +3,13 @@ referred to by its version and shipped with its license. (What they do in a brow
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from app.api.routes.web import STATIC
+from app.api.routes.web import STATIC, SWAGGER_UI
 
 PAGES = sorted(STATIC.glob("*.html"))
 UPLOT = STATIC / "vendor" / "uplot"
@@ -43,3 +44,10 @@ def test_vendored_uplot_is_referred_to_by_its_own_version_and_ships_its_license(
     assert f"/static/vendor/uplot/uPlot.iife.min.js?v={version}" in index
     assert f"/static/vendor/uplot/uPlot.min.css?v={version}" in index
     assert "MIT License" in (UPLOT / "LICENSE").read_text()
+
+
+def test_vendored_swagger_ui_is_the_version_the_docs_page_names_and_ships_its_license() -> None:
+    vendored = STATIC / "vendor" / "swagger-ui"
+    assert json.loads((vendored / "package.json").read_text())["version"] == SWAGGER_UI
+    assert "Apache License" in (vendored / "LICENSE").read_text()
+    assert "swagger-ui" in (vendored / "NOTICE").read_text().lower()

@@ -142,7 +142,15 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             app.state.database.close()
             engine.dispose()
 
-    app = FastAPI(title="fx-ticker", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served from the package (app.api.routes.web), not from FastAPI's CDN; ReDoc would need one too.
+    app = FastAPI(
+        title="fx-ticker",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     errors.install(app)
     dbaccess.install(app)
     app.add_middleware(SecurityHeaders)  # inside the fast path, which sends the same headers as static bytes

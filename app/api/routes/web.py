@@ -14,6 +14,8 @@ import hashlib
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -58,6 +60,23 @@ _WIDGET = _Page("widget.html", WIDGET_HEADERS)
 @router.get("/")
 def dashboard(request: Request) -> Response:
     return _DASHBOARD.answer(request)
+
+
+# Swagger UI from npm's swagger-ui-dist, vendored with its license in static/vendor/swagger-ui/.
+SWAGGER_UI = "5.35.0"
+_SWAGGER = f"/static/vendor/swagger-ui/{{}}?v={SWAGGER_UI}"
+
+
+@router.get("/docs")
+def api_docs() -> HTMLResponse:
+    """The interactive API documentation, with every file from this service (FastAPI's default loads a CDN)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="fx-ticker API",
+        swagger_js_url=_SWAGGER.format("swagger-ui-bundle.js"),
+        swagger_css_url=_SWAGGER.format("swagger-ui.css"),
+        swagger_favicon_url=_SWAGGER.format("favicon-32x32.png"),
+    )
 
 
 @router.get("/widget/ticker")
