@@ -22,6 +22,7 @@ from app.core import metrics
 from app.core.clock import utcnow
 from app.core.settings import Settings
 from app.ingest.pipeline import process
+from app.sources.registry import load_settings
 from app.sources.ticker import SPEC
 from app.storage.migrate import head_revision
 from app.storage.models import PollLog
@@ -280,6 +281,17 @@ def test_admin_poll_in_an_api_process_points_to_the_poller(tmp_path: Any) -> Non
         response = client.post("/admin/poll", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 409
     assert "polls run in the poller process" in response.json()["detail"]
+
+
+def test_a_token_read_from_a_secret_file_with_its_newline_still_matches(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker secrets and `echo token > file` end with a newline nobody types in the Authorization header."""
+    monkeypatch.setenv("FX_ADMIN_TOKEN", f"{TOKEN}\n")
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'fx.db'}", role="api")
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/admin/poll", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 409  # past the token check: this process does not poll
 
 
 def test_admin_token_never_shows_in_settings_repr() -> None:
