@@ -150,6 +150,7 @@ class EventStream(Response):
             subscriber.deliver(hub.current(self.key))
             opening = b"retry: %d\n\n" % RETRY_MS + (subscriber.take() or b"")
             await send({"type": "http.response.body", "body": opening, "more_body": True})
+            del opening  # this frame lives as long as the stream: it keeps no copy of the first body
             while not hub.closing:
                 wake = subscriber.wake = asyncio.get_running_loop().create_future()
                 if subscriber.pending is not None:
