@@ -18,6 +18,7 @@ from app.domain.quotes import Quote
 from app.domain.values import Value
 from app.ingest import rollup
 from app.ingest.store import apply_history, apply_snapshot, rebuild_rollup
+from app.read import series as series_module
 from app.read.series import Series, series_buckets
 from app.storage.engine import WRITE_OPTIONS, make_engine
 from app.storage.models import RateSpan
@@ -119,6 +120,21 @@ def test_the_store_keeps_the_rollup_equal_to_the_spans(engine: Engine, seed: int
     # Recomputing from scratch changes nothing.
     rebuild_rollup(engine)
     _check_rollup(engine)
+
+
+def test_hours_read_span_by_span_over_several_statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stretches of consecutive hours are read a hundred to a statement; two here, so that most reads take several.
+    monkeypatch.setattr(series_module, "_CHUNK", 2)
+    rng = random.Random(4)
+    _fill(engine, rng)
+    _check_buckets(engine, rng)
+
+
+def test_consecutive_hours_are_read_as_one_stretch() -> None:
+    hour, t = timedelta(hours=1), at("2026-03-30T00:00")
+    hours = [t + 3 * hour, t, t + hour, t + hour, t + 5 * hour, t + 4 * hour]
+    assert series_module._stretches(hours) == [(t, t + 2 * hour), (t + 3 * hour, t + 6 * hour)]
+    assert series_module._stretches([]) == []
 
 
 def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> None:

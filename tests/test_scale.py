@@ -1,4 +1,5 @@
-"""A store that holds years of history: a poll, /sources and a snapshot rebuild do the same work as on a small one.
+"""A store that holds years of history: a poll, /sources, a snapshot rebuild and a recent cross rate's buckets do the
+same work as on a small one.
 
 Work is counted, not timed: on SQLite the virtual-machine instructions SQLite runs (a progress handler), on
 PostgreSQL the rows and index entries the transaction read (its own statistics counters). A query that scans
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, event, insert, text
 from sqlmodel import Session, SQLModel, col, select
 
 from app.core.settings import Settings
+from app.domain.calendar import Calendar
 from app.domain.quotes import Quote
 from app.domain.values import Value
 from app.ingest import report
@@ -26,6 +28,7 @@ from app.ingest.pipeline import Outcome, store_quotes
 from app.ingest.store import rebuild_rollup
 from app.read.latest import LatestService
 from app.read.query import Latest, latest_of
+from app.read.series import Series, series_buckets
 from app.read.status import all_sources
 from app.storage.engine import make_engine
 from app.storage.models import RateSpan
@@ -167,6 +170,7 @@ def _work(meter: Meter, settings: Settings, moment: datetime, shift: int) -> dic
         "snapshot rebuild": lambda: LatestService(engine, settings).build(),
         "/sources": lambda: _sources(engine, settings),
         "poll and its metrics": lambda: report.observe_poll(engine, poll(2), 0.1),
+        "hourly cross rate of the last twelve hours": lambda: _cross(engine),
     }
     found = {}
     for name, step in steps.items():
@@ -174,6 +178,14 @@ def _work(meter: Meter, settings: Settings, moment: datetime, shift: int) -> dic
             step()
         found[name] = meter.work
     return found
+
+
+def _cross(engine: Engine) -> None:
+    """KGS in units of KZT: both legs change every minute, so every hour of the range is read span by span."""
+    hold = timedelta(minutes=2)
+    legs = (Series("KGS", "ticker", hold), Series("KZT", "ticker", hold))
+    with engine.connect() as conn:
+        assert series_buckets(conn, legs[0], Calendar("1h"), T0 - timedelta(hours=12), T0, legs[1])
 
 
 def _sources(engine: Engine, settings: Settings) -> None:

@@ -11,8 +11,9 @@ as its connection says so. The hub closes every stream when the process is asked
 not held up by connections that would otherwise never end.
 
 The responses are written in pure ASGI rather than with a streaming-response library: a subscriber is one
-coroutine waiting on a future, with no task group, queue or generator of its own, which keeps thousands of them
-within a few kilobytes each (see bench/RESULTS.md).
+coroutine waiting on a future, with no task group, queue or generator of its own, so that what this module adds
+is a few kilobytes a subscriber. The server's whole cost, the per-request state of uvicorn, the middleware and
+FastAPI's routing included, is about 26 kB a subscriber at 5,000 (see bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class EventStream(Response):
             subscriber.deliver(hub.current(self.key))
             opening = b"retry: %d\n\n" % RETRY_MS + (subscriber.take() or b"")
             await send({"type": "http.response.body", "body": opening, "more_body": True})
+            del opening  # this frame lives as long as the stream: it keeps no copy of the first body
             while not hub.closing:
                 wake = subscriber.wake = asyncio.get_running_loop().create_future()
                 if subscriber.pending is not None:

@@ -162,7 +162,7 @@ def stored_range(conn: Connection, currency: str, source: str) -> tuple[datetime
 # per bucket. Times are naive UTC inside this section: turned aware once per run, not once per row.
 
 HOUR = timedelta(hours=1)
-_CHUNK = 100  # hours read span by span per statement: one OR-ed index range each
+_CHUNK = 100  # stretches of hours read span by span per statement: one OR-ed index range each
 _NEVER = datetime.max
 _ZERO = Decimal(0)
 _EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
@@ -261,13 +261,31 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """[start, end) of each run of consecutive hours, in order."""
+    found: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if found and found[-1][1] == hour:
+            found[-1] = (found[-1][0], hour + HOUR)
+        else:
+            found.append((hour, hour + HOUR))
+    return found
+
+
 def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime]) -> list[Span]:
-    ordered = sorted(set(hours))
+    """The spans of the series that begin within `hours`, oldest first. Consecutive hours are one range, and each
+    range names the series: SQLite walks an index for an OR only when every one of its terms can use it (with the
+    series outside the OR, it read the whole series once per statement)."""
+    stretches = _stretches(hours)
     found: list[Span] = []
-    for at in range(0, len(ordered), _CHUNK):
-        within = or_(*(and_(_C.first_seen >= h, _C.first_seen < h + HOUR) for h in ordered[at : at + _CHUNK]))
-        statement = select(*_SPAN_COLUMNS).where(_series(series.currency, series.source), within)
-        found += [_span(row) for row in conn.execute(statement.order_by(_C.first_seen))]
+    for at in range(0, len(stretches), _CHUNK):
+        within = or_(
+            *(
+                and_(_series(series.currency, series.source), _C.first_seen >= begin, _C.first_seen < end)
+                for begin, end in stretches[at : at + _CHUNK]
+            )
+        )
+        found += [_span(row) for row in conn.execute(select(*_SPAN_COLUMNS).where(within).order_by(_C.first_seen))]
     return found
 
 
