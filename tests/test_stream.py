@@ -278,3 +278,32 @@ def test_ticker_text_reads_back_to_the_same_rates_at_its_precision(
     assert kgs == "KGS/USD = 0.01150 0.52%\n"  # 0.01144 -> 0.01150: +0.524476 %
     tjs = server.get("/rates/ticker.txt?currencies=TJS").text
     assert tjs == "TJS/USD = 0.10567 -0.09%\n"  # no move seen yet: the change the ticker printed
+
+
+@pytest.mark.slow
+def test_a_query_seen_before_opens_the_same_stream_around_the_framework(
+    engine: Engine, database_url: str, server: Server
+) -> None:
+    """The second stream of a query opens in the fast path (app.api.fastpath): same headers, same events."""
+    _ingest(engine, make_settings(database_url, role="api"), SEED.encode(), minutes_ago=1)
+    wait_for(lambda: server.get("/rates/latest").json()["rates"], what="the seed page to be served")
+    url = server.base_url + "/rates/stream?currencies=KGS,UZS"
+    first = Reader(url)
+    wait_for(lambda: first.rates, what="the first stream's event")
+    second = Reader(url)
+    try:
+        wait_for(lambda: second.rates, what="the second stream's event")
+        assert first.headers is not None and second.headers is not None
+        assert {k: v for k, v in second.headers.items() if k != "date"} == {
+            k: v for k, v in first.headers.items() if k != "date"
+        }
+        assert second.headers["x-content-type-options"] == "nosniff"
+        assert second.rates[0].data == first.rates[0].data == server.get("/rates/latest?currencies=KGS,UZS").text
+        _ingest(engine, make_settings(database_url, role="api"), _page("0.01151"))
+        wait_for(lambda: len(first.rates) == 2 and len(second.rates) == 2, 10, "the change on both")
+        assert first.rates[1].id == second.rates[1].id
+    finally:
+        first.close()
+        second.close()
+    for _ in range(2):  # a refused query is never remembered: it is refused again
+        assert server.get("/rates/stream?currencies=EUR").status_code == 422

@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from app import __version__
 from app.api import dbaccess, errors
 from app.api.dbaccess import Database
-from app.api.fastpath import LatestFastPath
+from app.api.fastpath import LatestFastPath, StreamFastPath
 from app.api.httpmetrics import HTTPMetrics
 from app.api.routes import at, change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
@@ -153,8 +153,9 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     )
     errors.install(app)
     dbaccess.install(app)
-    app.add_middleware(SecurityHeaders)  # inside the fast path, which sends the same headers as static bytes
+    app.add_middleware(SecurityHeaders)  # inside the fast paths, which send the same headers themselves
     app.add_middleware(LatestFastPath, state=app.state)
+    app.add_middleware(StreamFastPath, state=app.state)
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
         app.add_middleware(
             CORSMiddleware,

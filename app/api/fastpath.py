@@ -15,15 +15,17 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.security import HEADERS as SECURITY
+from app.api.stream import EventStream, StreamHub
 from app.read.latest import LatestService
 
 PATH = "/rates/latest"
+STREAM_PATH = "/rates/stream"
 _JSON = (b"content-type", b"application/json")
 
 
-def _if_none_match(scope: Scope) -> bytes | None:
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope["headers"]:
-        if name == b"if-none-match":
+        if name == wanted:
             return bytes(value)
     return None
 
@@ -47,7 +49,7 @@ class LatestFastPath:
             if cached is not None and service is not None:
                 etag = cached.etag.encode()
                 headers = [(b"etag", etag), (b"cache-control", b"public, max-age=%d" % service.max_age()), *SECURITY]
-                condition = _if_none_match(scope)
+                condition = _header(scope, b"if-none-match")
                 if condition is not None and _matches(condition, etag):
                     await send({"type": "http.response.start", "status": 304, "headers": headers})
                     await send({"type": "http.response.body", "body": b""})
@@ -55,5 +57,26 @@ class LatestFastPath:
                 headers += [_JSON, (b"content-length", b"%d" % len(cached.body))]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": cached.body})
+                return
+        await self.app(scope, receive, send)
+
+
+class StreamFastPath:
+    """The same shortcut for `GET /rates/stream`: a query string the route has validated before opens its stream
+    here. A stream lives for hours, and each layer it passes through keeps its frames and request state for as
+    long: going around FastAPI's routing and the middleware saves about a third of a subscriber's memory."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app = app
+        self.state = state  # the lifespan puts the StreamHub there
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == STREAM_PATH and scope["method"] == "GET":
+            hub: StreamHub | None = getattr(self.state, "stream", None)
+            key = hub.known(scope["query_string"]) if hub is not None else None
+            if key is not None and hub is not None:
+                last_event_id = _header(scope, b"last-event-id")
+                stream = EventStream(hub, key, last_event_id.decode("latin-1") if last_event_id is not None else None)
+                await stream(scope, receive, send)
                 return
         await self.app(scope, receive, send)

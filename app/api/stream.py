@@ -29,6 +29,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.security import HEADERS as SECURITY
 from app.core.metrics import STREAMS
 from app.read.latest import LatestService, Rendered
 
@@ -39,7 +40,11 @@ HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # nginx: pass each event on at once instead of buffering the response
+    *SECURITY,  # sent here, since the stream's fast path (app.api.fastpath) goes around the middleware
 ]
+# Query strings the route has validated, and what they ask for: the fast path answers them again. Bounded, as
+# query strings are the client's to vary; validation depends on the settings alone, so an entry never goes stale.
+MAX_KNOWN_QUERIES = 1024
 
 Key = tuple[tuple[str, ...], str | None]  # (currencies, source), as /rates/latest renders them
 
@@ -84,7 +89,16 @@ class StreamHub:
     heartbeat: float
     closing: bool = False
     _by_key: dict[Key, set[Subscriber]] = field(default_factory=dict)
+    _known: dict[bytes, Key] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
+
+    def remember(self, query_string: bytes, key: Key) -> None:
+        """The route validated `query_string` into `key`: the fast path may answer it from now on."""
+        if len(self._known) < MAX_KNOWN_QUERIES:
+            self._known[query_string] = key
+
+    def known(self, query_string: bytes) -> Key | None:
+        return self._known.get(query_string)
 
     def start(self) -> None:
         """Listen for new snapshots (published from worker threads) and for the signal to stop."""

@@ -48,4 +48,5 @@ async def rates_stream(
     settings: Settings = request.app.state.settings
     hub: StreamHub = request.app.state.stream
     key = (tuple(currency_list(currencies, settings)), source_name(source, settings))
+    hub.remember(request.scope["query_string"], key)
     return EventStream(hub, key, last_event_id)
