@@ -344,37 +344,44 @@ class _Chain:
     """Consecutive items joined into one run: their sums, and the stretches between them, each in force until
     the next item began or it lapsed."""
 
-    __slots__ = ("area", "covered", "first", "first_seen", "high", "inverse_area", "last", "last_seen", "last_start",
-                 "low")  # fmt: skip
+    __slots__ = ("area", "covered", "first", "first_seen", "high", "high_rate", "inverse_area", "last", "last_seen",
+                 "last_start", "low", "low_rate")  # fmt: skip
 
-    def __init__(self, item: _Item) -> None:
+    def __init__(self, item: _Item, exact: _Exact) -> None:
         self.first_seen, self.first = item.first_seen, item.first
+        # The extremes' rates are kept beside them: each item is compared with them, and parsing costs.
         self.low, self.high = item.low, item.high
+        self.low_rate, self.high_rate = exact.rate(item.low), exact.rate(item.high)
         self.last_start, self.last, self.last_seen = item.last_start, item.last, item.last_seen
         self.area, self.inverse_area, self.covered = Decimal(item.area), Decimal(item.inverse_area), item.covered
 
 
 class _Exact:
-    """Each distinct published value, its rate and its inverse at EXACT_DIGITS, worked out once."""
+    """Each distinct published value, its rate and (only when a cross asks) its inverse at EXACT_DIGITS, each
+    worked out once: a year of a busy series holds tens of thousands of distinct values."""
 
     def __init__(self) -> None:
-        self._values: dict[tuple[str, bool], tuple[Value, Decimal, Decimal]] = {}
-
-    def _known(self, key: tuple[str, bool]) -> tuple[Value, Decimal, Decimal]:
-        found = self._values.get(key)
-        if found is None:
-            value = Value.parse(*key)
-            found = self._values[key] = (value, value.exact, value.exact_inverse)
-        return found
+        self._values: dict[tuple[str, bool], Value] = {}
+        self._rates: dict[tuple[str, bool], Decimal] = {}
+        self._inverses: dict[tuple[str, bool], Decimal] = {}
 
     def value(self, key: tuple[str, bool]) -> Value:
-        return self._known(key)[0]
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = Value.parse(*key)
+        return found
 
     def rate(self, key: tuple[str, bool]) -> Decimal:
-        return self._known(key)[1]
+        found = self._rates.get(key)
+        if found is None:
+            found = self._rates[key] = self.value(key).exact
+        return found
 
     def inverse(self, key: tuple[str, bool]) -> Decimal:
-        return self._known(key)[2]
+        found = self._inverses.get(key)
+        if found is None:
+            found = self._inverses[key] = self.value(key).exact_inverse
+        return found
 
 
 def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) -> Leg:
@@ -394,7 +401,7 @@ def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) 
         while k < len(cuts) and cuts[k] <= item.first_seen:
             k += 1
         limit = cuts[k] if k < len(cuts) else _NEVER
-        chain = _Chain(item)
+        chain = _Chain(item, exact)
     if chain is not None:
         runs.append(_run(chain, hold, exact))
     before = leg.before
@@ -415,10 +422,10 @@ def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact, inverse:
         if inverse:
             chain.inverse_area = _EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
         chain.covered += item.covered
-    if item.low != chain.low and exact.rate(item.low) < exact.rate(chain.low):
-        chain.low = item.low
-    if item.high != chain.high and exact.rate(item.high) > exact.rate(chain.high):
-        chain.high = item.high
+    if item.low != chain.low and (rate := exact.rate(item.low)) < chain.low_rate:
+        chain.low, chain.low_rate = item.low, rate
+    if item.high != chain.high and (rate := exact.rate(item.high)) > chain.high_rate:
+        chain.high, chain.high_rate = item.high, rate
     chain.last_start, chain.last, chain.last_seen = item.last_start, item.last, item.last_seen
 
 
