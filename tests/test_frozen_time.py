@@ -119,3 +119,14 @@ def test_the_current_bucket_is_averaged_up_to_now_not_over_its_future(engine: En
         assert csv[1].split(",")[4] == str(bucket["average"])
         later = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T09:00&end=2026-02-23T09:59").json()
         assert later["points"][0]["open"] is None  # and a bucket before any data stays empty
+
+
+def test_a_value_seen_this_minute_is_in_the_current_bucket(engine: Engine, database_url: str) -> None:
+    settings = _settings(database_url)
+    seen = SEEN + timedelta(minutes=30, seconds=20)
+    _poll(engine, settings, seen)
+    with freeze_time(seen + timedelta(seconds=10), real_asyncio=True), TestClient(create_app(settings)) as c:
+        (bucket,) = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T10:00").json()["points"]
+        assert (bucket["open"], bucket["close"], bucket["average"]) == (0.01144, 0.01144, 0.01144)
+        csv = c.get("/rates/export.csv?currencies=KGS&interval=1h&start=2026-02-23T10:00").text.splitlines()
+        assert csv[1].startswith("2026-02-23T10:00:00Z,KGS,KGS/USD,0.01144,0.01144,")

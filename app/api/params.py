@@ -234,7 +234,8 @@ class Window:
     start: datetime
     end: datetime
     calendar: Calendar | None
-    # The present, to the minute: the current bucket is averaged up to it (the rest has not happened yet).
+    # The present, rounded up to the minute: the current bucket is averaged up to it (the rest has not happened
+    # yet), and whatever was seen by now is inside it.
     horizon: datetime = NEVER
 
     @property
@@ -265,7 +266,12 @@ def history_window(
         return Window(since, until, None)
     calendar = Calendar(cast(Interval, interval), zone)
     check_bucket_count(since, until, calendar, series)
-    return Window(since, until, calendar, now.replace(second=0, microsecond=0))
+    return Window(since, until, calendar, _minute_up(now))
+
+
+def _minute_up(moment: datetime) -> datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
 
 
 def check_bucket_count(start: datetime, end: datetime, calendar: Calendar, series: int = 1) -> None:

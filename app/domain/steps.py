@@ -181,27 +181,25 @@ def buckets(
     edges: Sequence[datetime], before: Tail | None, runs: Sequence[Run], horizon: datetime = NEVER
 ) -> list[Bucket]:
     """One bucket per [edges[i], edges[i+1]), in one pass over `runs` (sorted, each within one bucket); `before` is
-    the last span begun before edges[0]. Nothing is known from `horizon` on (the present): a value still in force
-    weighs in the average only up to it, and a bucket that begins there or later has nothing in force."""
+    the last span begun before edges[0]. Nothing is known after `horizon` (the present): a value still in force
+    weighs in the average only up to it, and is not carried into a bucket that begins later."""
     out: list[Bucket] = []
     held, j, count = before, 0, len(runs)
     for i in range(len(edges) - 1):
-        start, stop = edges[i], min(edges[i + 1], horizon)
-        if start >= stop:
-            out.append(Bucket(start))
-            continue
+        start, stop = edges[i], edges[i + 1]
+        limit = min(stop, horizon)
         k = j
         while k < count and runs[k].first_seen < stop:
             k += 1
         inside, j = runs[j:k], k
         after = runs[k].first_seen if k < count else NEVER
         begins = inside[0].first_seen if inside else after
-        carried = held if held is not None and held.until >= start and begins > start else None
-        area, covered = _part(held, begins, start, stop) if held is not None else (_ZERO, 0)
+        carried = held if held is not None and held.until >= start and begins > start and start < horizon else None
+        area, covered = _part(held, begins, start, limit) if held is not None else (_ZERO, 0)
         levels: list[Level] = [carried.level] if carried is not None else []
         for n, run in enumerate(inside):
             following = inside[n + 1].first_seen if n + 1 < len(inside) else after
-            part_area, part_covered = _part(run.tail, following, start, stop)
+            part_area, part_covered = _part(run.tail, following, start, limit)
             area = _EXACT.add(area, _EXACT.add(run.area, part_area))
             covered += run.covered + part_covered
             levels += (run.low, run.high)
