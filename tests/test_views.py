@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from app.api.app import create_app
+from app.read import series as read_series
 from tests.series import insert_spans, query_settings, serve, span
 from tests.support import at
 
@@ -253,3 +255,30 @@ def test_a_settings_bound_client_sees_every_base(engine: Engine, database_url: s
         response = client.get("/rates/latest", params={"base": "TJS"})
     assert response.status_code == 422
     assert response.json()["detail"] == "parameter 'base': unknown currency 'TJS'; valid bases: USD, KGS, KZT, UZS"
+
+
+def test_a_cross_too_busy_to_work_out_in_one_answer_is_a_422_that_says_how_much_to_ask(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both legs change every minute for two days: every hour must be crossed span by span (5,760 spans)."""
+    start = at("2026-01-01T00:00")
+    minutes = [start + timedelta(minutes=m) for m in range(2 * 24 * 60)]
+    rows = [
+        span(currency, "ticker", f"{base}{m % 97:02d}", False, t, t)
+        for currency, base in (("KGS", "0.0114"), ("KZT", "0.0020"))
+        for m, t in enumerate(minutes)
+    ]
+    monkeypatch.setattr(read_series, "MAX_CROSSED_SPANS", 3_000)  # the limit, scaled down with the data
+    with serve(engine, database_url, rows) as client:
+        params = {"start": "2026-01-01", "end": "2026-01-02T23:59", "interval": "1d", "source": "ticker"}
+        refused = client.get("/rates/KGS/history", params={**params, "base": "KZT"})
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == (
+            "this range needs 5,760 changes of the two series crossed one by one, more than one answer crosses "
+            "(3,000); ask for 1 day or fewer at a time"
+        )
+        export = client.get("/rates/export.csv", params={**params, "currencies": "KGS", "base": "KZT"})
+        assert export.status_code == 422 and export.json()["detail"] == refused.json()["detail"]
+        one_day = exact(client.get("/rates/KGS/history", params={**params, "end": "2026-01-01T12:00", "base": "KZT"}))
+        assert len(one_day["points"]) == 1 and one_day["points"][0]["open"] is not None
+        assert exact(client.get("/rates/KGS/history", params=params))["points"][0]["open"] is not None  # USD: rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
@@ -14,6 +14,7 @@ from app.api.dbaccess import DatabaseUnavailable, database, log_unavailable
 from app.api.params import Window
 from app.read.export import CsvExport, csv_chunks, filename
 from app.read.history import Pair
+from app.read.series import TooMuchWork
 
 CSV_EXAMPLE = (
     "timestamp,until,currency,pair,rate,inverse,source\r\n"
@@ -61,7 +62,10 @@ def csv_response(request: Request, version: int, pairs: list[Pair], window: Wind
     headers = cache_headers(request, etag)
     headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
     export = CsvExport(request.app.state.engine, pairs, start, end, calendar, window.horizon)
-    first = export.step()
+    try:
+        first = export.step()  # a later pair too costly to cross ends the download short, as a database error would
+    except TooMuchWork as exc:
+        raise HTTPException(422, str(exc)) from None
     db = database(request)
     # A download under way may wait for a turn as long as for an answer: cutting it off is worse than waiting.
     chunks = csv_chunks(export, first, lambda step: db.run(step, queue_timeout=db.timeout))

@@ -20,7 +20,7 @@ from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
 from app.domain.steps import NEVER, Level, cross_pieces
 from app.read.latest import USD, LatestService
-from app.read.series import Series, has_spans, series_buckets, spans_between
+from app.read.series import Series, TooMuchWork, has_spans, series_buckets, spans_between
 from app.sources.registry import cadence
 
 # A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
@@ -48,7 +48,7 @@ def series_for(conn: Connection, latest: LatestService, settings: Settings, curr
     return Series(currency, found, cadence(settings, found).hold)
 
 
-class TooManyPoints(ValueError):
+class TooManyPoints(TooMuchWork):
     """More spans in the range than a raw answer holds; the message says what to ask instead."""
 
 

@@ -162,6 +162,15 @@ def stored_range(conn: Connection, currency: str, source: str) -> tuple[datetime
 # per bucket. Times are naive UTC inside this section: turned aware once per run, not once per row.
 
 HOUR = timedelta(hours=1)
+# A cross reads span by span the hours in which both legs move, and crosses them one by one in Python: about
+# 20 µs a span. Beyond this many in one answer (a month of both legs changing every minute), it asks for less.
+MAX_CROSSED_SPANS = 100_000
+
+
+class TooMuchWork(ValueError):
+    """An answer that would cost more than one request may; the message says what to ask instead."""
+
+
 _CHUNK = 100  # stretches of hours read span by span per statement: one OR-ed index range each
 _NEVER = datetime.max
 _ZERO = Decimal(0)
@@ -301,6 +310,10 @@ class _Reader:
         cut = {_hour(edge).replace(tzinfo=None) for edge in edges if edge != _hour(edge)}
         lapsing = [hour for hour, row in self.rows.items() if row.spans > 1 and row.inner_gap > limit]
         self.read_spans(cut | set(lapsing))
+
+    def spans_in(self, hours: Iterable[datetime]) -> int:
+        """How many spans reading `hours` span by span would give (their rows say)."""
+        return sum(row.spans for hour in hours if hour not in self.singles and (row := self.rows.get(hour)))
 
     def read_spans(self, hours: Iterable[datetime]) -> None:
         """Replace the row of each of `hours` (naive UTC) by the hour's single spans within [start, stop)."""
@@ -483,8 +496,16 @@ def series_buckets(
     if quote is not None and other is not None:
         # Rows of several spans cross whole only while the other leg holds still: the rest are read span by span.
         first, second = quote.leg(), other.leg()
-        quote.read_spans(_unsteady(first, second))
-        other.read_spans(_unsteady(second, first))
+        hours = _unsteady(first, second), _unsteady(second, first)
+        spans = sum(reader.spans_in(wanted) for reader, wanted in zip((quote, other), hours, strict=True))
+        if spans > MAX_CROSSED_SPANS:
+            days = max(1, (end - start).days * MAX_CROSSED_SPANS // spans)
+            raise TooMuchWork(
+                f"this range needs {spans:,} changes of the two series crossed one by one, more than one answer "
+                f"crosses ({MAX_CROSSED_SPANS:,}); ask for {days} day{'s' if days > 1 else ''} or fewer at a time"
+            )
+        quote.read_spans(hours[0])
+        other.read_spans(hours[1])
     legs = [reader.leg() if reader is not None else None for reader in readers]
     chained = [
         _chained(leg, _cuts(edges, legs[1 - side]), exact, inverse=True) if leg is not None else USD_LEG

@@ -37,9 +37,9 @@ from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps
-from app.read.history import MAX_RAW_POINTS, Pair, TooManyPoints, document, pair_for
+from app.read.history import MAX_RAW_POINTS, Pair, document, pair_for
 from app.read.query import data_version
-from app.read.series import raw_extent
+from app.read.series import TooMuchWork, raw_extent
 
 router = APIRouter(tags=["history"])
 
@@ -59,7 +59,7 @@ def _key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[ob
 def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
     try:
         return dumps(document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon))
-    except TooManyPoints as exc:
+    except TooMuchWork as exc:
         raise HTTPException(422, str(exc)) from None
 
 
@@ -168,7 +168,7 @@ def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -
     for pair in pairs:
         try:
             one = document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon)
-        except TooManyPoints as exc:
+        except TooMuchWork as exc:
             raise HTTPException(422, str(exc)) from None
         total += len(one["points"])
         if window.calendar is None and total > MAX_RAW_POINTS:
