@@ -245,8 +245,11 @@ def test_a_frozen_database_gives_503_in_bounded_time_and_latest_keeps_answering(
                 answers = list(
                     pool.map(lambda day: _unavailable(server, f"/rates/KZT/change?end=2026-01-0{day}"), [2] * 12)
                 )
-            assert {response.json()["detail"] for response, _ in answers} == {
-                "the database did not answer in time; try again in a few seconds"
+            # A request that finds a pooled connection waits on it until the statement timeout; one that must open a
+            # new connection to the frozen server gives up when connecting times out: both are the same 503.
+            assert {response.json()["detail"] for response, _ in answers} <= {
+                "the database did not answer in time; try again in a few seconds",
+                "the database is unavailable; try again in a few seconds",
             }
             # The latest rates come from memory: a query answered before and a new one both answer at once.
             latest, seconds = _timed(lambda: server.get("/rates/latest?currencies=KZT,UZS"))
