@@ -282,3 +282,27 @@ def test_a_cross_too_busy_to_work_out_in_one_answer_is_a_422_that_says_how_much_
         one_day = exact(client.get("/rates/KGS/history", params={**params, "end": "2026-01-01T12:00", "base": "KZT"}))
         assert len(one_day["points"]) == 1 and one_day["points"][0]["open"] is not None
         assert exact(client.get("/rates/KGS/history", params=params))["points"][0]["open"] is not None  # USD: rows
+
+
+def test_an_export_whose_later_pair_is_too_busy_to_cross_is_cut_short_with_one_line(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first pair is read before the 200 goes out (a 422 is still possible then); a later one is not: the
+    download is cut off, so the file cannot pass for whole, and the log says why in one line."""
+    start = at("2026-01-01T00:00")
+    minutes = [start + timedelta(minutes=m) for m in range(24 * 60)]
+    rows = [_ticker("KGS", "0.0114", "2026-01-01T00:00", "2026-01-01T23:59")]  # steady: crossed by rows
+    rows += [
+        span(currency, "ticker", f"{base}{m % 97:02d}", False, t, t)
+        for currency, base in (("KZT", "0.0020"), ("UZS", "0.00008"))
+        for m, t in enumerate(minutes)
+    ]
+    monkeypatch.setattr(read_series, "MAX_CROSSED_SPANS", 1_000)
+    params = {"start": "2026-01-01", "end": "2026-01-01T23:59", "interval": "1h", "source": "ticker", "base": "UZS"}
+    with serve(engine, database_url, rows) as client, caplog.at_level("WARNING"):
+        response = client.get("/rates/export.csv", params={**params, "currencies": "KGS,KZT"})
+    assert response.status_code == 200
+    pairs = {line.split(",")[2] for line in response.text.splitlines()[1:]}
+    assert pairs == {"KGS/UZS"}  # KZT/UZS never started
+    (line,) = [r.getMessage() for r in caplog.records if "download cut off" in r.getMessage()]
+    assert "crossed one by one" in line

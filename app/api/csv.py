@@ -3,6 +3,7 @@ page, with a weak ETag, cut off rather than completed when the database fails ha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import HTTPException, Request, Response
@@ -15,6 +16,8 @@ from app.api.params import Window
 from app.read.export import CsvExport, csv_chunks, filename
 from app.read.history import Pair
 from app.read.series import TooMuchWork
+
+log = logging.getLogger(__name__)
 
 CSV_EXAMPLE = (
     "timestamp,until,currency,pair,rate,inverse,source\r\n"
@@ -31,9 +34,9 @@ CSV_RESPONSE = {"description": CSV_DESCRIPTION, "content": CSV_CONTENT}
 
 
 class CsvStream(StreamingResponse):
-    """A download that the database fails half-way through is cut off: the connection is closed without the last
-    chunk, so the client sees an incomplete file rather than one that looks whole (the 200 has gone out: a 503 is
-    no longer possible)."""
+    """A download that fails half-way through (the database went away, or a later pair is too costly to cross) is
+    cut off: the connection is closed without the last chunk, so the client sees an incomplete file rather than one
+    that looks whole (the 200 has gone out: a 503 or 422 is no longer possible), and the log says why in one line."""
 
     def __init__(self, request: Request, content: AsyncIterator[bytes], headers: dict[str, str]) -> None:
         super().__init__(content, media_type="text/csv; charset=utf-8", headers=headers)
@@ -44,6 +47,8 @@ class CsvStream(StreamingResponse):
             await super().stream_response(send)
         except DatabaseUnavailable as exc:
             log_unavailable(self.request, exc, "download cut off")
+        except TooMuchWork as exc:
+            log.warning("%s %s: download cut off: %s", self.request.method, self.request.url.path, exc)
 
 
 def csv_response(request: Request, version: int, pairs: list[Pair], window: Window) -> Response:
@@ -63,7 +68,7 @@ def csv_response(request: Request, version: int, pairs: list[Pair], window: Wind
     headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
     export = CsvExport(request.app.state.engine, pairs, start, end, calendar, window.horizon)
     try:
-        first = export.step()  # a later pair too costly to cross ends the download short, as a database error would
+        first = export.step()  # a later pair too costly to cross cuts the download short (CsvStream)
     except TooMuchWork as exc:
         raise HTTPException(422, str(exc)) from None
     db = database(request)
