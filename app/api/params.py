@@ -23,6 +23,7 @@ INTERVAL_HELP = (
     "`raw`: the stored spans; `1h`, `1d`, `1w` (from Monday), `1mo` (from the 1st): buckets that begin at local "
     "midnight of `tz` (UTC by default)"
 )
+IntervalQuery = Annotated[HistoryInterval, Query(description=INTERVAL_HELP)]
 
 TIME_EXAMPLE = "2026-02-23 or 2026-02-23T10:00:00Z"
 # Far enough for any history, near enough that date arithmetic (a period before, a bucket after) cannot overflow.

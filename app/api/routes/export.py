@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
 from app.api.csv import CSV_RESPONSE, csv_response
@@ -12,9 +10,9 @@ from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
     DEFAULT_RANGE,
-    INTERVAL_HELP,
     BaseQuery,
-    HistoryInterval,
+    CurrenciesQuery,
+    IntervalQuery,
     SourceQuery,
     TimeQuery,
     TzQuery,
@@ -48,12 +46,10 @@ def export_csv(
     session: Session,
     settings: SettingsDep,
     latest: LatestDep,
-    currencies: Annotated[
-        str | None, Query(description="Comma-separated codes (default: all), exported in answer order")
-    ] = None,
+    currencies: CurrenciesQuery = None,
     start: TimeQuery = None,
     end: TimeQuery = None,
-    interval: Annotated[HistoryInterval, Query(description=INTERVAL_HELP)] = "raw",
+    interval: IntervalQuery = "raw",
     base: BaseQuery = None,
     tz: TzQuery = None,
     source: SourceQuery = None,
