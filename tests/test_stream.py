@@ -40,6 +40,12 @@ def _ingest(engine: Engine, settings: Settings, page: bytes, minutes_ago: float 
     process(engine, settings, ticker.SPEC, page, observed_at=when, started_at=when)
 
 
+def _seed(engine: Engine, settings: Settings, server: Server) -> None:
+    """The seed page stored a minute ago, and served."""
+    _ingest(engine, settings, SEED.encode(), minutes_ago=1)
+    wait_for(lambda: server.get("/rates/latest").json()["rates"], what="the seed page to be served")
+
+
 @dataclass
 class Event:
     id: str | None = None
@@ -112,8 +118,7 @@ def test_the_first_event_is_the_latest_body_and_a_change_gives_exactly_one_more(
     engine: Engine, database_url: str, server: Server
 ) -> None:
     settings = make_settings(database_url, role="api")
-    _ingest(engine, settings, SEED.encode(), minutes_ago=1)
-    wait_for(lambda: server.get("/rates/latest").json()["rates"], what="the seed page to be served")
+    _seed(engine, settings, server)
     latest = server.get("/rates/latest?currencies=KGS,UZS")
     reader = Reader(server.base_url + "/rates/stream?currencies=KGS,UZS")
     try:
@@ -148,8 +153,7 @@ def test_last_event_id_current_gets_no_duplicate_and_an_older_one_gets_the_body(
     engine: Engine, database_url: str, server: Server
 ) -> None:
     settings = make_settings(database_url, role="api")
-    _ingest(engine, settings, SEED.encode(), minutes_ago=1)
-    wait_for(lambda: server.get("/rates/latest").json()["rates"], what="the seed page to be served")
+    _seed(engine, settings, server)
     first = Reader(server.base_url + "/rates/stream")
     wait_for(lambda: first.rates, what="the first event")
     current = first.rates[0].id
@@ -285,8 +289,7 @@ def test_a_query_seen_before_opens_the_same_stream_around_the_framework(
     engine: Engine, database_url: str, server: Server
 ) -> None:
     """The second stream of a query opens in the fast path (app.api.fastpath): same headers, same events."""
-    _ingest(engine, make_settings(database_url, role="api"), SEED.encode(), minutes_ago=1)
-    wait_for(lambda: server.get("/rates/latest").json()["rates"], what="the seed page to be served")
+    _seed(engine, make_settings(database_url, role="api"), server)
     url = server.base_url + "/rates/stream?currencies=KGS,UZS"
     first = Reader(url)
     wait_for(lambda: first.rates, what="the first stream's event")
