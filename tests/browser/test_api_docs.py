@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Request, expect
 
 from tests.browser.conftest import Site, Tab
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 OpenTab = Callable[..., Tab]
 
