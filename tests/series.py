@@ -61,7 +61,7 @@ def span(
 
 
 def insert_spans(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Insert spans directly, recompute the hourly rollup and bump the change counter, as the store does."""
+    """Insert spans directly, recompute the rollups and bump the change counter, as the store does."""
     with Session(engine) as session:
         if rows:
             session.connection().execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]

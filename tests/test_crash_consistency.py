@@ -98,13 +98,18 @@ def _broken_invariants(engine: Engine) -> list[str]:
         spans = list(session.exec(select(RateSpan)))
         observations = sum(s.observations for s in spans)
         logged = session.exec(select(func.sum(PollLog.spans_opened + PollLog.spans_extended))).one() or 0
-        computed, stored = rollup.computed(session.connection()), rollup.stored(session.connection())
+        conn = session.connection()
+        computed, stored = rollup.computed(conn), rollup.stored(conn)
+        computed_days, stored_days = rollup.computed_days(conn), rollup.stored_days(conn)
     broken += _overlaps(spans)
     if observations != logged:
         broken.append(f"{observations} observations stored, but the poll log accounts for {logged}")
     if computed != stored:
         differ = [(c, s) for c, s in itertools.zip_longest(computed, stored) if c != s]
         broken.append(f"the rollup differs from a rebuild in {len(differ)} row(s), first: {differ[0]}")
+    if computed_days != stored_days:
+        differ = [(c, s) for c, s in itertools.zip_longest(computed_days, stored_days) if c != s]
+        broken.append(f"the day rollup differs from a rebuild in {len(differ)} row(s), first: {differ[0]}")
     return broken
 
 

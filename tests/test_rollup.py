@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, event, insert
 
 from app.domain.calendar import INTERVALS, Calendar
 from app.domain.quotes import Quote
@@ -22,7 +22,7 @@ from app.read import series as series_module
 from app.read.series import Series, series_buckets
 from app.storage.engine import WRITE_OPTIONS, make_engine
 from app.storage.models import RateSpan
-from tests.series import span
+from tests.series import insert_spans, span
 from tests.span_buckets import rates, reference_buckets
 from tests.support import at
 
@@ -88,6 +88,9 @@ def _check_rollup(engine: Engine) -> None:
         expected = rollup.computed(conn)
         assert expected, "no spans were stored"
         assert rollup.stored(conn) == expected
+        days = rollup.computed_days(conn)
+        assert len(days) >= len(expected), "a day row for each of the 24 hours up to each hour row"
+        assert rollup.stored_days(conn) == days
 
 
 def _check_buckets(engine: Engine, rng: random.Random) -> None:
@@ -159,7 +162,7 @@ def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> Non
     ]
 
 
-def test_migration_0005_fills_the_rollup_from_stored_spans(database_url: str) -> None:
+def test_migrations_0005_and_0006_fill_the_rollups_from_stored_spans(database_url: str) -> None:
     engine = make_engine(database_url)
     config = Config()
     config.set_main_option("script_location", "app:migrations")
@@ -180,6 +183,8 @@ def test_migration_0005_fills_the_rollup_from_stored_spans(database_url: str) ->
         with engine.connect() as conn:
             stored = rollup.stored(conn)
             assert stored == rollup.computed(conn)
+            days = rollup.stored_days(conn)
+            assert days == rollup.computed_days(conn)
         assert [
             (r["currency"], r["hour"], r["spans"], r["low_value"], r["high_value"], r["last_value"]) for r in stored
         ] == [
@@ -187,5 +192,42 @@ def test_migration_0005_fills_the_rollup_from_stored_spans(database_url: str) ->
             ("KGS", at("2026-01-01T02:00"), 1, "0.011", "0.011", "0.011"),
             ("KZT", at("2026-01-01T00:00"), 1, "480.5", "480.5", "480.5"),
         ]
+        # A day row starts at each of the 24 hours up to each hour row: 2025-12-31T01:00 to 2026-01-01T02:00 for
+        # KGS; the day from midnight holds all three spans, lowest 0.011, last seen at 02:20.
+        kgs = [r for r in days if r["currency"] == "KGS"]
+        assert [r["start"] for r in kgs] == [at("2025-12-31T01:00") + timedelta(hours=k) for k in range(26)]
+        midnight = next(r for r in kgs if r["start"] == at("2026-01-01T00:00"))
+        assert (midnight["spans"], midnight["low_value"], midnight["high_value"], midnight["last_seen"]) == (
+            3, "0.011", "0.0115", at("2026-01-01T02:20"))  # fmt: skip
     finally:
         engine.dispose()
+
+
+def test_daily_buckets_read_one_day_row_each(engine: Engine) -> None:
+    # Twelve days of a value every ten minutes, each new: days of UTC and of Almaty (UTC+5) read one row of the
+    # daily rollup each, not 24 hour rows, and answer as the sweep of every span does.
+    first = at("2026-01-01T00:00")
+    starts = [first + n * timedelta(minutes=10) for n in range(12 * 144)]
+    rows = [span("KGS", "ticker", f"0.0114{n:04d}", False, t, t + timedelta(minutes=5)) for n, t in enumerate(starts)]
+    insert_spans(engine, rows)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    series = Series("KGS", "ticker", timedelta(minutes=7))
+    for zone in (UTC, ZoneInfo("Asia/Almaty")):
+        calendar = Calendar("1d", zone)
+        start, end = at("2026-01-02T00:00"), at("2026-01-11T00:00")
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with engine.connect() as conn:
+                found = series_buckets(conn, series, calendar, start, end)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        with engine.connect() as conn:
+            assert rates(found) == rates(reference_buckets(conn, series, calendar, start, end, None))
+        assert len(found) == (10 if zone is UTC else 9), zone
+        assert [s for s in statements if "FROM rate_rollup_day" in s], statements
+        assert not [s for s in statements if "FROM rate_rollup " in s or "FROM rate_rollup\n" in s], statements
+        statements.clear()

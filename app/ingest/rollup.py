@@ -1,4 +1,5 @@
-"""The hourly rollup of rate_span: what the spans beginning within each UTC hour add up to (models.RateRollup).
+"""The hourly and daily rollups of rate_span: what the spans beginning within each UTC hour add up to
+(models.RateRollup), and within the 24 hours from each UTC hour (models.RateRollupDay).
 
 It is derived data. The store recomputes the rows of every hour a write touched, from rate_span, in the same
 transaction (refresh); the common write, a poll that confirms the open span, only moves the last_seen of that
@@ -13,21 +14,27 @@ unseen before the next began, and a reader whose values hold for less reads that
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import bisect
+import decimal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from decimal import Decimal
+from itertools import groupby, pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 
 from app.domain.steps import Span, micros, run_of
-from app.domain.values import Value
-from app.storage.models import RateRollup, RateSpan
+from app.domain.values import EXACT_DIGITS, Value
+from app.storage.models import RateRollup, RateRollupDay, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
 ROLLUP: Table = RateRollup.__table__  # type: ignore[attr-defined]
+DAYS: Table = RateRollupDay.__table__  # type: ignore[attr-defined]
 HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 # Hours recomputed per statement: each is one OR-ed index range, so a backfill touching thousands of hours
 # still makes statements of bounded size.
 _CHUNK = 100
@@ -107,15 +114,15 @@ _SPAN_COLUMNS = (SPANS.c.currency, SPANS.c.source, SPANS.c.value, SPANS.c.per_us
 _ORDER = (SPANS.c.currency, SPANS.c.source, SPANS.c.first_seen)
 
 
-def _insert(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+def _insert(conn: Connection, rows: Iterable[dict[str, Any]], table: Table = ROLLUP) -> None:
     batch: list[dict[str, Any]] = []
     for row in rows:
         batch.append(row)
         if len(batch) == _INSERT_BATCH:
-            conn.execute(insert(ROLLUP), batch)
+            conn.execute(insert(table), batch)
             batch = []
     if batch:
-        conn.execute(insert(ROLLUP), batch)
+        conn.execute(insert(table), batch)
 
 
 def refresh(conn: Connection, keys: Iterable[Key]) -> None:
@@ -137,6 +144,7 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
             )
         )
         _insert(conn, rows)
+    _refresh_days(conn, ordered)
 
 
 def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
@@ -166,14 +174,43 @@ def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
         }
         for e in extensions
     ]
+    keys = [(e.currency, e.source, hour_of(e.first_seen)) for e in extensions]
+    if not _updated(conn, statement, params, 1):
+        refresh(conn, keys)
+        return
+    # The day rows holding that hour end with the same span: the 24 that start within the 24 hours up to it.
+    d = DAYS.c
+    statement = (
+        update(DAYS)
+        .where(
+            d.currency == bindparam("b_currency"),
+            d.source == bindparam("b_source"),
+            d.start > bindparam("b_after"),
+            d.start <= bindparam("b_hour"),
+            d.last_start == bindparam("b_first_seen"),
+        )
+        .values(last_seen=bindparam("b_last_seen"))
+    )
+    for param, e in zip(params, extensions, strict=True):
+        param["b_after"] = hour_of(e.first_seen) - DAY
+    if not _updated(conn, statement, params, 24):
+        _refresh_days(conn, keys)
+
+
+def _updated(conn: Connection, statement: Any, params: list[dict[str, Any]], each: int) -> bool:
+    """Run an UPDATE once per parameter set; whether it changed `each` rows per set (when the driver says)."""
     result = conn.execute(statement, params if len(params) > 1 else params[0])
     sane = len(params) == 1 or conn.dialect.supports_sane_multi_rowcount
-    if sane and result.rowcount != len(params):
-        refresh(conn, [(e.currency, e.source, hour_of(e.first_seen)) for e in extensions])
+    return not sane or result.rowcount == each * len(params)
 
 
 def rebuild(conn: Connection) -> int:
-    """Recompute the whole rollup from rate_span, streaming the spans once; returns the rows written."""
+    """Recompute both rollups from rate_span; returns the rows written."""
+    return rebuild_hours(conn) + rebuild_days(conn)
+
+
+def rebuild_hours(conn: Connection) -> int:
+    """Recompute the hour rows from rate_span, streaming the spans once; returns the rows written."""
     conn.execute(delete(ROLLUP))
     # Streamed (PostgreSQL: a server-side cursor), as options of this statement only, not of the connection.
     spans = conn.execute(select(*_SPAN_COLUMNS).order_by(*_ORDER), execution_options={"yield_per": 20_000})
@@ -189,6 +226,22 @@ def rebuild(conn: Connection) -> int:
     return count
 
 
+def rebuild_days(conn: Connection) -> int:
+    """Recompute the day rows from the hour rows (streamed once, a series at a time); returns the rows written."""
+    conn.execute(delete(DAYS))
+    rows = conn.execute(select(ROLLUP).order_by(*_HOUR_ORDER), execution_options={"yield_per": 20_000})
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in _days_of_hours(dict(row._mapping) for row in rows):
+            count += 1
+            yield row
+
+    _insert(conn, counted(), DAYS)
+    return count
+
+
 def computed(conn: Connection) -> list[dict[str, Any]]:
     """The whole rollup as recomputed from the spans, without writing it (for checks and tests)."""
     return list(rows_of(conn.execute(select(*_SPAN_COLUMNS).order_by(*_ORDER))))
@@ -196,6 +249,128 @@ def computed(conn: Connection) -> list[dict[str, Any]]:
 
 def stored(conn: Connection) -> list[dict[str, Any]]:
     """The rollup rows as stored, in the order `computed` gives them."""
-    r = ROLLUP.c
-    rows = conn.execute(select(ROLLUP).order_by(r.currency, r.source, r.hour))
+    rows = conn.execute(select(ROLLUP).order_by(*_HOUR_ORDER))
     return [dict(row._mapping) for row in rows]
+
+
+def computed_days(conn: Connection) -> list[dict[str, Any]]:
+    """The day rows as recomputed from the spans (through the hour rows), without writing them."""
+    return list(_days_of_hours(computed(conn)))
+
+
+def stored_days(conn: Connection) -> list[dict[str, Any]]:
+    """The day rows as stored, in the order `computed_days` gives them."""
+    d = DAYS.c
+    return [dict(row._mapping) for row in conn.execute(select(DAYS).order_by(d.currency, d.source, d.start))]
+
+
+# --- day rows --------------------------------------------------------------------------------------------------
+
+_HOUR_ORDER = (ROLLUP.c.currency, ROLLUP.c.source, ROLLUP.c.hour)
+_CARRIED = ("first_seen", "first_value", "first_per_usd")  # from a day's first hour
+_LAST = ("last_start", "last_value", "last_per_usd", "last_seen")  # from its last
+
+
+@dataclass(slots=True)
+class _Hour:
+    """An hour row with what joining it needs worked out once: it is joined into 24 days."""
+
+    row: Mapping[str, Any]
+    last: Decimal  # the exact rate of its last span, counted until the next hour's first began
+    last_inverse: Decimal
+    low: Decimal
+    high: Decimal
+    area: Decimal
+    inverse_area: Decimal
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> _Hour:
+        last = Value.parse(row["last_value"], row["last_per_usd"])
+        low = Value.parse(row["low_value"], row["low_per_usd"]).exact
+        high = Value.parse(row["high_value"], row["high_per_usd"]).exact
+        return cls(row, last.exact, last.exact_inverse, low, high, Decimal(row["area"]), Decimal(row["inverse_area"]))
+
+
+def day_row(currency: str, source: str, start: datetime, hours: Sequence[_Hour]) -> dict[str, Any]:
+    """The day row of the hour rows `hours` (those of one series within [start, start + DAY), oldest first)."""
+    first = hours[0]
+    area, inverse_area, low, high = first.area, first.inverse_area, first, first
+    covered, gap, spans = first.row["covered"], first.row["inner_gap"], first.row["spans"]
+    for before, hour in pairwise(hours):
+        row = hour.row
+        lasted = micros(row["first_seen"] - before.row["last_start"])
+        area = _EXACT.add(_EXACT.fma(before.last, lasted, area), hour.area)
+        inverse_area = _EXACT.add(_EXACT.fma(before.last_inverse, lasted, inverse_area), hour.inverse_area)
+        covered += lasted + row["covered"]
+        gap = max(gap, row["inner_gap"], micros(row["first_seen"] - before.row["last_seen"]))
+        spans += row["spans"]
+        # Strictly: of equal rates the earliest is kept, as the hour rows keep theirs.
+        low = hour if hour.low < low.low else low
+        high = hour if hour.high > high.high else high
+    found = {"currency": currency, "source": source, "start": start, "hour_of_day": start.hour, "spans": spans}
+    found |= {name: first.row[name] for name in _CARRIED}
+    found |= {"low_value": low.row["low_value"], "low_per_usd": low.row["low_per_usd"]}
+    found |= {"high_value": high.row["high_value"], "high_per_usd": high.row["high_per_usd"]}
+    found |= {name: hours[-1].row[name] for name in _LAST}
+    return found | {"area": str(area), "inverse_area": str(inverse_area), "covered": covered, "inner_gap": gap}
+
+
+def _windows(
+    currency: str, source: str, hours: Sequence[_Hour], starts: Iterable[datetime]
+) -> Iterator[dict[str, Any]]:
+    """The day rows starting at `starts` (sorted) that hold an hour of `hours` (sorted, every hour row those
+    days hold)."""
+    moments = [hour.row["hour"] for hour in hours]
+    for start in starts:
+        lo = bisect.bisect_left(moments, start)
+        hi = bisect.bisect_left(moments, start + DAY, lo)
+        if hi > lo:
+            yield day_row(currency, source, start, hours[lo:hi])
+
+
+def _starts(hours: Iterable[datetime]) -> list[datetime]:
+    """The starts of the days holding any of `hours`: each of the 24 hours up to it."""
+    return sorted({hour - k * HOUR for hour in hours for k in range(24)})
+
+
+def _days_of_hours(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every day row of the hour rows `rows`, ordered by (currency, source, hour)."""
+    for (currency, source), group in groupby(rows, key=lambda row: (row["currency"], row["source"])):
+        hours = [_Hour.of(row) for row in group]
+        yield from _windows(currency, source, hours, _starts(hour.row["hour"] for hour in hours))
+
+
+def _refresh_days(conn: Connection, keys: Iterable[Key]) -> None:
+    """Recompute the day rows holding the hours `keys` from the hour rows (days left with no hour disappear)."""
+    touched = sorted(set(keys))
+    for (currency, source), group in groupby(touched, key=lambda key: key[:2]):
+        starts = _starts(hour for _, _, hour in group)
+        hours = [_Hour.of(row._mapping) for row in _hour_rows(conn, currency, source, starts)]
+        rows = list(_windows(currency, source, hours, starts))
+        d = DAYS.c
+        for at in range(0, len(starts), _IN_CHUNK):
+            chunk = starts[at : at + _IN_CHUNK]
+            conn.execute(delete(DAYS).where(d.currency == currency, d.source == source, d.start.in_(chunk)))
+        _insert(conn, rows, DAYS)
+
+
+_IN_CHUNK = 500
+
+
+def _hour_rows(conn: Connection, currency: str, source: str, starts: Sequence[datetime]) -> Iterator[Any]:
+    """The hour rows of a series within the days starting at `starts` (sorted), oldest first."""
+    stretches: list[list[datetime]] = []
+    for start in starts:
+        if stretches and stretches[-1][1] >= start:
+            stretches[-1][1] = start + DAY
+        else:
+            stretches.append([start, start + DAY])
+    r = ROLLUP.c
+    for at in range(0, len(stretches), _CHUNK):
+        within = or_(
+            *(
+                and_(r.currency == currency, r.source == source, r.hour >= begin, r.hour < end)
+                for begin, end in stretches[at : at + _CHUNK]
+            )
+        )
+        yield from conn.execute(select(ROLLUP).where(within).order_by(r.hour))

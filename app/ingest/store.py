@@ -1,10 +1,12 @@
 """Applies one source snapshot to the database in one transaction, following app.domain.collapse.
 
-Every transaction that changes spans also brings the hourly rollup (app.ingest.rollup) up to date before it commits, and
-every one that changes spans or writes a poll-log row brings the source's counts in source_state up to date.
+Every transaction that changes spans also brings the hourly and daily rollups (app.ingest.rollup) up to date before
+it commits, and every one that changes spans or writes a poll-log row brings the source's counts in source_state up to
+date.
 
-Each statement a poll runs finds its rows through an index (the series' latest span, the hours it touched, the
-source's state row), so a poll costs the same on a store holding years of history as on an empty one.
+Each statement a poll runs finds its rows through an index (the series' latest span, the hours it touched and the 24
+day rows holding each, the source's state row), so a poll costs the same on a store holding years of history as on
+an empty one.
 """
 
 from __future__ import annotations
@@ -424,8 +426,8 @@ def fetched_days(engine: Engine, source: str, start: date, end: date) -> set[dat
 
 
 def rebuild_rollup(engine: Engine) -> int:
-    """Recompute the hourly rollup, and each source's counts of spans and flags, in one transaction (after spans
-    were loaded around the store, e.g. a bulk insert); returns the rollup rows written."""
+    """Recompute the hourly and daily rollups, and each source's counts of spans and flags, in one transaction
+    (after spans were loaded around the store, e.g. a bulk insert); returns the rollup rows written."""
     with write_session(engine) as session:
         _serialize_writers(session, engine)
         written = rollup.rebuild(session.connection())

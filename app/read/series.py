@@ -1,7 +1,7 @@
 """Read-side queries over one series (currency, source) of spans: history, change, conversion, data ranges.
 
 Every query is a range or a one-row lookup on the two indexes of rate_span: the unique (currency, source,
-first_seen) and (currency, source, last_seen), or (buckets) a range of the primary key of the hourly rollup.
+first_seen) and (currency, source, last_seen), or (buckets) ranges of the keys of the hourly and daily rollups.
 Spans of one series never overlap, so "the spans overlapping [start, end]" are those beginning between the start
 of the span in force at `start` and `end`: one ordered index range. Rows are selected as columns, never as ORM
 objects.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, select, type_coerce
@@ -22,10 +23,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.domain.calendar import Calendar
 from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
-from app.storage.models import RateRollup, RateSpan
+from app.storage.models import RateRollup, RateRollupDay, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
 ROLLUP: Table = RateRollup.__table__  # type: ignore[attr-defined]
+ROLLUP_DAY: Table = RateRollupDay.__table__  # type: ignore[attr-defined]
 _C = SPANS.c
 _R = ROLLUP.c
 
@@ -154,14 +156,17 @@ def stored_range(conn: Connection, currency: str, source: str) -> tuple[datetime
 
 # --- buckets -----------------------------------------------------------------------------------------------
 #
-# A series over a range is read from the hourly rollup: one row per hour with spans (a year of per-minute spans is
-# 8,760 rows), or the single spans of an hour where a row cannot serve: an hour a bucket boundary cuts (a zone whose
+# A series over a range is read from the rollups: a day row for each 24 whole hours a bucket holds (a year of
+# daily buckets in a zone whose offset is whole hours is 365 rows, of weeks 364), an hour row for each other hour
+# with spans, or the single spans of an hour where no row can serve: an hour a bucket boundary cuts (a zone whose
 # offset is not whole hours), an hour whose spans went unseen longer than they hold (a lapse inside it), and (for
-# a cross) an hour during which the other leg changes too. Consecutive rows then join into one run per stretch
-# that nothing cuts (a bucket boundary, or a change or lapse of the other leg), so the sweep sees a run or two
-# per bucket. Times are naive UTC inside this section: turned aware once per run, not once per row.
+# a cross) an hour during which the other leg changes too. A day row that cannot serve (a lapse, or the other leg
+# changing, within it) is read as its hours first. Consecutive rows then join into one run per stretch that
+# nothing cuts (a bucket boundary, or a change or lapse of the other leg), so the sweep sees a run or two per
+# bucket. Times are naive UTC inside this section: turned aware once per run, not once per row.
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
 # A cross reads span by span the hours in which both legs move, and crosses them one by one in Python: about
 # 20 µs a span. Beyond this many in one answer (a month of both legs changing every minute), it asks for less.
 MAX_CROSSED_SPANS = 100_000
@@ -209,6 +214,7 @@ class _Item:
     covered: int = 0
     spans: int = 1
     inner_gap: int = 0
+    key: datetime | None = None  # the row's hour or day start (None: a single span)
 
     @classmethod
     def of_span(cls, span: Span) -> _Item:
@@ -240,33 +246,35 @@ class _Leg:
         return found
 
 
-_ROLLUP_VALUES = (
-    _R.first_value, _R.first_per_usd, _R.low_value, _R.low_per_usd, _R.high_value, _R.high_per_usd, _R.last_value,
-    _R.last_per_usd, _R.area, _R.inverse_area, _R.covered, _R.spans, _R.inner_gap,
-)  # fmt: skip
+_ROLLUP_VALUES = ("first_value", "first_per_usd", "low_value", "low_per_usd", "high_value", "high_per_usd",
+                  "last_value", "last_per_usd", "area", "inverse_area", "covered", "spans", "inner_gap")  # fmt: skip
 
 
-def _rows(conn: Connection, series: Series, start: datetime, stop: datetime) -> list[tuple[datetime, _Item]]:
-    """(hour, item) of each rollup row of the series in [hour of start, stop)."""
-    times = [_naive_utc(conn, c) for c in (_R.hour, _R.first_seen, _R.last_start, _R.last_seen)]
+def _rows(
+    conn: Connection, table: Table, key: str, series: Series, within: ColumnElement[bool]
+) -> dict[datetime, _Item]:
+    """The rollup rows of the series in `table` (hours or days) that `within` selects, by their `key` (naive UTC)."""
+    c = table.c
+    times = [_naive_utc(conn, c[name]) for name in (key, "first_seen", "last_start", "last_seen")]
     statement = (
-        select(*times, *_ROLLUP_VALUES)
-        .where(_R.currency == series.currency, _R.source == series.source)
-        .where(_R.hour >= _hour(start), _R.hour < stop)
-        .order_by(_R.hour)
+        select(*times, *(c[name] for name in _ROLLUP_VALUES))
+        .where(c.currency == series.currency, c.source == series.source, within)
+        .order_by(c[key])
     )
     parse = _parser(conn)
-    found = []
+    found = {}
     rows = (row for part in conn.execute(statement).partitions(1000) for row in part)  # fetched a thousand at once
     for row in rows:
-        hour, first, last_start, seen, fv, fp, lov, lop, hiv, hip, lv, lp, area, inverse, covered, spans, gap = row
-        item = _Item(parse(first), (fv, fp), (lov, lop), (hiv, hip), parse(last_start), (lv, lp), parse(seen), area,
-                     inverse, covered, spans, gap)  # fmt: skip
-        found.append((parse(hour), item))
+        start, first, last_start, seen, fv, fp, lov, lop, hiv, hip, lv, lp, area, inverse, covered, spans, gap = row
+        moment = parse(start)
+        found[moment] = _Item(parse(first), (fv, fp), (lov, lop), (hiv, hip), parse(last_start), (lv, lp), parse(seen),
+                              area, inverse, covered, spans, gap, moment)  # fmt: skip
     return found
 
 
 def _hour(moment: datetime) -> datetime:
+    if not (moment.minute or moment.second or moment.microsecond):
+        return moment  # a bucket boundary, mostly: replace() costs a microsecond
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -298,22 +306,87 @@ def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime])
     return found
 
 
+def _plan(edges: Sequence[datetime]) -> tuple[list[datetime], list[datetime]]:
+    """How to read the buckets [edges[i], edges[i+1]) (naive UTC, sorted): the starts of the 24 hours each holds
+    whole, from its first whole hour on (a day of a zone whose offset is whole hours is one, a week seven), and
+    the other hours they touch."""
+    days: list[datetime] = []
+    hours: list[datetime] = []
+    for begin, end in pairwise(edge.replace(tzinfo=None) for edge in edges):
+        hour = _hour(begin)
+        if hour < begin:  # a boundary within the hour: the hour is read on its own
+            hours.append(hour)
+            hour += HOUR
+        whole = _hour(end)
+        while hour + DAY <= whole:
+            days.append(hour)
+            hour += DAY
+        while hour < end:
+            hours.append(hour)
+            hour += HOUR
+    return days, sorted(set(hours))
+
+
+def _daily(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """`starts` (sorted) as runs of consecutive days: (first, last), each a day after the one before."""
+    found: list[tuple[datetime, datetime]] = []
+    for start in starts:
+        if found and start - found[-1][1] == DAY:
+            found[-1] = (found[-1][0], start)
+        else:
+            found.append((start, start))
+    return found
+
+
+def _day_run(first: datetime, last: datetime) -> ColumnElement[bool]:
+    """The day rows from `first` to `last` (naive UTC) at the same hour as `first`: one range of an index (a list
+    of starts would bind every one of them, which costs more)."""
+    c = ROLLUP_DAY.c
+    return and_(c.hour_of_day == first.hour, c.start >= first.replace(tzinfo=UTC), c.start <= last.replace(tzinfo=UTC))
+
+
 class _Reader:
-    """A series over [start, stop): its rollup rows, some hours replaced by their single spans."""
+    """A series over [start, stop): its day rows where a bucket holds 24 whole hours, its hour rows elsewhere, and
+    the single spans of the hours where neither can serve. Each level is refined into the next where needed."""
 
     def __init__(self, conn: Connection, series: Series, edges: Sequence[datetime]) -> None:
         self.conn, self.series = conn, series
         self.start, self.stop = edges[0], edges[-1]
-        self.rows = dict(_rows(conn, series, self.start, self.stop))
+        self.limit = micros(series.hold)
+        starts, hours = _plan(edges)
+        self.days: dict[datetime, _Item] = {}
+        runs = _daily(starts)
+        for at in range(0, len(runs), _CHUNK):
+            within = or_(*(_day_run(*run) for run in runs[at : at + _CHUNK]))
+            self.days |= _rows(conn, ROLLUP_DAY, "start", series, within)
+        self.hours: dict[datetime, _Item] = {}
         self.singles: dict[datetime, list[_Item]] = {}
-        limit = micros(series.hold)
+        self.read_hours(hours)
+        self.split_days([day for day, row in self.days.items() if row.spans > 1 and row.inner_gap > self.limit])
         cut = {_hour(edge).replace(tzinfo=None) for edge in edges if edge != _hour(edge)}
-        lapsing = [hour for hour, row in self.rows.items() if row.spans > 1 and row.inner_gap > limit]
-        self.read_spans(cut | set(lapsing))
+        self.read_spans(cut)
+
+    def read_hours(self, hours: Sequence[datetime]) -> None:
+        """Read the hour rows of `hours` (naive UTC, sorted); those whose spans lapse inside, span by span."""
+        found: dict[datetime, _Item] = {}
+        stretches = _stretches(hours)
+        for at in range(0, len(stretches), _CHUNK):
+            r = ROLLUP.c
+            within = or_(*(and_(r.hour >= a.replace(tzinfo=UTC), r.hour < b.replace(tzinfo=UTC))
+                           for a, b in stretches[at : at + _CHUNK]))  # fmt: skip
+            found |= _rows(self.conn, ROLLUP, "hour", self.series, within)
+        self.hours |= found
+        self.read_spans([hour for hour, row in found.items() if row.spans > 1 and row.inner_gap > self.limit])
+
+    def split_days(self, days: Iterable[datetime]) -> bool:
+        """Replace each of `days` that is a day row by its hour rows; whether any was."""
+        split = sorted(day for day in set(days) if self.days.pop(day, None) is not None)
+        self.read_hours([day + k * HOUR for day in split for k in range(24)])
+        return bool(split)
 
     def spans_in(self, hours: Iterable[datetime]) -> int:
         """How many spans reading `hours` span by span would give (their rows say)."""
-        return sum(row.spans for hour in hours if hour not in self.singles and (row := self.rows.get(hour)))
+        return sum(row.spans for hour in hours if hour not in self.singles and (row := self.hours.get(hour)))
 
     def read_spans(self, hours: Iterable[datetime]) -> None:
         """Replace the row of each of `hours` (naive UTC) by the hour's single spans within [start, stop)."""
@@ -326,14 +399,21 @@ class _Reader:
                 self.singles[_hour(span.first_seen).replace(tzinfo=None)].append(_Item.of_span(span))
 
     def leg(self) -> _Leg:
-        hours = sorted({*self.rows, *self.singles})
-        items = [item for hour in hours for item in (self.singles[hour] if hour in self.singles else [self.rows[hour]])]
+        # Days, hours and single spans cover distinct stretches, so their keys order them.
+        parts = [(day, [row]) for day, row in self.days.items()]
+        parts += [(hour, [row]) for hour, row in self.hours.items() if hour not in self.singles]
+        parts += list(self.singles.items())
+        items = [item for _, found in sorted(parts, key=_first) for item in found]
         series = self.series
         return _Leg(series, items, span_before(self.conn, series.currency, series.source, self.start))
 
 
+def _first(part: tuple[datetime, list[_Item]]) -> datetime:
+    return part[0]
+
+
 def _unsteady(leg: _Leg, other: _Leg) -> list[datetime]:
-    """The hours (naive UTC) of `leg`'s rows of several spans during which `other` does not hold one level: one
+    """The keys (naive UTC) of `leg`'s rows of several spans during which `other` does not hold one level: one
     of its items begins or ends within the row's stretch, or it lapses there. Read span by span, they cross
     exactly."""
     found = []
@@ -348,8 +428,8 @@ def _unsteady(leg: _Leg, other: _Leg) -> list[datetime]:
         while k < len(lapses) and lapses[k] < begin:
             k += 1
         changes = j < len(items) and items[j].first_seen <= end
-        if changes or (k < len(lapses) and lapses[k] <= end):
-            found.append(_hour(begin))
+        if (changes or (k < len(lapses) and lapses[k] <= end)) and item.key is not None:
+            found.append(item.key)
     return found
 
 
@@ -494,18 +574,23 @@ def series_buckets(
         leg = _chained(quote.leg(), _cuts(edges, None), exact, inverse=False)
         return buckets(edges, leg.before, leg.runs, horizon)
     if quote is not None and other is not None:
-        # Rows of several spans cross whole only while the other leg holds still: the rest are read span by span.
-        first, second = quote.leg(), other.leg()
-        hours = _unsteady(first, second), _unsteady(second, first)
-        spans = sum(reader.spans_in(wanted) for reader, wanted in zip((quote, other), hours, strict=True))
+        # Rows of several spans cross whole only while the other leg holds still. Days that do not are read as
+        # hours (which holds no fewer still), until every row left holds still; the hours left, span by span.
+        while True:
+            first, second = quote.leg(), other.leg()
+            keys = _unsteady(first, second), _unsteady(second, first)
+            split = [reader.split_days(wanted) for reader, wanted in zip((quote, other), keys, strict=True)]
+            if not any(split):
+                break
+        spans = sum(reader.spans_in(wanted) for reader, wanted in zip((quote, other), keys, strict=True))
         if spans > MAX_CROSSED_SPANS:
             days = max(1, (end - start).days * MAX_CROSSED_SPANS // spans)
             raise TooMuchWork(
                 f"this range needs {spans:,} changes of the two series crossed one by one, more than one answer "
                 f"crosses ({MAX_CROSSED_SPANS:,}); ask for {days} day{'s' if days > 1 else ''} or fewer at a time"
             )
-        quote.read_spans(hours[0])
-        other.read_spans(hours[1])
+        quote.read_spans(keys[0])
+        other.read_spans(keys[1])
     legs = [reader.leg() if reader is not None else None for reader in readers]
     chained = [
         _chained(leg, _cuts(edges, legs[1 - side]), exact, inverse=True) if leg is not None else USD_LEG

@@ -1,4 +1,4 @@
-"""The tables: rate spans (the time series), their hourly rollup, the poll log, and the change marker."""
+"""The tables: rate spans (the time series), their hourly and daily rollups, the poll log, and the change marker."""
 
 from __future__ import annotations
 
@@ -61,6 +61,42 @@ class RateRollup(SQLModel, table=True):
     currency: str = Field(sa_type=String(3), primary_key=True)
     source: str = Field(sa_type=String(16), primary_key=True)
     hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    spans: int
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    first_value: str = Field(sa_type=String(40))
+    first_per_usd: bool
+    low_value: str = Field(sa_type=String(40))
+    low_per_usd: bool
+    high_value: str = Field(sa_type=String(40))
+    high_per_usd: bool
+    last_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_value: str = Field(sa_type=String(40))
+    last_per_usd: bool
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    area: str = Field(sa_type=String(80))
+    inverse_area: str = Field(sa_type=String(80))
+    covered: int = Field(sa_type=BigInteger)
+    inner_gap: int = Field(sa_type=BigInteger)
+
+
+class RateRollupDay(SQLModel, table=True):
+    """The spans of one series that begin within the 24 hours from `start`, a whole UTC hour, summed up as a
+    RateRollup row is; one row for every hour that starts 24 hours holding a span (app.ingest.rollup).
+
+    A day of a zone whose offset is whole hours starts on a UTC hour, so a year of daily buckets in any such zone
+    reads one row a day; weeks and months read one per whole day. `inner_gap` also counts the gaps between the
+    hours joined.
+    """
+
+    __tablename__ = "rate_rollup_day"
+    __table_args__ = (Index("ix_rate_rollup_day_series_hour_start", "currency", "source", "hour_of_day", "start"),)
+
+    currency: str = Field(sa_type=String(3), primary_key=True)
+    source: str = Field(sa_type=String(16), primary_key=True)
+    start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    # The UTC hour of `start`: the days of a zone all start at one hour (in one era of its offset), so a year of
+    # them is one range of the index on it, not a range 24 times longer, sifted.
+    hour_of_day: int
     spans: int
     first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     first_value: str = Field(sa_type=String(40))

@@ -51,9 +51,9 @@ def upgrade() -> None:
     # The code that keeps the rollup current follows the latest schema; this is the latest schema of the rollup.
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
-        from app.ingest.rollup import rebuild
+        from app.ingest.rollup import rebuild_hours
 
-        rebuild(bind)
+        rebuild_hours(bind)
 
 
 def downgrade() -> None:
