@@ -27,7 +27,7 @@ TICKER = {"KGS": "0.0114", "KZT": "0.0020", "TJS": "0.1056", "UZS": "0.00008", "
 # Each bank's currency and the whole part of its rate in units per USD.
 BANKS = {"nbk": ("KZT", 480), "nbkr": ("KGS", 87), "nbt": ("TJS", 9), "cbu": ("UZS", 12500), "cbt": ("TMT", 3)}
 ERAPI = {"KGS": 87, "KZT": 480, "TJS": 9, "UZS": 12500, "TMT": 3}
-TABLES = ("rate_span", "rate_rollup", "poll_log", "quote_flag", "source_state")
+TABLES = ("rate_span", "rate_rollup", "rate_rollup_day", "poll_log", "quote_flag", "source_state")
 
 
 @dataclass(frozen=True)

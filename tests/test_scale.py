@@ -144,7 +144,7 @@ def _load(engine: Engine, first: int, last: int) -> None:
     if engine.dialect.name == "postgresql":
         # As autovacuum would have by now in a store that grew to this size; the planner needs its statistics.
         with engine.begin() as conn:
-            conn.execute(text("ANALYZE rate_span, rate_rollup, poll_log, quote_flag, source_state"))
+            conn.execute(text("ANALYZE rate_span, rate_rollup, rate_rollup_day, poll_log, quote_flag, source_state"))
 
 
 def _quotes(moment: datetime, shift: int) -> list[Quote]:

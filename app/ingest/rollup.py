@@ -343,34 +343,29 @@ def _days_of_hours(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]
 def _refresh_days(conn: Connection, keys: Iterable[Key]) -> None:
     """Recompute the day rows holding the hours `keys` from the hour rows (days left with no hour disappear)."""
     touched = sorted(set(keys))
+    d, r = DAYS.c, ROLLUP.c
     for (currency, source), group in groupby(touched, key=lambda key: key[:2]):
         starts = _starts(hour for _, _, hour in group)
-        hours = [_Hour.of(row._mapping) for row in _hour_rows(conn, currency, source, starts)]
-        rows = list(_windows(currency, source, hours, starts))
-        d = DAYS.c
-        for at in range(0, len(starts), _IN_CHUNK):
-            chunk = starts[at : at + _IN_CHUNK]
-            conn.execute(delete(DAYS).where(d.currency == currency, d.source == source, d.start.in_(chunk)))
-        _insert(conn, rows, DAYS)
+        # Consecutive starts as one range of the primary key each, for reading and deleting alike (a list of
+        # starts led PostgreSQL's planner to walk every day row of the series).
+        runs = _runs(starts)
+        found: dict[datetime, _Hour] = {}  # by hour: the hours of runs a day apart or less overlap
+        for at in range(0, len(runs), _CHUNK):
+            chunk = runs[at : at + _CHUNK]
+            series = (d.currency == currency, d.source == source)
+            conn.execute(delete(DAYS).where(or_(*(and_(*series, d.start >= a, d.start <= b) for a, b in chunk))))
+            within = or_(*(and_(r.currency == currency, r.source == source, r.hour >= a, r.hour < b + DAY)
+                           for a, b in chunk))  # fmt: skip
+            found |= {row.hour: _Hour.of(dict(row._mapping)) for row in conn.execute(select(ROLLUP).where(within))}
+        _insert(conn, _windows(currency, source, [found[hour] for hour in sorted(found)], starts), DAYS)
 
 
-_IN_CHUNK = 500
-
-
-def _hour_rows(conn: Connection, currency: str, source: str, starts: Sequence[datetime]) -> Iterator[Any]:
-    """The hour rows of a series within the days starting at `starts` (sorted), oldest first."""
-    stretches: list[list[datetime]] = []
+def _runs(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """`starts` (sorted) as runs of consecutive hours: (first, last)."""
+    found: list[tuple[datetime, datetime]] = []
     for start in starts:
-        if stretches and stretches[-1][1] >= start:
-            stretches[-1][1] = start + DAY
+        if found and start - found[-1][1] == HOUR:
+            found[-1] = (found[-1][0], start)
         else:
-            stretches.append([start, start + DAY])
-    r = ROLLUP.c
-    for at in range(0, len(stretches), _CHUNK):
-        within = or_(
-            *(
-                and_(r.currency == currency, r.source == source, r.hour >= begin, r.hour < end)
-                for begin, end in stretches[at : at + _CHUNK]
-            )
-        )
-        yield from conn.execute(select(ROLLUP).where(within).order_by(r.hour))
+            found.append((start, start))
+    return found
