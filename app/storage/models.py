@@ -46,14 +46,38 @@ class RateSpan(SQLModel, table=True):
         return self.published.rate
 
 
-class RateRollup(SQLModel, table=True):
+class RollupSums(SQLModel):
+    """What a row of either rollup sums up of the spans of one series that begin within its stretch of time.
+
+    Values are kept as published, with their direction; `area` and `inverse_area` are the time-weighted sums
+    (exact rate x microseconds) of every span but the last, each until the next began, over `covered`
+    microseconds; `inner_gap` is the longest a span went unseen before the next began.
+    """
+
+    spans: int
+    first_seen: datetime = Field(sa_type=UTCDateTime())
+    first_value: str = Field(sa_type=String(40))
+    first_per_usd: bool
+    low_value: str = Field(sa_type=String(40))
+    low_per_usd: bool
+    high_value: str = Field(sa_type=String(40))
+    high_per_usd: bool
+    last_start: datetime = Field(sa_type=UTCDateTime())
+    last_value: str = Field(sa_type=String(40))
+    last_per_usd: bool
+    last_seen: datetime = Field(sa_type=UTCDateTime())
+    area: str = Field(sa_type=String(80))
+    inverse_area: str = Field(sa_type=String(80))
+    covered: int = Field(sa_type=BigInteger)
+    inner_gap: int = Field(sa_type=BigInteger)
+
+
+class RateRollup(RollupSums, table=True):
     """The spans of one series that begin within one UTC hour, summed up; derived from rate_span
     (app.ingest.rollup) and kept current by every write, so bucket queries read hours, not spans.
 
     Whole hours combine into days, weeks and months of any zone whose offset is whole hours (others read the
-    spans of the hours a bucket boundary cuts). Values are kept as published, with their direction; `area` and
-    `inverse_area` are the time-weighted sums (exact rate x microseconds) of every span but the last, each until
-    the next began, over `covered` microseconds; `inner_gap` is the longest a span went unseen before the next.
+    spans of the hours a bucket boundary cuts).
     """
 
     __tablename__ = "rate_rollup"
@@ -61,25 +85,9 @@ class RateRollup(SQLModel, table=True):
     currency: str = Field(sa_type=String(3), primary_key=True)
     source: str = Field(sa_type=String(16), primary_key=True)
     hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
-    spans: int
-    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    first_value: str = Field(sa_type=String(40))
-    first_per_usd: bool
-    low_value: str = Field(sa_type=String(40))
-    low_per_usd: bool
-    high_value: str = Field(sa_type=String(40))
-    high_per_usd: bool
-    last_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    last_value: str = Field(sa_type=String(40))
-    last_per_usd: bool
-    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    area: str = Field(sa_type=String(80))
-    inverse_area: str = Field(sa_type=String(80))
-    covered: int = Field(sa_type=BigInteger)
-    inner_gap: int = Field(sa_type=BigInteger)
 
 
-class RateRollupDay(SQLModel, table=True):
+class RateRollupDay(RollupSums, table=True):
     """The spans of one series that begin within the 24 hours from `start`, a whole UTC hour, summed up as a
     RateRollup row is; one row for every hour that starts 24 hours holding a span (app.ingest.rollup).
 
@@ -97,22 +105,6 @@ class RateRollupDay(SQLModel, table=True):
     # The UTC hour of `start`: the days of a zone all start at one hour (in one era of its offset), so a year of
     # them is one range of the index on it, not a range 24 times longer, sifted.
     hour_of_day: int
-    spans: int
-    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    first_value: str = Field(sa_type=String(40))
-    first_per_usd: bool
-    low_value: str = Field(sa_type=String(40))
-    low_per_usd: bool
-    high_value: str = Field(sa_type=String(40))
-    high_per_usd: bool
-    last_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    last_value: str = Field(sa_type=String(40))
-    last_per_usd: bool
-    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    area: str = Field(sa_type=String(80))
-    inverse_area: str = Field(sa_type=String(80))
-    covered: int = Field(sa_type=BigInteger)
-    inner_gap: int = Field(sa_type=BigInteger)
 
 
 class PollLog(SQLModel, table=True):
