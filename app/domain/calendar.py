@@ -9,7 +9,7 @@ offset). Hourly buckets follow the zone's offset too: in Kolkata (UTC+5:30) they
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
@@ -100,3 +100,15 @@ def zone_named(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z", "ETC/UTC"):
         return UTC
     return ZoneInfo(name)
+
+
+def consecutive(moments: Iterable[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+    """`moments` (sorted) as runs in which each is `step` after the one before: (first, last) of each run. A run of
+    hours or days is one range of an index (the rollups read and delete by such ranges)."""
+    found: list[tuple[datetime, datetime]] = []
+    for moment in moments:
+        if found and moment - found[-1][1] == step:
+            found[-1] = (found[-1][0], moment)
+        else:
+            found.append((moment, moment))
+    return found

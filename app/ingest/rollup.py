@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 
+from app.domain.calendar import consecutive
 from app.domain.steps import Span, micros, run_of
 from app.domain.values import EXACT_DIGITS, Value
 from app.storage.models import RateRollup, RateRollupDay, RateSpan
@@ -148,19 +149,31 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
 
 
 def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
-    """Move the last_seen of the rows whose last span is the open span just extended (one statement).
+    """Move the last_seen of the rows whose last span is the open span just extended (a statement per rollup).
 
     A row that does not end with that span (a rollup out of step with the spans) is recomputed instead."""
     if not extensions:
         return
-    r = ROLLUP.c
+    keys = [(e.currency, e.source, hour_of(e.first_seen)) for e in extensions]
+    if not _move_last_seen(conn, ROLLUP.c.hour, HOUR, extensions):
+        refresh(conn, keys)
+    elif not _move_last_seen(conn, DAYS.c.start, DAY, extensions):
+        _refresh_days(conn, keys)
+
+
+def _move_last_seen(conn: Connection, key: Any, width: timedelta, extensions: Sequence[Extension]) -> bool:
+    """Move last_seen on the rows of `key`'s table that hold each extended span's hour (their key within `width`
+    up to that hour: one hour row, 24 day rows) and end with that span; whether every one of them did."""
+    table = key.table
+    c = table.c
     statement = (
-        update(ROLLUP)
+        update(table)
         .where(
-            r.currency == bindparam("b_currency"),
-            r.source == bindparam("b_source"),
-            r.hour == bindparam("b_hour"),
-            r.last_start == bindparam("b_first_seen"),
+            c.currency == bindparam("b_currency"),
+            c.source == bindparam("b_source"),
+            key > bindparam("b_after"),
+            key <= bindparam("b_hour"),
+            c.last_start == bindparam("b_first_seen"),
         )
         .values(last_seen=bindparam("b_last_seen"))
     )
@@ -168,33 +181,14 @@ def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
         {
             "b_currency": e.currency,
             "b_source": e.source,
+            "b_after": hour_of(e.first_seen) - width,
             "b_hour": hour_of(e.first_seen),
             "b_first_seen": e.first_seen,
             "b_last_seen": e.last_seen,
         }
         for e in extensions
     ]
-    keys = [(e.currency, e.source, hour_of(e.first_seen)) for e in extensions]
-    if not _updated(conn, statement, params, 1):
-        refresh(conn, keys)
-        return
-    # The day rows holding that hour end with the same span: the 24 that start within the 24 hours up to it.
-    d = DAYS.c
-    statement = (
-        update(DAYS)
-        .where(
-            d.currency == bindparam("b_currency"),
-            d.source == bindparam("b_source"),
-            d.start > bindparam("b_after"),
-            d.start <= bindparam("b_hour"),
-            d.last_start == bindparam("b_first_seen"),
-        )
-        .values(last_seen=bindparam("b_last_seen"))
-    )
-    for param, e in zip(params, extensions, strict=True):
-        param["b_after"] = hour_of(e.first_seen) - DAY
-    if not _updated(conn, statement, params, 24):
-        _refresh_days(conn, keys)
+    return _updated(conn, statement, params, width // HOUR)
 
 
 def _updated(conn: Connection, statement: Any, params: list[dict[str, Any]], each: int) -> bool:
@@ -348,7 +342,7 @@ def _refresh_days(conn: Connection, keys: Iterable[Key]) -> None:
         starts = _starts(hour for _, _, hour in group)
         # Consecutive starts as one range of the primary key each, for reading and deleting alike (a list of
         # starts led PostgreSQL's planner to walk every day row of the series).
-        runs = _runs(starts)
+        runs = consecutive(starts, HOUR)
         found: dict[datetime, _Hour] = {}  # by hour: the hours of runs a day apart or less overlap
         for at in range(0, len(runs), _CHUNK):
             chunk = runs[at : at + _CHUNK]
@@ -358,14 +352,3 @@ def _refresh_days(conn: Connection, keys: Iterable[Key]) -> None:
                            for a, b in chunk))  # fmt: skip
             found |= {row.hour: _Hour.of(dict(row._mapping)) for row in conn.execute(select(ROLLUP).where(within))}
         _insert(conn, _windows(currency, source, [found[hour] for hour in sorted(found)], starts), DAYS)
-
-
-def _runs(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """`starts` (sorted) as runs of consecutive hours: (first, last)."""
-    found: list[tuple[datetime, datetime]] = []
-    for start in starts:
-        if found and start - found[-1][1] == HOUR:
-            found[-1] = (found[-1][0], start)
-        else:
-            found.append((start, start))
-    return found

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.domain.calendar import Calendar
+from app.domain.calendar import Calendar, consecutive
 from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
 from app.storage.models import RateRollup, RateRollupDay, RateSpan
@@ -280,13 +280,7 @@ def _hour(moment: datetime) -> datetime:
 
 def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
     """[start, end) of each run of consecutive hours, in order."""
-    found: list[tuple[datetime, datetime]] = []
-    for hour in sorted(set(hours)):
-        if found and found[-1][1] == hour:
-            found[-1] = (found[-1][0], hour + HOUR)
-        else:
-            found.append((hour, hour + HOUR))
-    return found
+    return [(first, last + HOUR) for first, last in consecutive(sorted(set(hours)), HOUR)]
 
 
 def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime]) -> list[Span]:
@@ -327,17 +321,6 @@ def _plan(edges: Sequence[datetime]) -> tuple[list[datetime], list[datetime]]:
     return days, sorted(set(hours))
 
 
-def _daily(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """`starts` (sorted) as runs of consecutive days: (first, last), each a day after the one before."""
-    found: list[tuple[datetime, datetime]] = []
-    for start in starts:
-        if found and start - found[-1][1] == DAY:
-            found[-1] = (found[-1][0], start)
-        else:
-            found.append((start, start))
-    return found
-
-
 def _day_run(first: datetime, last: datetime) -> ColumnElement[bool]:
     """The day rows from `first` to `last` (naive UTC) at the same hour as `first`: one range of an index (a list
     of starts would bind every one of them, which costs more)."""
@@ -355,7 +338,7 @@ class _Reader:
         self.limit = micros(series.hold)
         starts, hours = _plan(edges)
         self.days: dict[datetime, _Item] = {}
-        runs = _daily(starts)
+        runs = consecutive(starts, DAY)
         for at in range(0, len(runs), _CHUNK):
             within = or_(*(_day_run(*run) for run in runs[at : at + _CHUNK]))
             self.days |= _rows(conn, ROLLUP_DAY, "start", series, within)
