@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
 from app.core.logs import JSONFormatter, TextFormatter, redact
+from app.ingest import report
 from app.ingest.pipeline import Outcome
 from app.ingest.report import poll_fields
 from app.ingest.store import ApplyResult
+from app.storage.engine import make_engine
 from tests.support import SEED_PAGE, Upstream
 
 
@@ -130,3 +133,27 @@ def test_a_failed_poll_logs_a_warning_in_text_with_the_password_masked(tmp_path:
 )  # fmt: skip
 def test_redact_masks_the_secrets_of_a_url_and_nothing_else(text: str, shown: str | None) -> None:
     assert redact(text) == (shown or text)
+
+
+@pytest.mark.parametrize("step", ["seed", "observe"])
+def test_metrics_that_cannot_reach_the_database_log_one_line_without_a_traceback(
+    step: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A poll that succeeded just as the database went away then counts its rows for the metrics: the refusal is
+    # an outage to wait out, said in one line like every other, not a traceback that reads like a bug.
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/test")
+    caplog.set_level(logging.WARNING, logger="app.ingest.report")
+    if step == "seed":
+        report.seed(engine, ["ticker"])
+    else:
+        outcome = Outcome("ticker", ok=True, result=ApplyResult(entries_seen=40, opened=5, extended=0))
+        report.observe_poll(engine, outcome, 0.01)
+    [record] = caplog.records
+    assert record.exc_info is None
+    assert "database unavailable" in record.getMessage() and "refused" in record.getMessage().lower()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
