@@ -330,24 +330,31 @@ def test_a_burst_of_heavy_history_queries_is_shed_with_503_not_queued(
     with Server(env, tmp_path / "serve.log") as server:
         server.wait_healthy()
 
-        def ask(i: int) -> tuple[int, str | None, float]:
-            until = end - timedelta(hours=i)  # each a different year: nothing is answered from the cache
-            params = {"interval": "1h", "start": (until - timedelta(days=365)).isoformat(), "end": until.isoformat()}
-            response, seconds = _timed(
-                lambda: httpx.get(f"{server.base_url}/rates/KZT/history", params=params, timeout=120)
-            )
-            return response.status_code, response.headers.get("retry-after"), seconds
+        # One client for the hundred: a client each spends the test process's CPU on setting itself up (an SSL
+        # context apiece), time a two-core machine then takes from the server and counts against it.
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        with httpx.Client(base_url=server.base_url, limits=limits, timeout=120) as client:
 
-        with ThreadPoolExecutor(100) as pool:
-            answers = list(pool.map(ask, range(100)))
+            def ask(i: int) -> tuple[int, str | None, float]:
+                until = end - timedelta(hours=i)  # each a different year: nothing is answered from the cache
+                start = until - timedelta(days=365)
+                params = {"interval": "1h", "start": start.isoformat(), "end": until.isoformat()}
+                response, seconds = _timed(lambda: client.get("/rates/KZT/history", params=params))
+                return response.status_code, response.headers.get("retry-after"), seconds
+
+            with ThreadPoolExecutor(100) as pool:
+                answers = list(pool.map(ask, range(100)))
         output = server.output()
     statuses = sorted({status for status, _, _ in answers})
     shed = [(retry, seconds) for status, retry, seconds in answers if status == 503]
     assert set(statuses) <= {200, 503}, statuses
     assert shed, "every request queued: none was shed"
     assert all(retry is not None and int(retry) >= 1 for retry, _ in shed)
-    # Shed at once when no slot frees within FX_DB_QUEUE_TIMEOUT (1 s), or when FX_DB_TIMEOUT (5 s) runs out.
-    assert max(seconds for _, seconds in shed) < 10, sorted(seconds for _, seconds in shed)[-5:]
+    # Shed at once when no turn frees within FX_DB_QUEUE_TIMEOUT (1 s): every turn was then held by a request
+    # still running, answered later. So no 503 comes after the last 200, as every one would if requests queued
+    # (for a turn, or for the pool's 30 s). Compared, not timed: how soon either comes depends on the machine.
+    assert any(status == 200 for status, _, _ in answers), "nothing was answered"
+    slowest_ok = max(seconds for status, _, seconds in answers if status == 200)
+    assert max(seconds for _, seconds in shed) < slowest_ok + 0.5, (sorted(s for _, s in shed)[-5:], slowest_ok)
     assert max(seconds for _, _, seconds in answers) < 30
-    assert any(status == 200 for status, _, _ in answers)
     assert "Traceback" not in output
