@@ -180,9 +180,19 @@ def test_metrics_after_a_poll_show_polls_spans_last_success_and_requests(engine:
         )
         before = metrics.render().decode()
         with TestClient(create_app(settings)) as client:
-            # The scheduler polls once at start-up (then hourly): wait for that poll to be counted.
+            # The scheduler polls once at start-up (then hourly): wait for that poll to be counted and for the
+            # snapshot /rates/latest serves to hold it (reloaded just after the count: its ETag changes then).
             polls = _value(before, "fx_polls_total", source="ticker", outcome="ok")
-            _wait(lambda: _value(client.get("/metrics").text, "fx_polls_total", source="ticker", outcome="ok") > polls)
+
+            def polled() -> bool:
+                scraped = client.get("/metrics").text
+                served = [
+                    _value(scraped, "fx_latest_quote_timestamp_seconds", currency=c)
+                    for c in ("KGS", "KZT", "TJS", "UZS", "TMT")
+                ]
+                return _value(scraped, "fx_polls_total", source="ticker", outcome="ok") > polls and all(served)
+
+            _wait(polled)
             first = client.get("/rates/latest")  # through FastAPI
             again = client.get("/rates/latest")  # from the fast path's cache
             assert first.status_code == again.status_code == 200
