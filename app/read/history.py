@@ -7,6 +7,7 @@ two legs in force (app.domain.steps), and the answer names the source of each le
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -130,9 +131,20 @@ def _check_raw(count: int, pair: Pair, start: datetime, end: datetime) -> None:
         )
 
 
-def _number(level: Level | None) -> Decimal | None:
-    """Bucket values are numbers, not published texts: one spelling (0.0115, not 0.01150) on every backend."""
-    return plain(level.rate) if level is not None else None
+def _numbers() -> Callable[[Level | None], Decimal | None]:
+    """Bucket values are numbers, not published texts: one spelling (0.0115, not 0.01150) on every backend. Each
+    level is written once per answer: one bucket's close is mostly the next one's open, the same object."""
+    written: dict[int, Decimal] = {}  # by id: every level stays alive in the buckets until the answer is made
+
+    def number(level: Level | None) -> Decimal | None:
+        if level is None:
+            return None
+        found = written.get(id(level))
+        if found is None:
+            found = written[id(level)] = plain(level.rate)
+        return found
+
+    return number
 
 
 def bucket_points(
@@ -140,16 +152,18 @@ def bucket_points(
 ) -> list[dict[str, Any]]:
     """One point per bucket start in [start, end]: open, high, low, close and the time-weighted average (of the
     current bucket: up to `horizon`, the present)."""
+    number = _numbers()
+    found = series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
     return [
         {
             "t": stamp(bucket.t, calendar.zone),
-            "open": _number(bucket.open),
-            "high": _number(bucket.high),
-            "low": _number(bucket.low),
-            "close": _number(bucket.close),
+            "open": number(bucket.open),
+            "high": number(bucket.high),
+            "low": number(bucket.low),
+            "close": number(bucket.close),
             "average": bucket.average,
         }
-        for bucket in series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
+        for bucket in found
     ]
 
 

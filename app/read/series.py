@@ -465,21 +465,26 @@ def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) 
     `inverse`, the time-weighted sums of the inverse too (a cross divides by this leg)."""
     hold = leg.series.hold
     runs: list[Run] = []
+    # The chain's first item, and the chain itself once a second joins it: most runs are one item (a day row
+    # alone in a daily bucket), made straight into a run.
+    alone: _Item | None = None
     chain: _Chain | None = None
     limit = _NEVER
     k = 0
     for item in leg.items:
-        if chain is not None and item.first_seen < limit:
+        if alone is not None and item.first_seen < limit:
+            if chain is None:
+                chain = _Chain(alone, exact)
             _extend(chain, item, hold, exact, inverse)
             continue
-        if chain is not None:
-            runs.append(_run(chain, hold, exact))
+        if alone is not None:
+            runs.append(_run(chain or alone, hold, exact))
         while k < len(cuts) and cuts[k] <= item.first_seen:
             k += 1
         limit = cuts[k] if k < len(cuts) else _NEVER
-        chain = _Chain(item, exact)
-    if chain is not None:
-        runs.append(_run(chain, hold, exact))
+        alone, chain = item, None
+    if alone is not None:
+        runs.append(_run(chain or alone, hold, exact))
     before = leg.before
     tail = Tail(before.first_seen, before.value, before.last_seen + hold) if before is not None else None
     return Leg(tail, runs)
@@ -505,7 +510,8 @@ def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact, inverse:
     chain.last_start, chain.last, chain.last_seen = item.last_start, item.last, item.last_seen
 
 
-def _run(chain: _Chain, hold: timedelta, exact: _Exact) -> Run:
+def _run(chain: _Chain | _Item, hold: timedelta, exact: _Exact) -> Run:
+    """The run of a chain, or of an item alone (its sums are still the row's text)."""
     last_seen = chain.last_seen.replace(tzinfo=UTC)
     return Run(
         chain.first_seen.replace(tzinfo=UTC),
@@ -513,8 +519,8 @@ def _run(chain: _Chain, hold: timedelta, exact: _Exact) -> Run:
         exact.value(chain.low),
         exact.value(chain.high),
         Tail(chain.last_start.replace(tzinfo=UTC), exact.value(chain.last), last_seen + hold),
-        chain.area,
-        chain.inverse_area,
+        Decimal(chain.area),
+        Decimal(chain.inverse_area),
         chain.covered,
     )
 
