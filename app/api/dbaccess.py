@@ -3,8 +3,10 @@ database trouble answered as a JSON 503 with Retry-After and one log line.
 
 - **A deadline on our side** (FX_DB_TIMEOUT). A frozen database (a paused server, a path that drops packets)
   neither answers nor refuses, so no driver or server timeout bounds a query already sent: only the client can
-  stop waiting. The thread itself cannot be interrupted; it finishes when the freeze ends, and keeps its turn
-  until then, so no more threads than turns are ever stuck and requests never exhaust the pool.
+  stop waiting. The thread is then told to stop (app.core.abandon): a thread still computing, or running an
+  SQLite statement, stops at its next checkpoint and gives its turn back. One stuck on a frozen database
+  finishes when the freeze ends, and keeps its turn until then, so no more threads than turns are ever stuck
+  and requests never exhaust the pool.
 - **Admission** (FX_DB_CONCURRENCY turns, FX_DB_QUEUE_TIMEOUT). A burst of heavy queries queued without bound
   answers everyone late (it used to be 30 s, then a pool timeout and a 500). A request that gets no turn in time
   is answered 503 at once, so the admitted ones finish in time and the others know when to come back.
@@ -35,6 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from app.core import metrics
+from app.core.abandon import watched
 from app.core.settings import Settings
 from app.storage.engine import describe, read_session, unavailable
 
@@ -164,8 +167,9 @@ class Database:
                 self._overdue -= 1
             self._turns.release()
 
+        given_up = threading.Event()
         try:
-            future = self._workers.submit(job)
+            future = self._workers.submit(watched(given_up, job))
         except BaseException:
             self._turns.release()
             raise
@@ -176,6 +180,7 @@ class Database:
         finally:
             if not waiter.done():
                 waiter.cancel()  # no answer wanted any more (timed out, or the client left): drop it when it comes
+                given_up.set()  # and the work stops at its next checkpoint, its turn given back sooner
         if not done:
             overdue = True
             self._overdue += 1

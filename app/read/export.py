@@ -24,6 +24,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, String, and_, func, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core.abandon import checkpoint
 from app.core.jsonenc import iso
 from app.domain.calendar import Calendar
 from app.domain.steps import NEVER, Span, cross_pieces
@@ -123,6 +124,7 @@ def _raw_page(
     rows = 0
     last = ""
     for part in conn.execute(statement).partitions(EXPORT_CHUNK):
+        checkpoint()  # the client may have gone: app.core.abandon
         rows += len(part)
         last = part[-1][0]
         chunks.append(

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core.abandon import checkpoint
 from app.domain.calendar import Calendar, consecutive
 from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
@@ -263,12 +264,13 @@ def _rows(
     )
     parse = _parser(conn)
     found = {}
-    rows = (row for part in conn.execute(statement).partitions(1000) for row in part)  # fetched a thousand at once
-    for row in rows:
-        start, first, last_start, seen, fv, fp, lov, lop, hiv, hip, lv, lp, area, inverse, covered, spans, gap = row
-        moment = parse(start)
-        found[moment] = _Item(parse(first), (fv, fp), (lov, lop), (hiv, hip), parse(last_start), (lv, lp), parse(seen),
-                              area, inverse, covered, spans, gap, moment)  # fmt: skip
+    for part in conn.execute(statement).partitions(1000):  # fetched a thousand at once
+        checkpoint()
+        for row in part:
+            start, first, last_start, seen, fv, fp, lov, lop, hiv, hip, lv, lp, area, inverse, covered, spans, gap = row
+            moment = parse(start)
+            found[moment] = _Item(parse(first), (fv, fp), (lov, lop), (hiv, hip), parse(last_start), (lv, lp),
+                                  parse(seen), area, inverse, covered, spans, gap, moment)  # fmt: skip
     return found
 
 
@@ -290,6 +292,7 @@ def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime])
     stretches = _stretches(hours)
     found: list[Span] = []
     for at in range(0, len(stretches), _CHUNK):
+        checkpoint()
         within = or_(
             *(
                 and_(_series(series.currency, series.source), _C.first_seen >= begin, _C.first_seen < end)

@@ -18,10 +18,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
+from app.core.abandon import abandoned
+
 _IMMEDIATE = "fx_immediate"
 CONNECT_TIMEOUT = 10.0  # seconds to establish a connection, unless the caller says otherwise (FX_DB_TIMEOUT)
 # Execution options for a connection whose transaction writes (see _on_begin); ignored by PostgreSQL.
 WRITE_OPTIONS = {_IMMEDIATE: True}
+# SQLite virtual-machine steps between two looks at whether the statement's work was given up (about 1 ms).
+PROGRESS_STEPS = 100_000
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,6 +62,9 @@ def _sqlite_events(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+        # SQLite asks this every PROGRESS_STEPS steps of a statement, and a true answer interrupts it: a statement
+        # whose request gave up on it (app.core.abandon) stops within about a millisecond.
+        dbapi_connection.set_progress_handler(abandoned, PROGRESS_STEPS)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -1,0 +1,59 @@
+"""Work nobody waits for any more stops at its next checkpoint, rather than run to the end for nobody.
+
+A request that runs out of FX_DB_TIMEOUT is answered 503, and a client may hang up; either way the thread doing
+its work cannot be interrupted from outside. Without a way to stop, that thread goes on reading and computing,
+keeping its turn (app.api.dbaccess) and a core, while the requests after it are turned away for want of both.
+
+So the API gives each job an event and sets it when it stops waiting (`watched`). The readers call `checkpoint()`
+between pages of rows, and an SQLite statement checks the same event while it runs (app.storage.engine), so the
+work stops within a page or a few milliseconds of SQL. Elsewhere (the poller, the CLI) no event is set and a
+checkpoint costs one lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_EVENT: ContextVar[threading.Event | None] = ContextVar("fx_abandoned", default=None)
+
+
+class Abandoned(Exception):
+    """The work was given up by the one it was for: not an error to report, only to stop on."""
+
+
+def abandoned() -> bool:
+    """Whether the work running in this thread has been given up."""
+    event = _EVENT.get()
+    return event is not None and event.is_set()
+
+
+def checkpoint() -> None:
+    """Stop here (raise Abandoned) if the work running in this thread has been given up."""
+    if abandoned():
+        raise Abandoned("given up by the request it was for")
+
+
+@contextmanager
+def watching(event: threading.Event) -> Iterator[None]:
+    """Within the block, checkpoints in this thread stop once `event` is set."""
+    token = _EVENT.set(event)
+    try:
+        yield
+    finally:
+        _EVENT.reset(token)
+
+
+def watched(event: threading.Event, job: Callable[[], T]) -> Callable[[], T]:
+    """`job`, to be run in another thread, stopping at its checkpoints once `event` is set."""
+
+    def run() -> T:
+        with watching(event):
+            return job()
+
+    return run
