@@ -326,7 +326,8 @@ def test_a_burst_of_heavy_history_queries_is_shed_with_503_not_queued(
     end = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     hours = [end - timedelta(hours=i) for i in range(24 * 400)]
     insert_spans(engine, [span("KZT", "ticker", f"0.0020{i % 97:02d}", False, t, t) for i, t in enumerate(hours)])
-    env = {"FX_DATABASE_URL": database_url, "FX_ROLE": "api", "FX_SOURCES": "ticker"}
+    # A deadline far off: every 503 here is a request shed for want of a turn, none an admitted one cut short.
+    env = {"FX_DATABASE_URL": database_url, "FX_ROLE": "api", "FX_SOURCES": "ticker", "FX_DB_TIMEOUT": "60"}
     with Server(env, tmp_path / "serve.log") as server:
         server.wait_healthy()
 
@@ -349,7 +350,7 @@ def test_a_burst_of_heavy_history_queries_is_shed_with_503_not_queued(
     shed = [(retry, seconds) for status, retry, seconds in answers if status == 503]
     assert set(statuses) <= {200, 503}, statuses
     assert shed, "every request queued: none was shed"
-    assert all(retry is not None and int(retry) >= 1 for retry, _ in shed)
+    assert all(retry == "1" for retry, _ in shed), shed  # busy: come back in a second
     # Shed at once when no turn frees within FX_DB_QUEUE_TIMEOUT (1 s): every turn was then held by a request
     # still running, answered later. So no 503 comes after the last 200, as every one would if requests queued
     # (for a turn, or for the pool's 30 s). Compared, not timed: how soon either comes depends on the machine.

@@ -49,6 +49,12 @@ class CsvStream(StreamingResponse):
             log_unavailable(self.request, exc, "download cut off")
         except TooMuchWork as exc:
             log.warning("%s %s: download cut off: %s", self.request.method, self.request.url.path, exc)
+        finally:
+            # Cancelled while a chunk was being sent (the client hung up), the chunks are left paused at a yield:
+            # closed now, they stop the page read ahead at once rather than whenever they are collected.
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def csv_response(request: Request, version: int, pairs: list[Pair], window: Window) -> Response:

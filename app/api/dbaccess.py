@@ -179,7 +179,7 @@ class Database:
             done, _ = await asyncio.wait({waiter}, timeout=self.timeout)
         finally:
             if not waiter.done():
-                waiter.cancel()  # no answer wanted any more (timed out, or the client left): drop it when it comes
+                waiter.cancel()  # no answer wanted any more (timed out, or a download's client left): drop it
                 given_up.set()  # and the work stops at its next checkpoint, its turn given back sooner
         if not done:
             overdue = True

@@ -1,13 +1,14 @@
 """Work nobody waits for any more stops at its next checkpoint, rather than run to the end for nobody.
 
-A request that runs out of FX_DB_TIMEOUT is answered 503, and a client may hang up; either way the thread doing
-its work cannot be interrupted from outside. Without a way to stop, that thread goes on reading and computing,
-keeping its turn (app.api.dbaccess) and a core, while the requests after it are turned away for want of both.
+A request that runs out of FX_DB_TIMEOUT is answered 503, and the client of a CSV download may hang up; either
+way the thread doing its work cannot be interrupted from outside. Without a way to stop, that thread goes on
+reading and computing, keeping its turn (app.api.dbaccess) and a core, while the requests after it are turned
+away for want of both.
 
-So the API gives each job an event and sets it when it stops waiting (`watched`). The readers call `checkpoint()`
-between pages of rows, and an SQLite statement checks the same event while it runs (app.storage.engine), so the
-work stops within a page or a few milliseconds of SQL. Elsewhere (the poller, the CLI) no event is set and a
-checkpoint costs one lookup.
+So the API gives each job an event and sets it when it stops waiting (`watched`). The readers call
+`checkpoint()` before and between pages of rows and between the stages of an answer, and an SQLite statement
+checks the same event while it runs (app.storage.engine), so the work stops within a page or a few milliseconds
+of SQL. Elsewhere (the poller, the CLI) no event is set and a checkpoint costs one lookup.
 """
 
 from __future__ import annotations

@@ -123,8 +123,9 @@ def _raw_page(
     chunks: list[bytes] = []
     rows = 0
     last = ""
+    checkpoint()  # the client may have gone: app.core.abandon
     for part in conn.execute(statement).partitions(EXPORT_CHUNK):
-        checkpoint()  # the client may have gone: app.core.abandon
+        checkpoint()
         rows += len(part)
         last = part[-1][0]
         chunks.append(
@@ -275,7 +276,7 @@ async def csv_chunks(
                 yield chunk
         except BaseException:
             if ahead is not None:
-                ahead.cancel()  # the client is gone: a step already running finishes and gives its connection back
+                ahead.cancel()  # the client is gone: a step already running stops at its next checkpoint
             raise
         chunks = await ahead if ahead is not None else []
 

@@ -264,6 +264,7 @@ def _rows(
     )
     parse = _parser(conn)
     found = {}
+    checkpoint()
     for part in conn.execute(statement).partitions(1000):  # fetched a thousand at once
         checkpoint()
         for row in part:
@@ -474,7 +475,9 @@ def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) 
     chain: _Chain | None = None
     limit = _NEVER
     k = 0
-    for item in leg.items:
+    for n, item in enumerate(leg.items):
+        if not n & 1023:
+            checkpoint()
         if alone is not None and item.first_seen < limit:
             if chain is None:
                 chain = _Chain(alone, exact)
@@ -583,10 +586,12 @@ def series_buckets(
             )
         quote.read_spans(keys[0])
         other.read_spans(keys[1])
+    checkpoint()
     legs = [reader.leg() if reader is not None else None for reader in readers]
     chained = [
         _chained(leg, _cuts(edges, legs[1 - side]), exact, inverse=True) if leg is not None else USD_LEG
         for side, leg in enumerate(legs)
     ]
     cross = crossed(*chained)
+    checkpoint()
     return buckets(edges, cross.before, cross.runs, horizon)

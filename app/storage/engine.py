@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Dialect, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
@@ -143,7 +143,7 @@ def _with_server_timeouts(url: URL, seconds: float) -> URL:
 
 def unavailable(exc: BaseException) -> bool:
     """The database is away, frozen, overloaded or cancelled a statement: trouble to wait out, not a bug."""
-    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError | NoDirectory):
+    if isinstance(exc, PoolTimeout | DisconnectionError | OperationalError | InterfaceError | NoDirectory):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
