@@ -21,8 +21,6 @@ from typing import Any
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import col, select
 
 from app.core.clock import utcnow
@@ -37,7 +35,7 @@ from app.ingest.store import record_failure
 from app.sources.base import SourceSpec, url_for
 from app.sources.fetch import FetchError, Validators, fetch
 from app.sources.registry import SOURCES
-from app.storage.engine import read_session, write_session
+from app.storage.engine import describe, read_session, trouble, write_session
 from app.storage.models import SourceState
 
 log = logging.getLogger(__name__)
@@ -52,15 +50,8 @@ def database_trouble(exc: BaseException) -> str | None:
     """What is wrong when `exc` says the database is away (refused, dropped, not answering, locked), in one
     line fit for a log or a user (no password: drivers do not echo it); None for any other error (a bug is
     not an outage)."""
-    if isinstance(exc, LockUnavailable | PoolTimeout | DisconnectionError):
-        text = str(exc)
-    elif isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
-        text = str(exc.orig) if exc.orig is not None else str(exc)
-    else:
-        return None
-    return (text.strip().splitlines()[0] if text.strip() else type(exc).__name__)[:300]
+    found = describe(exc) if isinstance(exc, LockUnavailable) else trouble(exc)
+    return found[:300] if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,12 +351,7 @@ class Poller:
 
     @staticmethod
     def _warn(what: str, exc: Exception) -> None:
-        """One line for the database being away; the traceback too for anything else (a bug)."""
-        trouble = database_trouble(exc)
-        if trouble is not None:
-            log.warning("%s: %s", what, trouble)
-        else:
-            log.warning("%s", what, exc_info=exc)
+        report.warn(log, what, exc, database_trouble(exc))
 
     def next_poll_at(self, name: str, state: Runtime) -> datetime | None:
         job = self.scheduler.get_job(f"poll-{name}") if self.scheduler is not None else None

@@ -14,7 +14,7 @@ from app.core import metrics
 from app.core.logs import MAX_ERROR_CHARS
 from app.domain.outcome import PollOutcome
 from app.ingest.pipeline import Outcome
-from app.storage.engine import describe, read_session, unavailable
+from app.storage.engine import read_session, trouble
 from app.storage.models import SourceState
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def seed(engine: Engine, sources: Sequence[str]) -> None:
             rows = session.exec(select(SourceState).where(col(SourceState.source).in_(sources)))
             states = {state.source: state for state in rows}
     except Exception as exc:  # metrics must never stop the service
-        _warn("could not read the source state for the metrics", exc)
+        warn(log, "could not read the source state for the metrics", exc, trouble(exc))
         return
     for source in sources:
         state = states.get(source)
@@ -65,15 +65,16 @@ def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows
             state = session.get(SourceState, source)
         metrics.ROWS.labels(source).set(state.spans_stored if state is not None else 0)
     except Exception as exc:  # a poll may end just as the database goes away
-        _warn(f"could not count the stored spans of {source} for the metrics", exc)
+        warn(log, f"could not count the stored spans of {source} for the metrics", exc, trouble(exc))
 
 
-def _warn(what: str, exc: Exception) -> None:
-    """One line when the database is away (an outage to wait out); the traceback too for anything else."""
-    if unavailable(exc):
-        log.warning("%s: database unavailable: %s", what, describe(exc))
+def warn(logger: logging.Logger, what: str, exc: Exception, away: str | None) -> None:
+    """One line when the database is away (`away` says how: an outage to wait out); the traceback too for
+    anything else (a bug)."""
+    if away is not None:
+        logger.warning("%s: database unavailable: %s", what, away)
     else:
-        log.warning("%s", what, exc_info=exc)
+        logger.warning("%s", what, exc_info=exc)
 
 
 def poll_fields(outcome: Outcome, seconds: float) -> dict[str, Any]:

@@ -148,6 +148,11 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def trouble(exc: BaseException) -> str | None:
+    """`exc` in one line (describe) when it says the database is away (unavailable); None for any other error."""
+    return describe(exc) if unavailable(exc) else None
+
+
 def describe(exc: BaseException) -> str:
     """A database failure in one line: the driver's own first line (`... Connection refused`), no traceback."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
