@@ -232,3 +232,23 @@ def test_daily_buckets_read_one_day_row_each(engine: Engine) -> None:
         assert [s for s in statements if "FROM rate_rollup_day" in s], statements
         assert not [s for s in statements if "FROM rate_rollup " in s or "FROM rate_rollup\n" in s], statements
         statements.clear()
+
+
+def test_a_run_that_begins_as_the_other_leg_lapses_ends_with_its_first_span(engine: Engine) -> None:
+    """KGS, whose values hold 15 minutes, was last seen at 10:00: it lapses at 10:15, the instant KZT begins a span,
+    and KZT begins another at 10:20. The cross is in force at 10:15 only, then again from 11:00 (KGS back) to
+    12:15: the day's average is that of 11:00 to 12:15 alone, not five minutes of 10:15's value as well."""
+    insert_spans(engine, [
+        span("KGS", "ticker", "0.0115", False, at("2026-01-01T09:00"), at("2026-01-01T10:00")),
+        span("KGS", "ticker", "0.0114", False, at("2026-01-01T11:00"), at("2026-01-01T12:00")),
+        span("KZT", "nbk", "470", True, at("2026-01-01T10:15"), at("2026-01-01T10:15")),
+        span("KZT", "nbk", "482", True, at("2026-01-01T10:20"), at("2026-01-01T12:00")),
+    ])  # fmt: skip
+    hold = timedelta(minutes=15)
+    quote, base, calendar = Series("KZT", "nbk", hold), Series("KGS", "ticker", hold), Calendar("1d", UTC)
+    day = at("2026-01-01T00:00")
+    with engine.connect() as conn:
+        found = series_buckets(conn, quote, calendar, day, day, base)
+        assert rates(found) == rates(reference_buckets(conn, quote, calendar, day, day, base))
+    # 1/482 USD per tenge over 0.0114 USD per som, at 15 significant digits.
+    assert found[0].average == Decimal("0.181990245322851")

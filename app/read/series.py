@@ -179,6 +179,7 @@ class TooMuchWork(ValueError):
 
 _CHUNK = 100  # stretches of hours read span by span per statement: one OR-ed index range each
 _NEVER = datetime.max
+_TICK = timedelta(microseconds=1)  # the resolution of stored times
 _ZERO = Decimal(0)
 _EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 
@@ -542,7 +543,9 @@ def _cuts(edges: Sequence[datetime], other: _Leg | None) -> list[datetime]:
     found = {edge.replace(tzinfo=None) for edge in edges}
     if other is not None:
         found |= {item.first_seen for item in other.items}
-        found |= set(other.lapses())
+        # The other leg is in force at the instant it lapses, not after: a run that begins then ends with its
+        # first item. (A cut at an instant lets the item beginning at it start the next run.)
+        found |= {lapse + _TICK for lapse in other.lapses()}
     return sorted(found)
 
 
