@@ -9,7 +9,8 @@ file can be cached and reused between runs):
 - every 30 minutes a poll-log row of each bank and of ExchangeRate-API, every hour an ExchangeRate-API span of
   each currency, every day a span of each bank (its currency) and two flags.
 
-Then the hourly rollup, recomputed by the app (app.ingest.rollup), and the per-source counts of source_state.
+Then the rollups (of each series and of each pair), recomputed by the app (app.ingest.rollup, app.ingest.pairs),
+and the per-source counts of source_state.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ TICKER = {"KGS": "0.0114", "KZT": "0.0020", "TJS": "0.1056", "UZS": "0.00008", "
 # Each bank's currency and the whole part of its rate in units per USD.
 BANKS = {"nbk": ("KZT", 480), "nbkr": ("KGS", 87), "nbt": ("TJS", 9), "cbu": ("UZS", 12500), "cbt": ("TMT", 3)}
 ERAPI = {"KGS": 87, "KZT": 480, "TJS": 9, "UZS": 12500, "TMT": 3}
-TABLES = ("rate_span", "rate_rollup", "rate_rollup_day", "poll_log", "quote_flag", "source_state")
+TABLES = ("rate_span", "rate_rollup", "rate_rollup_day", "rate_pair_rollup", "rate_pair_rollup_day", "poll_log",
+          "quote_flag", "source_state")  # fmt: skip
 
 
 @dataclass(frozen=True)

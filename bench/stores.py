@@ -64,7 +64,7 @@ def build_store(database_url: str, minutes: int) -> str:
     filled = time.perf_counter()
     _to_revision(engine, "0004")
     counted = time.perf_counter()
-    _to_revision(engine, "head")  # 0005 and 0006 make the rollups and fill them with the app's own code
+    _to_revision(engine, "head")  # 0005 to 0007 make the rollups and fill them with the app's own code
     rolled = time.perf_counter()
     bigstore.analyze(engine)
     engine.dispose()

@@ -27,7 +27,7 @@ from sqlmodel import Session
 
 from app.api.app import create_app
 from app.core.settings import Settings
-from app.ingest import rollup
+from app.ingest import pairs, rollup
 from app.storage.models import DataVersion, RateSpan
 from tests.support import at, make_settings
 
@@ -66,6 +66,7 @@ def insert_spans(engine: Engine, rows: list[dict[str, Any]]) -> None:
         if rows:
             session.connection().execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
             rollup.rebuild(session.connection())
+            pairs.rebuild(session.connection())
         session.connection().execute(update(DataVersion.__table__).values(version=DataVersion.version + 1))  # type: ignore[attr-defined]
         session.commit()
 

@@ -1,5 +1,6 @@
-"""The hourly rollup: kept equal to a recomputation from the spans by every store write, and bucket answers
-read from it (in several zones, in USD or another base) equal to the sweep of every span (tests/span_buckets.py)."""
+"""The hourly and daily rollups, and those of the pairs: kept equal to a recomputation from the spans by every
+store write, and bucket answers read from them (in several zones, in USD or another base) equal to the sweep of
+every span (tests/span_buckets.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, event, insert
 from app.domain.calendar import INTERVALS, Calendar
 from app.domain.quotes import Quote
 from app.domain.values import Value
-from app.ingest import rollup
+from app.ingest import pairs, rollup
 from app.ingest.store import apply_history, apply_snapshot, rebuild_rollup
 from app.read import series as series_module
 from app.read.series import Series, series_buckets
@@ -28,8 +29,10 @@ from tests.support import at
 
 GAP = timedelta(minutes=20)
 ORIGIN = at("2026-03-29T20:00")  # a Sunday evening: days, a Monday week and a month start within four days
-# (currency, source, direction): a ticker, a bank publishing units per USD, and one that flips direction.
-SERIES = [("KGS", "ticker", False), ("KZT", "nbk", True), ("UZS", "erapi", None)]
+# (currency, source, direction): a ticker, a bank publishing units per USD, one that flips direction, and two more
+# of the ticker, whose crosses with its KGS the pair rollups sum up.
+SERIES = [("KGS", "ticker", False), ("KZT", "nbk", True), ("UZS", "erapi", None), ("TJS", "ticker", False),
+          ("TMT", "ticker", True)]  # fmt: skip
 
 
 def _value(rng: random.Random, per_usd: bool) -> Decimal:
@@ -91,6 +94,12 @@ def _check_rollup(engine: Engine) -> None:
         days = rollup.computed_days(conn)
         assert len(days) >= len(expected), "a day row for each of the 24 hours up to each hour row"
         assert rollup.stored_days(conn) == days
+        crosses = pairs.computed(conn)
+        assert {(r["currency"], r["base"]) for r in crosses} == {
+            (a, b) for a in ("KGS", "TJS", "TMT") for b in ("KGS", "TJS", "TMT") if a != b
+        }
+        assert pairs.stored(conn) == crosses
+        assert pairs.stored_days(conn) == list(rollup.days_of_hours(crosses, pairs.KIND))
 
 
 def _check_buckets(engine: Engine, rng: random.Random) -> None:
@@ -103,6 +112,7 @@ def _check_buckets(engine: Engine, rng: random.Random) -> None:
     zones = [UTC, ZoneInfo("Asia/Almaty"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Europe/London")]
     with engine.connect() as conn:
         for currency, source, _ in SERIES:
+            # A ticker series with the same hold as the base is crossed from the pair rollups; the others leg by leg.
             for gap in (timedelta(minutes=15), timedelta(hours=2)):
                 series = Series(currency, source, gap)
                 base = Series("KGS", "ticker", timedelta(minutes=15)) if currency != "KGS" else None

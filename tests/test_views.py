@@ -3,6 +3,7 @@ all rates at a past instant, several series at once, local-time days, time-weigh
 
 from __future__ import annotations
 
+import decimal
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -260,17 +261,18 @@ def test_a_settings_bound_client_sees_every_base(engine: Engine, database_url: s
 def test_a_cross_too_busy_to_work_out_in_one_answer_is_a_422_that_says_how_much_to_ask(
     engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both legs change every minute for two days: every hour must be crossed span by span (5,760 spans)."""
+    """Both legs change every minute for two days, and come from two sources (no pair rollup holds their cross):
+    every hour must be crossed span by span (5,760 spans)."""
     start = at("2026-01-01T00:00")
     minutes = [start + timedelta(minutes=m) for m in range(2 * 24 * 60)]
     rows = [
-        span(currency, "ticker", f"{base}{m % 97:02d}", False, t, t)
-        for currency, base in (("KGS", "0.0114"), ("KZT", "0.0020"))
+        span(currency, source, f"{base}{m % 97:02d}", False, t, t)
+        for currency, source, base in (("KGS", "ticker", "0.0114"), ("KZT", "erapi", "0.0020"))
         for m, t in enumerate(minutes)
     ]
     monkeypatch.setattr(read_series, "MAX_CROSSED_SPANS", 3_000)  # the limit, scaled down with the data
     with serve(engine, database_url, rows) as client:
-        params = {"start": "2026-01-01", "end": "2026-01-02T23:59", "interval": "1d", "source": "ticker"}
+        params = {"start": "2026-01-01", "end": "2026-01-02T23:59", "interval": "1d"}
         refused = client.get("/rates/KGS/history", params={**params, "base": "KZT"})
         assert refused.status_code == 422
         assert refused.json()["detail"] == (
@@ -284,6 +286,35 @@ def test_a_cross_too_busy_to_work_out_in_one_answer_is_a_422_that_says_how_much_
         assert exact(client.get("/rates/KGS/history", params=params))["points"][0]["open"] is not None  # USD: rows
 
 
+def test_a_busy_cross_of_one_source_is_read_from_the_pair_rollups(engine: Engine, database_url: str) -> None:
+    """Both legs of one source change every minute for two days: the cross comes from rows, exactly as crossing
+    every span would give it, whatever the limit on spans crossed one by one."""
+    start = at("2026-01-01T00:00")
+    minutes = [start + timedelta(minutes=m) for m in range(2 * 24 * 60)]
+    rows = [
+        span(currency, "ticker", f"{base}{m % 97:02d}", False, t, t)
+        for currency, base in (("KGS", "0.0114"), ("KZT", "0.0020"))
+        for m, t in enumerate(minutes)
+    ]
+    with serve(engine, database_url, rows) as client:
+        params = {"start": "2026-01-01", "end": "2026-01-02T23:59", "interval": "1d", "source": "ticker", "base": "KZT"}
+        days = exact(client.get("/rates/KGS/history", params=params))["points"]
+        hours = exact(client.get("/rates/KGS/history", params={**params, "interval": "1h"}))["points"]
+    fifteen = decimal.Context(prec=15, rounding=decimal.ROUND_HALF_EVEN)
+
+    def cross(minute: int) -> Decimal:  # KGS over KZT at that minute, at 15 significant digits
+        return fifteen.divide(Decimal(rows[minute]["value"]), Decimal(rows[2880 + minute]["value"]))
+
+    assert [p["open"] for p in days] == [cross(0), cross(1440)] and cross(0) == Decimal("5.7")
+    assert [p["close"] for p in days] == [cross(1439), cross(2879)]
+    for n, day in enumerate(days):
+        crosses = [cross(m) for m in range(n * 1440, (n + 1) * 1440)]
+        assert (day["high"], day["low"]) == (max(crosses), min(crosses))
+        # Every minute weighs the same: the day's average is the mean of its hours'.
+        mean = sum(p["average"] for p in hours[n * 24 : (n + 1) * 24]) / 24
+        assert abs(day["average"] - mean) < Decimal("1e-12")
+
+
 def test_an_export_whose_later_pair_is_too_busy_to_cross_is_cut_short_with_one_line(
     engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -293,12 +324,13 @@ def test_an_export_whose_later_pair_is_too_busy_to_cross_is_cut_short_with_one_l
     minutes = [start + timedelta(minutes=m) for m in range(24 * 60)]
     rows = [_ticker("KGS", "0.0114", "2026-01-01T00:00", "2026-01-01T23:59")]  # steady: crossed by rows
     rows += [
-        span(currency, "ticker", f"{base}{m % 97:02d}", False, t, t)
-        for currency, base in (("KZT", "0.0020"), ("UZS", "0.00008"))
+        span(currency, source, f"{base}{m % 97:02d}", False, t, t)
+        for currency, source, base in (("KZT", "ticker", "0.0020"), ("UZS", "erapi", "0.00008"))
         for m, t in enumerate(minutes)
     ]
     monkeypatch.setattr(read_series, "MAX_CROSSED_SPANS", 1_000)
-    params = {"start": "2026-01-01", "end": "2026-01-01T23:59", "interval": "1h", "source": "ticker", "base": "UZS"}
+    # Each currency from the only source that has it: UZS from another than the others (no pair rollup).
+    params = {"start": "2026-01-01", "end": "2026-01-01T23:59", "interval": "1h", "base": "UZS"}
     with serve(engine, database_url, rows) as client, caplog.at_level("WARNING"):
         response = client.get("/rates/export.csv", params={**params, "currencies": "KGS,KZT"})
     assert response.status_code == 200

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import decimal
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 
 from app.domain.calendar import consecutive
-from app.domain.steps import Span, micros, run_of
+from app.domain.steps import Level, Span, micros, run_of
 from app.domain.values import EXACT_DIGITS, Value
 from app.storage.models import RateRollup, RateRollupDay, RateSpan
 
@@ -56,6 +56,7 @@ class Extension:
     source: str
     first_seen: datetime
     last_seen: datetime
+    previous_seen: datetime | None = None  # its last sighting before this one (None: not known)
 
 
 def row_of(currency: str, source: str, hour: datetime, spans: Sequence[Span]) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
             )
         )
         _insert(conn, rows)
-    _refresh_days(conn, ordered)
+    refresh_days(conn, ordered)
 
 
 def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
@@ -158,7 +159,7 @@ def extend(conn: Connection, extensions: Sequence[Extension]) -> None:
     if not _move_last_seen(conn, ROLLUP.c.hour, HOUR, extensions):
         refresh(conn, keys)
     elif not _move_last_seen(conn, DAYS.c.start, DAY, extensions):
-        _refresh_days(conn, keys)
+        refresh_days(conn, keys)
 
 
 def _move_last_seen(conn: Connection, key: Any, width: timedelta, extensions: Sequence[Extension]) -> bool:
@@ -220,22 +221,6 @@ def rebuild_hours(conn: Connection) -> int:
     return count
 
 
-def rebuild_days(conn: Connection) -> int:
-    """Recompute the day rows from the hour rows (streamed once, a series at a time); returns the rows written."""
-    conn.execute(delete(DAYS))
-    rows = conn.execute(select(ROLLUP).order_by(*_HOUR_ORDER), execution_options={"yield_per": 20_000})
-    count = 0
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for row in _days_of_hours(dict(row._mapping) for row in rows):
-            count += 1
-            yield row
-
-    _insert(conn, counted(), DAYS)
-    return count
-
-
 def computed(conn: Connection) -> list[dict[str, Any]]:
     """The whole rollup as recomputed from the spans, without writing it (for checks and tests)."""
     return list(rows_of(conn.execute(select(*_SPAN_COLUMNS).order_by(*_ORDER))))
@@ -249,7 +234,7 @@ def stored(conn: Connection) -> list[dict[str, Any]]:
 
 def computed_days(conn: Connection) -> list[dict[str, Any]]:
     """The day rows as recomputed from the spans (through the hour rows), without writing them."""
-    return list(_days_of_hours(computed(conn)))
+    return list(days_of_hours(computed(conn)))
 
 
 def stored_days(conn: Connection) -> list[dict[str, Any]]:
@@ -260,9 +245,31 @@ def stored_days(conn: Connection) -> list[dict[str, Any]]:
 
 # --- day rows --------------------------------------------------------------------------------------------------
 
-_HOUR_ORDER = (ROLLUP.c.currency, ROLLUP.c.source, ROLLUP.c.hour)
-_CARRIED = ("first_seen", "first_value", "first_per_usd")  # from a day's first hour
-_LAST = ("last_start", "last_value", "last_per_usd", "last_seen")  # from its last
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A rollup whose hour rows join into day rows: this one (series of USD values), or that of the pairs
+    (app.ingest.pairs). Its series are named by `series` columns, and its four levels (first, low, high, last)
+    are kept in `levels` columns each and read back by `level`."""
+
+    hours: Table
+    days: Table
+    series: tuple[str, ...]
+    levels: Mapping[str, tuple[str, ...]]
+    level: Callable[[Mapping[str, Any], str], Level]
+
+    def hour_order(self) -> tuple[Any, ...]:
+        return (*(self.hours.c[name] for name in self.series), self.hours.c.hour)
+
+
+def _usd_level(row: Mapping[str, Any], name: str) -> Level:
+    return Value.parse(row[f"{name}_value"], row[f"{name}_per_usd"])
+
+
+USD_KIND = Kind(ROLLUP, DAYS, ("currency", "source"),
+                {name: (f"{name}_value", f"{name}_per_usd") for name in ("first", "low", "high", "last")},
+                _usd_level)  # fmt: skip
+_HOUR_ORDER = USD_KIND.hour_order()
 
 
 @dataclass(slots=True)
@@ -278,14 +285,15 @@ class _Hour:
     inverse_area: Decimal
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> _Hour:
-        last = Value.parse(row["last_value"], row["last_per_usd"])
-        low = Value.parse(row["low_value"], row["low_per_usd"]).exact
-        high = Value.parse(row["high_value"], row["high_per_usd"]).exact
+    def of(cls, row: Mapping[str, Any], kind: Kind = USD_KIND) -> _Hour:
+        last = kind.level(row, "last")
+        low, high = kind.level(row, "low").exact, kind.level(row, "high").exact
         return cls(row, last.exact, last.exact_inverse, low, high, Decimal(row["area"]), Decimal(row["inverse_area"]))
 
 
-def day_row(currency: str, source: str, start: datetime, hours: Sequence[_Hour]) -> dict[str, Any]:
+def day_row(
+    series: Mapping[str, Any], start: datetime, hours: Sequence[_Hour], kind: Kind = USD_KIND
+) -> dict[str, Any]:
     """The day row of the hour rows `hours` (those of one series within [start, start + DAY), oldest first)."""
     first = hours[0]
     area, inverse_area, low, high = first.area, first.inverse_area, first, first
@@ -301,16 +309,17 @@ def day_row(currency: str, source: str, start: datetime, hours: Sequence[_Hour])
         # Strictly: of equal rates the earliest is kept, as the hour rows keep theirs.
         low = hour if hour.low < low.low else low
         high = hour if hour.high > high.high else high
-    found = {"currency": currency, "source": source, "start": start, "hour_of_day": start.hour, "spans": spans}
-    found |= {name: first.row[name] for name in _CARRIED}
-    found |= {"low_value": low.row["low_value"], "low_per_usd": low.row["low_per_usd"]}
-    found |= {"high_value": high.row["high_value"], "high_per_usd": high.row["high_per_usd"]}
-    found |= {name: hours[-1].row[name] for name in _LAST}
+    last = hours[-1]
+    found = {**series, "start": start, "hour_of_day": start.hour, "spans": spans}
+    found |= {"first_seen": first.row["first_seen"], "last_start": last.row["last_start"]}
+    found["last_seen"] = last.row["last_seen"]
+    for name, source in (("first", first), ("low", low), ("high", high), ("last", last)):
+        found |= {column: source.row[column] for column in kind.levels[name]}
     return found | {"area": str(area), "inverse_area": str(inverse_area), "covered": covered, "inner_gap": gap}
 
 
 def _windows(
-    currency: str, source: str, hours: Sequence[_Hour], starts: Iterable[datetime]
+    series: Mapping[str, Any], hours: Sequence[_Hour], starts: Iterable[datetime], kind: Kind = USD_KIND
 ) -> Iterator[dict[str, Any]]:
     """The day rows starting at `starts` (sorted) that hold an hour of `hours` (sorted, every hour row those
     days hold)."""
@@ -319,7 +328,7 @@ def _windows(
         lo = bisect.bisect_left(moments, start)
         hi = bisect.bisect_left(moments, start + DAY, lo)
         if hi > lo:
-            yield day_row(currency, source, start, hours[lo:hi])
+            yield day_row(series, start, hours[lo:hi], kind)
 
 
 def _starts(hours: Iterable[datetime]) -> list[datetime]:
@@ -327,28 +336,51 @@ def _starts(hours: Iterable[datetime]) -> list[datetime]:
     return sorted({hour - k * HOUR for hour in hours for k in range(24)})
 
 
-def _days_of_hours(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every day row of the hour rows `rows`, ordered by (currency, source, hour)."""
-    for (currency, source), group in groupby(rows, key=lambda row: (row["currency"], row["source"])):
-        hours = [_Hour.of(row) for row in group]
-        yield from _windows(currency, source, hours, _starts(hour.row["hour"] for hour in hours))
+def days_of_hours(rows: Iterable[Mapping[str, Any]], kind: Kind = USD_KIND) -> Iterator[dict[str, Any]]:
+    """Every day row of the hour rows `rows`, ordered by series and hour."""
+    for key, group in groupby(rows, key=lambda row: tuple(row[name] for name in kind.series)):
+        hours = [_Hour.of(row, kind) for row in group]
+        series = dict(zip(kind.series, key, strict=True))
+        yield from _windows(series, hours, _starts(hour.row["hour"] for hour in hours), kind)
 
 
-def _refresh_days(conn: Connection, keys: Iterable[Key]) -> None:
-    """Recompute the day rows holding the hours `keys` from the hour rows (days left with no hour disappear)."""
+def rebuild_days(conn: Connection, kind: Kind = USD_KIND) -> int:
+    """Recompute the day rows from the hour rows (streamed once, a series at a time); returns the rows written."""
+    conn.execute(delete(kind.days))
+    rows = conn.execute(select(kind.hours).order_by(*kind.hour_order()), execution_options={"yield_per": 20_000})
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in days_of_hours((dict(row._mapping) for row in rows), kind):
+            count += 1
+            yield row
+
+    _insert(conn, counted(), kind.days)
+    return count
+
+
+def refresh_days(conn: Connection, keys: Iterable[tuple[Any, ...]], kind: Kind = USD_KIND) -> None:
+    """Recompute the day rows holding the hours `keys` ((*series, hour)) from the hour rows (days left with no
+    hour disappear)."""
     touched = sorted(set(keys))
-    d, r = DAYS.c, ROLLUP.c
-    for (currency, source), group in groupby(touched, key=lambda key: key[:2]):
-        starts = _starts(hour for _, _, hour in group)
+    d, r = kind.days.c, kind.hours.c
+    width = len(kind.series)
+    for key, group in groupby(touched, key=lambda key: key[:width]):
+        starts = _starts(hour for *_, hour in group)
         # Consecutive starts as one range of the primary key each, for reading and deleting alike (a list of
         # starts led PostgreSQL's planner to walk every day row of the series).
         runs = consecutive(starts, HOUR)
         found: dict[datetime, _Hour] = {}  # by hour: the hours of runs a day apart or less overlap
         for at in range(0, len(runs), _CHUNK):
             chunk = runs[at : at + _CHUNK]
-            series = (d.currency == currency, d.source == source)
-            conn.execute(delete(DAYS).where(or_(*(and_(*series, d.start >= a, d.start <= b) for a, b in chunk))))
-            within = or_(*(and_(r.currency == currency, r.source == source, r.hour >= a, r.hour < b + DAY)
-                           for a, b in chunk))  # fmt: skip
-            found |= {row.hour: _Hour.of(dict(row._mapping)) for row in conn.execute(select(ROLLUP).where(within))}
-        _insert(conn, _windows(currency, source, [found[hour] for hour in sorted(found)], starts), DAYS)
+            day_series = [d[name] == value for name, value in zip(kind.series, key, strict=True)]
+            hour_series = [r[name] == value for name, value in zip(kind.series, key, strict=True)]
+            conn.execute(
+                delete(kind.days).where(or_(*(and_(*day_series, d.start >= a, d.start <= b) for a, b in chunk)))
+            )
+            within = or_(*(and_(*hour_series, r.hour >= a, r.hour < b + DAY) for a, b in chunk))
+            rows = conn.execute(select(kind.hours).where(within))
+            found |= {row.hour: _Hour.of(dict(row._mapping), kind) for row in rows}
+        series = dict(zip(kind.series, key, strict=True))
+        _insert(conn, _windows(series, [found[hour] for hour in sorted(found)], starts, kind), kind.days)

@@ -43,7 +43,7 @@ from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
 from app.domain.validate import Flag, jump_flag, spread_flags
 from app.domain.values import Value
-from app.ingest import rollup
+from app.ingest import pairs, rollup
 from app.storage.engine import is_sqlite, lock_key, write_session
 from app.storage.models import DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan, SourceState
 from app.storage.spans import latest_spans
@@ -272,6 +272,7 @@ def apply_snapshot(
         opened: set[rollup.Key] = set()
         for quote in quotes:
             span = spans.get(quote.currency)
+            previous_seen = span.last_seen if span is not None else None
             action, flags = _apply_quote(session, quote, max_gap, rules, span)
             result.opened += action is Action.OPEN
             result.extended += action is Action.EXTEND
@@ -279,13 +280,16 @@ def apply_snapshot(
             result.flags.extend(flags)
             if action is Action.EXTEND and span is not None:
                 # The open span is the last begun of its series, so the last of its hour's row.
-                extended.append(rollup.Extension(span.currency, span.source, span.first_seen, span.last_seen))
+                extended.append(
+                    rollup.Extension(span.currency, span.source, span.first_seen, span.last_seen, previous_seen)
+                )
             elif action is Action.OPEN:
                 opened.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
         if extended or opened:
             session.flush()
             rollup.extend(session.connection(), extended)
             rollup.refresh(session.connection(), opened)
+            pairs.update(session.connection(), opened, extended)
         log = _log_row(source, started_at, result, result.outcome, None)
         _log(session, log, spans=result.opened, flags=len(result.flags))
         bump_version(session)
@@ -400,6 +404,7 @@ def apply_history(
                 reason = f"{quote.value.text} on {quote.observed_at.date()} falls inside a stored span of another value"
                 result.rejections.append(Rejection(quote.currency, quote.source, reason))
         rollup.refresh(session.connection(), touched)
+        pairs.update(session.connection(), touched)
         if result.opened or joined:
             _account(session.connection(), source, spans=result.opened - joined)
         for day, outcome in days.items():
@@ -426,11 +431,12 @@ def fetched_days(engine: Engine, source: str, start: date, end: date) -> set[dat
 
 
 def rebuild_rollup(engine: Engine) -> int:
-    """Recompute the hourly and daily rollups, and each source's counts of spans and flags, in one transaction
-    (after spans were loaded around the store, e.g. a bulk insert); returns the rollup rows written."""
+    """Recompute the hourly and daily rollups, those of the pairs, and each source's counts of spans and flags,
+    in one transaction (after spans were loaded around the store, e.g. a bulk insert); returns the rollup rows
+    written."""
     with write_session(engine) as session:
         _serialize_writers(session, engine)
-        written = rollup.rebuild(session.connection())
+        written = rollup.rebuild(session.connection()) + pairs.rebuild(session.connection())
         _recount(session.connection())
         return written
 

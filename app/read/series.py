@@ -22,13 +22,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.abandon import checkpoint
 from app.domain.calendar import Calendar, consecutive
-from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, micros
+from app.domain.pairing import Crossing, crossings, level_text, parse_level
+from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Level, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
-from app.storage.models import RateRollup, RateRollupDay, RateSpan
+from app.storage.models import RatePairRollup, RatePairRollupDay, RateRollup, RateRollupDay, RateSpan
+from app.storage.spans import spans_of_stretches
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
 ROLLUP: Table = RateRollup.__table__  # type: ignore[attr-defined]
 ROLLUP_DAY: Table = RateRollupDay.__table__  # type: ignore[attr-defined]
+PAIR_ROLLUP: Table = RatePairRollup.__table__  # type: ignore[attr-defined]
+PAIR_ROLLUP_DAY: Table = RatePairRollupDay.__table__  # type: ignore[attr-defined]
 _C = SPANS.c
 _R = ROLLUP.c
 
@@ -38,6 +42,7 @@ class Series:
     currency: str
     source: str
     hold: timedelta  # how long a value stays in force after it was last seen (app.domain.freshness)
+    base: str | None = None  # the cross of `currency` in units of this currency of the same source (app.ingest.pairs)
 
 
 def _series(currency: str, source: str) -> ColumnElement[bool]:
@@ -200,16 +205,20 @@ def _same(moment: datetime) -> datetime:
     return moment
 
 
+# A level as a row keeps it: a published value and its direction, or (a pair row) both legs' as one text.
+LevelKey = tuple[str, bool] | str
+
+
 @dataclass(slots=True)
 class _Item:
     """A rollup row, or one span of an hour read span by span: what a run is made of."""
 
     first_seen: datetime
-    first: tuple[str, bool]
-    low: tuple[str, bool]
-    high: tuple[str, bool]
+    first: LevelKey
+    low: LevelKey
+    high: LevelKey
     last_start: datetime
-    last: tuple[str, bool]
+    last: LevelKey
     last_seen: datetime
     area: str = "0"
     inverse_area: str = "0"
@@ -224,6 +233,13 @@ class _Item:
         first, last = span.first_seen.replace(tzinfo=None), span.last_seen.replace(tzinfo=None)
         return cls(first, value, value, value, first, value, last)
 
+    @classmethod
+    def of_piece(cls, piece: Crossing) -> _Item:
+        """One piece of a cross, its level as a pair row keeps it."""
+        level = level_text(piece.value)
+        first, last = piece.first_seen.replace(tzinfo=None), piece.last_seen.replace(tzinfo=None)
+        return cls(first, level, level, level, first, level, last)
+
 
 @dataclass(slots=True)
 class _Leg:
@@ -231,7 +247,7 @@ class _Leg:
 
     series: Series
     items: list[_Item]
-    before: Span | None
+    before: Span | Crossing | None
 
     def lapses(self) -> list[datetime]:
         """The instants the series stops being in force before its next item begins."""
@@ -250,6 +266,7 @@ class _Leg:
 
 _ROLLUP_VALUES = ("first_value", "first_per_usd", "low_value", "low_per_usd", "high_value", "high_per_usd",
                   "last_value", "last_per_usd", "area", "inverse_area", "covered", "spans", "inner_gap")  # fmt: skip
+_PAIR_VALUES = ("first", "low", "high", "last", "area", "inverse_area", "covered", "spans", "inner_gap")
 
 
 def _rows(
@@ -258,16 +275,26 @@ def _rows(
     """The rollup rows of the series in `table` (hours or days) that `within` selects, by their `key` (naive UTC)."""
     c = table.c
     times = [_naive_utc(conn, c[name]) for name in (key, "first_seen", "last_start", "last_seen")]
+    pair = series.base is not None
+    values = _PAIR_VALUES if pair else _ROLLUP_VALUES
     statement = (
-        select(*times, *(c[name] for name in _ROLLUP_VALUES))
+        select(*times, *(c[name] for name in values))
         .where(c.currency == series.currency, c.source == series.source, within)
         .order_by(c[key])
     )
+    if pair:
+        statement = statement.where(c.base == series.base)
     parse = _parser(conn)
     found = {}
     checkpoint()
     for part in conn.execute(statement).partitions(1000):  # fetched a thousand at once
         checkpoint()
+        if pair:
+            for start, first, last_start, seen, fv, lov, hiv, lv, area, inverse, covered, spans, gap in part:
+                moment = parse(start)
+                found[moment] = _Item(parse(first), fv, lov, hiv, parse(last_start), lv, parse(seen), area,
+                                      inverse, covered, spans, gap, moment)  # fmt: skip
+            continue
         for row in part:
             start, first, last_start, seen, fv, fp, lov, lop, hiv, hip, lv, lp, area, inverse, covered, spans, gap = row
             moment = parse(start)
@@ -326,10 +353,10 @@ def _plan(edges: Sequence[datetime]) -> tuple[list[datetime], list[datetime]]:
     return days, sorted(set(hours))
 
 
-def _day_run(first: datetime, last: datetime) -> ColumnElement[bool]:
+def _day_run(table: Table, first: datetime, last: datetime) -> ColumnElement[bool]:
     """The day rows from `first` to `last` (naive UTC) at the same hour as `first`: one range of an index (a list
     of starts would bind every one of them, which costs more)."""
-    c = ROLLUP_DAY.c
+    c = table.c
     return and_(c.hour_of_day == first.hour, c.start >= first.replace(tzinfo=UTC), c.start <= last.replace(tzinfo=UTC))
 
 
@@ -341,16 +368,18 @@ class _Reader:
         self.conn, self.series = conn, series
         self.start, self.stop = edges[0], edges[-1]
         self.limit = micros(series.hold)
+        self.hour_table, day_table = (ROLLUP, ROLLUP_DAY) if series.base is None else (PAIR_ROLLUP, PAIR_ROLLUP_DAY)
         starts, hours = _plan(edges)
         self.days: dict[datetime, _Item] = {}
         runs = consecutive(starts, DAY)
         for at in range(0, len(runs), _CHUNK):
-            within = or_(*(_day_run(*run) for run in runs[at : at + _CHUNK]))
-            self.days |= _rows(conn, ROLLUP_DAY, "start", series, within)
+            within = or_(*(_day_run(day_table, *run) for run in runs[at : at + _CHUNK]))
+            self.days |= _rows(conn, day_table, "start", series, within)
         self.hours: dict[datetime, _Item] = {}
         self.singles: dict[datetime, list[_Item]] = {}
         self.read_hours(hours)
-        self.split_days([day for day, row in self.days.items() if row.spans > 1 and row.inner_gap > self.limit])
+        # A row of one span has no gap; one of a pair may (a piece one of whose legs had lapsed when it began).
+        self.split_days([day for day, row in self.days.items() if row.inner_gap > self.limit])
         cut = {_hour(edge).replace(tzinfo=None) for edge in edges if edge != _hour(edge)}
         self.read_spans(cut)
 
@@ -359,12 +388,12 @@ class _Reader:
         found: dict[datetime, _Item] = {}
         stretches = _stretches(hours)
         for at in range(0, len(stretches), _CHUNK):
-            r = ROLLUP.c
+            r = self.hour_table.c
             within = or_(*(and_(r.hour >= a.replace(tzinfo=UTC), r.hour < b.replace(tzinfo=UTC))
                            for a, b in stretches[at : at + _CHUNK]))  # fmt: skip
-            found |= _rows(self.conn, ROLLUP, "hour", self.series, within)
+            found |= _rows(self.conn, self.hour_table, "hour", self.series, within)
         self.hours |= found
-        self.read_spans([hour for hour, row in found.items() if row.spans > 1 and row.inner_gap > self.limit])
+        self.read_spans([hour for hour, row in found.items() if row.inner_gap > self.limit])
 
     def split_days(self, days: Iterable[datetime]) -> bool:
         """Replace each of `days` that is a day row by its hour rows; whether any was."""
@@ -382,9 +411,28 @@ class _Reader:
         for hour in wanted:
             self.singles[hour] = []
         aware = [hour.replace(tzinfo=UTC) for hour in wanted]
+        if self.series.base is not None:
+            self.read_pieces(aware)
+            return
         for span in _spans_in_hours(self.conn, self.series, aware):
             if self.start <= span.first_seen < self.stop:
                 self.singles[_hour(span.first_seen).replace(tzinfo=None)].append(_Item.of_span(span))
+
+    def read_pieces(self, hours: Sequence[datetime]) -> None:
+        """The single pieces of the cross beginning within `hours` (aware UTC), crossed from both legs' spans;
+        a piece one of whose legs had lapsed when it began was never in force, and is left out."""
+        series, hold = self.series, self.series.hold
+        assert series.base is not None
+        stretches = _stretches(hours)
+        quote, base = (
+            spans_of_stretches(self.conn, code, series.source, stretches) for code in (series.currency, series.base)
+        )
+        for (begin, end), quote_spans, base_spans in zip(stretches, quote, base, strict=True):
+            checkpoint()
+            for piece in crossings(quote_spans, base_spans):
+                inside = begin <= piece.first_seen < end and self.start <= piece.first_seen < self.stop
+                if inside and piece.first_seen <= piece.last_seen + hold:
+                    self.singles[_hour(piece.first_seen).replace(tzinfo=None)].append(_Item.of_piece(piece))
 
     def leg(self) -> _Leg:
         # Days, hours and single spans cover distinct stretches, so their keys order them.
@@ -393,7 +441,16 @@ class _Reader:
         parts += list(self.singles.items())
         items = [item for _, found in sorted(parts, key=_first) for item in found]
         series = self.series
-        return _Leg(series, items, span_before(self.conn, series.currency, series.source, self.start))
+        return _Leg(series, items, self.before())
+
+    def before(self) -> Span | Crossing | None:
+        """The span (of a cross: the piece) begun last before the range."""
+        series = self.series
+        quote = span_before(self.conn, series.currency, series.source, self.start)
+        if series.base is None or quote is None:
+            return quote
+        base = span_before(self.conn, series.base, series.source, self.start)
+        return next(crossings([quote], [base]), None) if base is not None else None
 
 
 def _first(part: tuple[datetime, list[_Item]]) -> datetime:
@@ -442,23 +499,23 @@ class _Exact:
     worked out once: a year of a busy series holds tens of thousands of distinct values."""
 
     def __init__(self) -> None:
-        self._values: dict[tuple[str, bool], Value] = {}
-        self._rates: dict[tuple[str, bool], Decimal] = {}
-        self._inverses: dict[tuple[str, bool], Decimal] = {}
+        self._values: dict[LevelKey, Level] = {}
+        self._rates: dict[LevelKey, Decimal] = {}
+        self._inverses: dict[LevelKey, Decimal] = {}
 
-    def value(self, key: tuple[str, bool]) -> Value:
+    def value(self, key: LevelKey) -> Level:
         found = self._values.get(key)
         if found is None:
-            found = self._values[key] = Value.parse(*key)
+            found = self._values[key] = parse_level(key) if isinstance(key, str) else Value.parse(*key)
         return found
 
-    def rate(self, key: tuple[str, bool]) -> Decimal:
+    def rate(self, key: LevelKey) -> Decimal:
         found = self._rates.get(key)
         if found is None:
             found = self._rates[key] = self.value(key).exact
         return found
 
-    def inverse(self, key: tuple[str, bool]) -> Decimal:
+    def inverse(self, key: LevelKey) -> Decimal:
         found = self._inverses.get(key)
         if found is None:
             found = self._inverses[key] = self.value(key).exact_inverse
@@ -565,6 +622,9 @@ def series_buckets(
     if not edges:
         return []
     exact = _Exact()
+    if series is not None and base is not None and series.source == base.source and series.hold == base.hold:
+        # Two series of one source: their cross is a series of its own, summed up by the pair rollups.
+        series, base = Series(series.currency, series.source, series.hold, base.currency), None
     readers = [_Reader(conn, leg, edges) if leg is not None else None for leg in (series, base)]
     quote, other = readers
     if base is None:

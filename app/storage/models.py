@@ -1,4 +1,5 @@
-"""The tables: rate spans (the time series), their hourly and daily rollups, the poll log, and the change marker."""
+"""The tables: rate spans (the time series), their hourly and daily rollups and those of every pair of series of one
+source (their cross), the poll log, and the change marker."""
 
 from __future__ import annotations
 
@@ -104,6 +105,58 @@ class RateRollupDay(RollupSums, table=True):
     start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     # The UTC hour of `start`: the days of a zone all start at one hour (in one era of its offset), so a year of
     # them is one range of the index on it, not a range 24 times longer, sifted.
+    hour_of_day: int
+
+
+class PairSums(SQLModel):
+    """What a row of either pair rollup sums up of the cross of two series of one source (`currency` in units of
+    `base`, app.ingest.pairs): its pieces, each begun when either leg began a span, as RollupSums sums spans.
+
+    A level is the two legs' published values, written as app.ingest.pairs.level_text does ('0.01144 0 470.5 1':
+    each value and whether it is per USD), so a reader crosses them exactly as it would the spans. `inner_gap`
+    also counts, for each piece, how long before it began one of its legs was last seen: a piece one of whose legs
+    had lapsed when it began was never in force.
+    """
+
+    spans: int
+    first_seen: datetime = Field(sa_type=UTCDateTime())
+    first: str = Field(sa_type=String(90))
+    low: str = Field(sa_type=String(90))
+    high: str = Field(sa_type=String(90))
+    last_start: datetime = Field(sa_type=UTCDateTime())
+    last: str = Field(sa_type=String(90))
+    last_seen: datetime = Field(sa_type=UTCDateTime())
+    area: str = Field(sa_type=String(80))
+    inverse_area: str = Field(sa_type=String(80))
+    covered: int = Field(sa_type=BigInteger)
+    inner_gap: int = Field(sa_type=BigInteger)
+
+
+class RatePairRollup(PairSums, table=True):
+    """The pieces of the cross `currency`/`base` of one source that begin within one UTC hour, summed up; derived
+    from rate_span and kept current by every write, as RateRollup is, so that a year of a cross whose legs both
+    change every minute reads rows, not a million spans crossed one by one."""
+
+    __tablename__ = "rate_pair_rollup"
+
+    currency: str = Field(sa_type=String(3), primary_key=True)
+    base: str = Field(sa_type=String(3), primary_key=True)
+    source: str = Field(sa_type=String(16), primary_key=True)
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+
+
+class RatePairRollupDay(PairSums, table=True):
+    """The pieces of the cross that begin within the 24 hours from `start`, summed up, as RateRollupDay is."""
+
+    __tablename__ = "rate_pair_rollup_day"
+    __table_args__ = (
+        Index("ix_rate_pair_rollup_day_series_hour_start", "currency", "base", "source", "hour_of_day", "start"),
+    )
+
+    currency: str = Field(sa_type=String(3), primary_key=True)
+    base: str = Field(sa_type=String(3), primary_key=True)
+    source: str = Field(sa_type=String(16), primary_key=True)
+    start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     hour_of_day: int
 
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import bindparam, union_all
+from sqlalchemy import Connection, Table, and_, bindparam, or_, union_all
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.domain.steps import Span
+from app.domain.values import Value
 from app.storage.models import RateSpan
 
 # Series per statement: SQLite allows at most 500 terms in a compound SELECT.
 SERIES_PER_STATEMENT = 200
+STRETCHES_PER_STATEMENT = 100  # stretches of time per statement: one OR-ed index range each
+SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
+SPAN_COLUMNS = (SPANS.c.value, SPANS.c.per_usd, SPANS.c.first_seen, SPANS.c.last_seen)
 
 
 def latest_spans(
@@ -51,3 +58,39 @@ def _latest_of(count: int, bounded: bool) -> SelectOfScalar[RateSpan]:
             lookup = lookup.where(col(RateSpan.first_seen) <= bindparam("at"))
         lookups.append(lookup.order_by(col(RateSpan.first_seen).desc()).limit(1).subquery())
     return select(aliased(RateSpan, union_all(*(select(one) for one in lookups)).subquery()))
+
+
+def series_of(currency: str, source: str) -> Any:
+    return and_(SPANS.c.currency == currency, SPANS.c.source == source)
+
+
+def span_of(row: Any) -> Span:
+    return Span(row.first_seen, row.last_seen, Value.parse(row.value, row.per_usd))
+
+
+def spans_of_stretches(
+    conn: Connection, currency: str, source: str, stretches: Sequence[tuple[datetime, datetime]]
+) -> list[list[Span]]:
+    """For each stretch [a, b) of hours: the span of the series begun last before `a` (if any), then those that
+    begin within it, oldest first: every span a piece beginning within the stretch can hold."""
+    found: list[list[Span]] = []
+    for at in range(0, len(stretches), STRETCHES_PER_STATEMENT):
+        chunk = stretches[at : at + STRETCHES_PER_STATEMENT]
+        within = or_(*(and_(series_of(currency, source), SPANS.c.first_seen >= a, SPANS.c.first_seen < b)
+                       for a, b in chunk))  # fmt: skip
+        statement = sa_select(*SPAN_COLUMNS).where(within).order_by(SPANS.c.first_seen)
+        inside = [span_of(row) for row in conn.execute(statement)]
+        k = 0
+        for a, b in chunk:
+            before = conn.execute(
+                sa_select(*SPAN_COLUMNS)
+                .where(series_of(currency, source), SPANS.c.first_seen < a)
+                .order_by(SPANS.c.first_seen.desc())
+                .limit(1)
+            ).first()
+            spans = [span_of(before)] if before is not None else []
+            while k < len(inside) and inside[k].first_seen < b:
+                spans.append(inside[k])
+                k += 1
+            found.append(spans)
+    return found

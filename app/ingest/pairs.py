@@ -1,0 +1,239 @@
+"""The pair rollups: the cross of every two series of one source (`currency` in units of `base`), summed up per
+UTC hour (models.RatePairRollup) and per 24 hours from each hour (models.RatePairRollupDay), as app.ingest.rollup
+sums up each series in USD.
+
+A cross whose legs both change every minute changes every half minute; a year of it is a million pieces, too
+many to cross on each request. Here each piece is crossed once, when it is written, and a request reads a row
+per day (app.read.series). Derived data, like the USD rollups: every write recomputes the pair rows it touches
+from rate_span in its own transaction, and `rebuild` recomputes them all.
+
+A piece begins whenever either leg begins a span, once both have begun one, and holds the two legs' values then;
+its `last_seen` is the earlier of its legs' last sightings. No lapse is baked in (how long a value holds is a
+setting): `inner_gap` records how long a piece went unseen before the next began, and how long before a piece
+began one of its legs was last seen, so a reader whose values hold for less reads those hours piece by piece.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from itertools import combinations, groupby
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, func, or_, select
+
+from app.domain.calendar import consecutive
+from app.domain.cross import Cross
+from app.domain.pairing import Crossing, crossings, level_text, parse_level
+from app.domain.steps import Level, micros
+from app.domain.values import EXACT_DIGITS
+from app.ingest.rollup import HOUR, Extension, Kind, hour_of, rebuild_days, refresh_days
+from app.ingest.rollup import Key as SeriesKey
+from app.ingest.rollup import _insert as insert_rows
+from app.storage.models import RatePairRollup, RatePairRollupDay, RateSpan
+from app.storage.spans import SPAN_COLUMNS, series_of, span_of, spans_of_stretches
+
+SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
+HOURS: Table = RatePairRollup.__table__  # type: ignore[attr-defined]
+DAYS: Table = RatePairRollupDay.__table__  # type: ignore[attr-defined]
+_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+_CHUNK = 100  # stretches of hours per statement, as app.ingest.rollup reads them
+
+Key = tuple[str, str, str, datetime]  # (currency, base, source, hour)
+
+
+def _level(row: Mapping[str, Any], name: str) -> Level:
+    return parse_level(row[name])
+
+
+KIND = Kind(HOURS, DAYS, ("currency", "base", "source"), {n: (n,) for n in ("first", "low", "high", "last")}, _level)
+
+
+def pair_rows(currency: str, base: str, source: str, hour: datetime, found: Sequence[Crossing]) -> list[dict[str, Any]]:
+    """The rows of the pieces `found` (oldest first, all beginning within `hour`) of `currency`/`base`, and of
+    the same pieces the other way round (`base`/`currency`): each piece is divided once for both."""
+    rates = [piece.value.exact for piece in found]
+    inverses = [piece.value.exact_inverse for piece in found]
+    gap = max(0, *(micros(piece.first_seen - piece.last_seen) for piece in found))
+    area, inverse_area, covered = Decimal(0), Decimal(0), 0
+    for n in range(len(found) - 1):
+        lasted = micros(found[n + 1].first_seen - found[n].first_seen)
+        area = _EXACT.fma(rates[n], lasted, area)
+        inverse_area = _EXACT.fma(inverses[n], lasted, inverse_area)
+        covered += lasted
+        gap = max(gap, micros(found[n + 1].first_seen - found[n].last_seen))
+    low, high = _extremes(rates)
+    shared = {"source": source, "hour": hour, "spans": len(found), "first_seen": found[0].first_seen,
+              "last_start": found[-1].first_seen, "last_seen": found[-1].last_seen, "covered": covered,
+              "inner_gap": gap}  # fmt: skip
+    quote_rows = {"currency": currency, "base": base, "area": str(area), "inverse_area": str(inverse_area)}
+    levels = {"first": found[0].value, "low": found[low].value, "high": found[high].value, "last": found[-1].value}
+    flipped_low, flipped_high = _extremes(inverses)
+    flipped = {"first": found[0].value, "low": found[flipped_low].value, "high": found[flipped_high].value,
+               "last": found[-1].value}  # fmt: skip
+    return [
+        shared | quote_rows | {name: level_text(level) for name, level in levels.items()},
+        shared
+        | {"currency": base, "base": currency, "area": str(inverse_area), "inverse_area": str(area)}
+        | {name: level_text(Cross(level.base, level.quote)) for name, level in flipped.items()},
+    ]
+
+
+def _extremes(rates: Sequence[Decimal]) -> tuple[int, int]:
+    """The positions of the lowest and highest of `rates`; of equal ones, the earliest (as the USD rows keep)."""
+    low = high = 0
+    for n, rate in enumerate(rates):
+        if rate < rates[low]:
+            low = n
+        if rate > rates[high]:
+            high = n
+    return low, high
+
+
+def _rows_by_hour(currency: str, base: str, source: str, found: Iterable[Crossing]) -> Iterator[dict[str, Any]]:
+    for hour, group in groupby(found, key=lambda piece: hour_of(piece.first_seen)):
+        yield from pair_rows(currency, base, source, hour, list(group))
+
+
+# --- reading the legs ------------------------------------------------------------------------------------------
+
+
+def currencies_of(conn: Connection, source: str) -> list[str]:
+    """The currencies with spans from `source`: a skip along the index on (currency, source, first_seen), a
+    lookup per currency stored, where DISTINCT would read every span."""
+    found: list[str] = []
+    after = ""
+    while currency := conn.execute(select(func.min(SPANS.c.currency)).where(SPANS.c.currency > after)).scalar():
+        if conn.execute(select(SPANS.c.id).where(series_of(currency, source)).limit(1)).first() is not None:
+            found.append(currency)
+        after = currency
+    return found
+
+
+def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    return [(first, last + HOUR) for first, last in consecutive(sorted(set(hours)), HOUR)]
+
+
+# --- keeping them current --------------------------------------------------------------------------------------
+
+
+def refresh(conn: Connection, keys: Iterable[Key]) -> None:
+    """Recompute the rows of the pair hours `keys` (both ways round) from rate_span, and the day rows holding
+    them (rows of hours left with no piece disappear)."""
+    wanted: dict[tuple[str, str, str], set[datetime]] = defaultdict(set)
+    for currency, base, source, hour in keys:
+        first, second = sorted((currency, base))
+        wanted[(first, second, source)].add(hour)
+    written: list[Key] = []
+    for (first, second, source), hours in sorted(wanted.items()):
+        stretches = _stretches(hours)
+        legs = [spans_of_stretches(conn, currency, source, stretches) for currency in (first, second)]
+        rows: list[dict[str, Any]] = []
+        for (a, b), quote, base in zip(stretches, *legs, strict=True):
+            found = [piece for piece in crossings(quote, base) if a <= piece.first_seen < b]
+            rows += _rows_by_hour(first, second, source, found)
+        for at in range(0, len(stretches), _CHUNK):
+            c = HOURS.c
+            pair = or_(and_(c.currency == first, c.base == second), and_(c.currency == second, c.base == first))
+            within = or_(*(and_(c.hour >= a, c.hour < b) for a, b in stretches[at : at + _CHUNK]))
+            conn.execute(delete(HOURS).where(pair, c.source == source, within))
+        insert_rows(conn, rows, HOURS)
+        written += [(x, y, source, hour) for hour in hours for x, y in ((first, second), (second, first))]
+    refresh_days(conn, written, KIND)
+
+
+def touched(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Extension]) -> set[Key]:
+    """The pair hours whose pieces a write changed: it recomputed the USD rollup hours `keys` of some series
+    (spans begun, moved or joined within them) and extended the open spans `extensions`."""
+    others: dict[str, list[str]] = {}
+
+    def partners(currency: str, source: str) -> list[str]:
+        if source not in others:
+            others[source] = currencies_of(conn, source)
+        return [other for other in others[source] if other != currency]
+
+    found: set[Key] = set()
+    for currency, source, hour in set(keys):
+        # A span changed within `hour` is held by every piece from then until the series' next span begins.
+        following = conn.execute(
+            select(func.min(SPANS.c.first_seen)).where(series_of(currency, source), SPANS.c.first_seen >= hour + HOUR)
+        ).scalar()
+        for other in partners(currency, source):
+            found.add((currency, other, source, hour))
+            later = and_(series_of(other, source), SPANS.c.first_seen >= hour + HOUR)
+            if following is not None:
+                later = and_(later, SPANS.c.first_seen < following)
+            found |= {
+                (currency, other, source, hour_of(moment))
+                for moment in conn.scalars(select(SPANS.c.first_seen).where(later))
+            }
+    for extension in extensions:
+        # Seen again, the span lasts longer in the pieces whose other leg was seen after its previous sighting.
+        currency, source = extension.currency, extension.source
+        previous = extension.previous_seen or extension.first_seen
+        for other in partners(currency, source):
+            starts = conn.scalars(
+                select(SPANS.c.first_seen).where(
+                    series_of(other, source), SPANS.c.last_seen > previous, SPANS.c.first_seen <= extension.last_seen
+                )
+            )
+            found |= {(currency, other, source, hour_of(max(moment, extension.first_seen))) for moment in starts}
+    return found
+
+
+def update(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Extension] = ()) -> None:
+    """Bring the pair rollups up to a write (see `touched`), once every span of it is in place."""
+    refresh(conn, touched(conn, keys, extensions))
+
+
+# --- all of it -------------------------------------------------------------------------------------------------
+
+
+def _sources(conn: Connection) -> list[str]:
+    return list(conn.scalars(select(SPANS.c.source).distinct().order_by(SPANS.c.source)))
+
+
+def _all_rows(conn: Connection) -> Iterator[dict[str, Any]]:
+    """Every pair hour row, computed from rate_span a source at a time."""
+    for source in _sources(conn):
+        legs = {}
+        for currency in currencies_of(conn, source):
+            statement = select(*SPAN_COLUMNS).where(series_of(currency, source)).order_by(SPANS.c.first_seen)
+            legs[currency] = [span_of(row) for row in conn.execute(statement, execution_options={"yield_per": 20_000})]
+        for first, second in combinations(sorted(legs), 2):
+            yield from _rows_by_hour(first, second, source, crossings(legs[first], legs[second]))
+
+
+def rebuild(conn: Connection) -> int:
+    """Recompute both pair rollups from rate_span; returns the rows written."""
+    conn.execute(delete(HOURS))
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in _all_rows(conn):
+            count += 1
+            yield row
+
+    insert_rows(conn, counted(), HOURS)
+    return count + rebuild_days(conn, KIND)
+
+
+_ORDER = (HOURS.c.currency, HOURS.c.base, HOURS.c.source, HOURS.c.hour)
+
+
+def computed(conn: Connection) -> list[dict[str, Any]]:
+    """Every pair hour row as recomputed from the spans, without writing it (for checks and tests)."""
+    return sorted(_all_rows(conn), key=lambda row: (row["currency"], row["base"], row["source"], row["hour"]))
+
+
+def stored(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(select(HOURS).order_by(*_ORDER))]
+
+
+def stored_days(conn: Connection) -> list[dict[str, Any]]:
+    d = DAYS.c
+    return [dict(row._mapping) for row in conn.execute(select(DAYS).order_by(d.currency, d.base, d.source, d.start))]
