@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, event, insert
 
 from app.domain.calendar import INTERVALS, Calendar
+from app.domain.pairing import parse_level
 from app.domain.quotes import Quote
 from app.domain.values import Value
 from app.ingest import pairs, rollup
@@ -173,7 +174,7 @@ def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> Non
     ]
 
 
-def test_migrations_0005_and_0006_fill_the_rollups_from_stored_spans(database_url: str) -> None:
+def test_migrations_0005_to_0007_fill_the_rollups_from_stored_spans(database_url: str) -> None:
     engine = make_engine(database_url)
     config = Config()
     config.set_main_option("script_location", "app:migrations")
@@ -182,6 +183,7 @@ def test_migrations_0005_and_0006_fill_the_rollups_from_stored_spans(database_ur
         span("KGS", "ticker", "0.0115", False, at("2026-01-01T00:55"), at("2026-01-01T02:00")),
         span("KGS", "ticker", "0.011", False, at("2026-01-01T02:10"), at("2026-01-01T02:20")),
         span("KZT", "nbk", "480.5", True, at("2026-01-01T00:05"), at("2026-01-02T00:00")),
+        span("TJS", "ticker", "0.1", False, at("2026-01-01T00:30"), at("2026-01-01T02:15")),
     ]
     try:
         with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
@@ -202,7 +204,23 @@ def test_migrations_0005_and_0006_fill_the_rollups_from_stored_spans(database_ur
             ("KGS", at("2026-01-01T00:00"), 2, "0.01144", "0.0115", "0.0115"),
             ("KGS", at("2026-01-01T02:00"), 1, "0.011", "0.011", "0.011"),
             ("KZT", at("2026-01-01T00:00"), 1, "480.5", "480.5", "480.5"),
+            ("TJS", at("2026-01-01T00:30").replace(minute=0), 1, "0.1", "0.1", "0.1"),
         ]
+        # The ticker's KGS and TJS cross from 00:30 (TJS begins) and change at 00:55 and 02:10 (KGS does): a
+        # piece last seen when the earlier of its legs was. KGS in TJS: 0.01144 / 0.1, then 0.115, then 0.11.
+        with engine.connect() as conn:
+            crosses = pairs.stored(conn)
+            assert crosses == pairs.computed(conn)
+            assert pairs.stored_days(conn) == list(rollup.days_of_hours(crosses, pairs.KIND))
+        assert [(r["currency"], r["base"], r["hour"], r["spans"], r["last_seen"]) for r in crosses] == [
+            ("KGS", "TJS", at("2026-01-01T00:00"), 2, at("2026-01-01T02:00")),
+            ("KGS", "TJS", at("2026-01-01T02:00"), 1, at("2026-01-01T02:15")),
+            ("TJS", "KGS", at("2026-01-01T00:00"), 2, at("2026-01-01T02:00")),
+            ("TJS", "KGS", at("2026-01-01T02:00"), 1, at("2026-01-01T02:15")),
+        ]
+        assert [parse_level(r["high"]).rate for r in crosses[:2]] == [Decimal("0.115"), Decimal("0.11")]
+        # KGS went unseen from 00:50 until its next span began at 00:55: five minutes, in microseconds.
+        assert [r["inner_gap"] for r in crosses] == [300_000_000, 0, 300_000_000, 0]
         # A day row starts at each of the 24 hours up to each hour row: 2025-12-31T01:00 to 2026-01-01T02:00 for
         # KGS; the day from midnight holds all three spans, lowest 0.011, last seen at 02:20.
         kgs = [r for r in days if r["currency"] == "KGS"]

@@ -16,11 +16,12 @@ began one of its legs was last seen, so a reader whose values hold for less read
 from __future__ import annotations
 
 import decimal
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import combinations, groupby
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, func, or_, select
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Table, and_, delete, func, or_, select
 from app.domain.calendar import consecutive
 from app.domain.cross import Cross
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
-from app.domain.steps import Level, micros
+from app.domain.steps import Level, Span, micros
 from app.domain.values import EXACT_DIGITS
 from app.ingest.rollup import HOUR, Extension, Kind, hour_of, rebuild_days, refresh_days
 from app.ingest.rollup import Key as SeriesKey
@@ -199,12 +200,51 @@ def _sources(conn: Connection) -> list[str]:
 def _all_rows(conn: Connection) -> Iterator[dict[str, Any]]:
     """Every pair hour row, computed from rate_span a source at a time."""
     for source in _sources(conn):
-        legs = {}
-        for currency in currencies_of(conn, source):
-            statement = select(*SPAN_COLUMNS).where(series_of(currency, source)).order_by(SPANS.c.first_seen)
-            legs[currency] = [span_of(row) for row in conn.execute(statement, execution_options={"yield_per": 20_000})]
-        for first, second in combinations(sorted(legs), 2):
-            yield from _rows_by_hour(first, second, source, crossings(legs[first], legs[second]))
+        yield from _rows_of_source(conn, source)
+
+
+def _rows_of_source(conn: Connection, source: str) -> Iterator[dict[str, Any]]:
+    """The pair hour rows of one source, from one pass over each of its series (streamed side by side, merged
+    by time: a store holds years of them), an hour of pieces per pair in memory."""
+    streams: dict[str, Iterator[Span]] = {}
+    waiting: list[tuple[datetime, str, Span]] = []  # the next span of each series, earliest first
+    for currency in currencies_of(conn, source):
+        statement = select(*SPAN_COLUMNS).where(series_of(currency, source)).order_by(SPANS.c.first_seen)
+        rows = conn.execute(statement, execution_options={"yield_per": 20_000})
+        streams[currency] = (span_of(row) for row in rows)
+        _queue(waiting, currency, streams[currency])
+    held: dict[str, Span] = {}
+    hours: dict[tuple[str, str], list[Crossing]] = {}
+    while waiting:
+        moment = waiting[0][0]
+        changed = []
+        while waiting and waiting[0][0] == moment:
+            _, currency, span = heapq.heappop(waiting)
+            held[currency] = span
+            changed.append(currency)
+            _queue(waiting, currency, streams[currency])
+        for first, second in sorted(
+            {_ordered(currency, other) for currency in changed for other in held if other != currency}
+        ):
+            a, b = held[first], held[second]
+            piece = Crossing(moment, min(a.last_seen, b.last_seen), Cross(a.value, b.value))
+            found = hours.setdefault((first, second), [])
+            if found and hour_of(found[0].first_seen) != hour_of(moment):
+                yield from pair_rows(first, second, source, hour_of(found[0].first_seen), found)
+                found = hours[(first, second)] = []
+            found.append(piece)
+    for (first, second), found in hours.items():
+        yield from pair_rows(first, second, source, hour_of(found[0].first_seen), found)
+
+
+def _queue(waiting: list[tuple[datetime, str, Span]], currency: str, stream: Iterator[Span]) -> None:
+    span = next(stream, None)
+    if span is not None:
+        heapq.heappush(waiting, (span.first_seen, currency, span))
+
+
+def _ordered(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
 
 
 def rebuild(conn: Connection) -> int:
