@@ -31,9 +31,8 @@ from app.domain.cross import Cross
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import Level, Span, micros
 from app.domain.values import EXACT_DIGITS
-from app.ingest.rollup import HOUR, Extension, Kind, hour_of, rebuild_days, refresh_days
+from app.ingest.rollup import HOUR, Extension, Kind, hour_of, insert_rows, rebuild_days, refresh_days
 from app.ingest.rollup import Key as SeriesKey
-from app.ingest.rollup import _insert as insert_rows
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateSpan
 from app.storage.spans import SPAN_COLUMNS, series_of, span_of, spans_of_stretches
 
@@ -250,16 +249,7 @@ def _ordered(a: str, b: str) -> tuple[str, str]:
 def rebuild(conn: Connection) -> int:
     """Recompute both pair rollups from rate_span; returns the rows written."""
     conn.execute(delete(HOURS))
-    count = 0
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for row in _all_rows(conn):
-            count += 1
-            yield row
-
-    insert_rows(conn, counted(), HOURS)
-    return count + rebuild_days(conn, KIND)
+    return insert_rows(conn, _all_rows(conn), HOURS) + rebuild_days(conn, KIND)
 
 
 _ORDER = (HOURS.c.currency, HOURS.c.base, HOURS.c.source, HOURS.c.hour)

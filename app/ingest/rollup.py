@@ -116,15 +116,19 @@ _SPAN_COLUMNS = (SPANS.c.currency, SPANS.c.source, SPANS.c.value, SPANS.c.per_us
 _ORDER = (SPANS.c.currency, SPANS.c.source, SPANS.c.first_seen)
 
 
-def _insert(conn: Connection, rows: Iterable[dict[str, Any]], table: Table = ROLLUP) -> None:
+def insert_rows(conn: Connection, rows: Iterable[dict[str, Any]], table: Table = ROLLUP) -> int:
+    """Insert `rows` (any number: a batch per statement); returns how many."""
     batch: list[dict[str, Any]] = []
+    count = 0
     for row in rows:
         batch.append(row)
+        count += 1
         if len(batch) == _INSERT_BATCH:
             conn.execute(insert(table), batch)
             batch = []
     if batch:
         conn.execute(insert(table), batch)
+    return count
 
 
 def refresh(conn: Connection, keys: Iterable[Key]) -> None:
@@ -145,7 +149,7 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
                 or_(*(and_(r.currency == cur, r.source == src, r.hour == hour) for cur, src, hour in chunk))
             )
         )
-        _insert(conn, rows)
+        insert_rows(conn, rows)
     refresh_days(conn, ordered)
 
 
@@ -209,16 +213,7 @@ def rebuild_hours(conn: Connection) -> int:
     conn.execute(delete(ROLLUP))
     # Streamed (PostgreSQL: a server-side cursor), as options of this statement only, not of the connection.
     spans = conn.execute(select(*_SPAN_COLUMNS).order_by(*_ORDER), execution_options={"yield_per": 20_000})
-    count = 0
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for row in rows_of(spans):
-            count += 1
-            yield row
-
-    _insert(conn, counted())
-    return count
+    return insert_rows(conn, rows_of(spans))
 
 
 def computed(conn: Connection) -> list[dict[str, Any]]:
@@ -348,16 +343,7 @@ def rebuild_days(conn: Connection, kind: Kind = USD_KIND) -> int:
     """Recompute the day rows from the hour rows (streamed once, a series at a time); returns the rows written."""
     conn.execute(delete(kind.days))
     rows = conn.execute(select(kind.hours).order_by(*kind.hour_order()), execution_options={"yield_per": 20_000})
-    count = 0
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for row in days_of_hours((dict(row._mapping) for row in rows), kind):
-            count += 1
-            yield row
-
-    _insert(conn, counted(), kind.days)
-    return count
+    return insert_rows(conn, days_of_hours((dict(row._mapping) for row in rows), kind), kind.days)
 
 
 def refresh_days(conn: Connection, keys: Iterable[tuple[Any, ...]], kind: Kind = USD_KIND) -> None:
@@ -383,4 +369,4 @@ def refresh_days(conn: Connection, keys: Iterable[tuple[Any, ...]], kind: Kind =
             rows = conn.execute(select(kind.hours).where(within))
             found |= {row.hour: _Hour.of(dict(row._mapping), kind) for row in rows}
         series = dict(zip(kind.series, key, strict=True))
-        _insert(conn, _windows(series, [found[hour] for hour in sorted(found)], starts, kind), kind.days)
+        insert_rows(conn, _windows(series, [found[hour] for hour in sorted(found)], starts, kind), kind.days)
