@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine
 
-from app.ingest import rollup
+from app.ingest import pairs, rollup
 from app.ingest.store import rebuild_rollup
 from app.storage.engine import WRITE_OPTIONS, make_engine
 from app.storage.migrate import head_revision
@@ -91,14 +91,14 @@ def extend_store(database_url: str, minutes: int, times: int) -> str:
 
 def cached(size: Size, work: Path, name: str, make: Callable[[str], str]) -> tuple[str, str]:
     """A SQLite store from var/bench/ (made by `make` on first use), copied into `work`: the runs change it.
-    The file's name carries the schema revision and a hash of the generator and the rollup code, so a change to
+    The file's name carries the schema revision and a hash of the generator and the rollups' code, so a change to
     either makes a new one; older ones are removed."""
     target = work / f"{name}.db"
     for leftover in (target, target.with_name(f"{target.name}-wal"), target.with_name(f"{target.name}-shm")):
         leftover.unlink(missing_ok=True)  # an earlier step's copy
     if not size.cache:
         return f"sqlite:///{target}", make(f"sqlite:///{target}")
-    generator = Path(bigstore.__file__).read_bytes() + Path(rollup.__file__).read_bytes()
+    generator = b"".join(Path(module.__file__).read_bytes() for module in (bigstore, rollup, pairs))
     digest = hashlib.blake2b(generator, digest_size=4).hexdigest()
     cache_dir = ROOT / "var" / "bench"
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ every span (tests/span_buckets.py)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Connection, Engine, event, insert
 
 from app.domain.calendar import INTERVALS, Calendar
 from app.domain.pairing import parse_level
@@ -280,3 +281,38 @@ def test_a_run_that_begins_as_the_other_leg_lapses_ends_with_its_first_span(engi
         assert rates(found) == rates(reference_buckets(conn, quote, calendar, day, day, base))
     # 1/482 USD per tenge over 0.0114 USD per som, at 15 significant digits.
     assert found[0].average == Decimal("0.181990245322851")
+
+
+def test_a_poll_of_unchanged_values_only_moves_the_pairs_last_seen(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common poll confirms every open span: each pair's last piece is seen longer, and nothing is recomputed;
+    a poll in which KGS changes recomputes the hours of its pairs."""
+    recomputed: list[set[tuple[str, str, str, datetime]]] = []
+    refresh = pairs.refresh
+
+    def recorded(conn: Connection, keys: Iterable[tuple[str, str, str, datetime]]) -> None:
+        recomputed.append(set(keys))
+        refresh(conn, recomputed[-1])
+
+    monkeypatch.setattr(pairs, "refresh", recorded)
+
+    def poll(moment: str, kgs: str) -> None:
+        quotes = [Quote(code, "ticker", Value(Decimal(value), False), at(moment))
+                  for code, value in (("KGS", kgs), ("TJS", "0.1"), ("UZS", "0.00008"))]  # fmt: skip
+        apply_snapshot(engine, "ticker", quotes, started_at=at(moment), max_gap=GAP, entries_seen=3)
+
+    poll("2026-01-01T10:00", "0.0115")
+    poll("2026-01-01T10:01", "0.0115")
+    poll("2026-01-01T10:02", "0.0115")
+    assert recomputed[1:] == [set(), set()]
+    poll("2026-01-01T10:03", "0.0114")
+    assert {(c, b) for c, b, _, _ in recomputed[-1]} == {("KGS", "TJS"), ("KGS", "UZS"), ("TJS", "KGS"),
+                                                         ("UZS", "KGS")}  # fmt: skip
+    poll("2026-01-01T10:04", "0.0114")
+    assert recomputed[-1] == set()
+    with engine.connect() as conn:
+        stored = pairs.stored(conn)
+        assert stored == pairs.computed(conn)
+        assert pairs.stored_days(conn) == list(rollup.days_of_hours(stored, pairs.KIND))
+    assert {row["last_seen"] for row in stored} == {at("2026-01-01T10:04")}

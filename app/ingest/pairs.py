@@ -19,19 +19,20 @@ import decimal
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from itertools import groupby
+from itertools import combinations, groupby
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
 
 from app.domain.calendar import consecutive
 from app.domain.cross import Cross
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import Level, Span, micros
 from app.domain.values import EXACT_DIGITS
-from app.ingest.rollup import HOUR, Extension, Kind, hour_of, insert_rows, rebuild_days, refresh_days
+from app.ingest.rollup import DAY, HOUR, Extension, Kind, hour_of, insert_rows, rebuild_days, refresh_days, updated
 from app.ingest.rollup import Key as SeriesKey
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateSpan
 from app.storage.spans import SPAN_COLUMNS, series_of, span_of, spans_of_stretches
@@ -145,10 +146,14 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
     refresh_days(conn, written, KIND)
 
 
-def touched(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Extension]) -> set[Key]:
+def touched(
+    conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Extension], moved: Iterable[Move] = ()
+) -> set[Key]:
     """The pair hours whose pieces a write changed: it recomputed the USD rollup hours `keys` of some series
-    (spans begun, moved or joined within them) and extended the open spans `extensions`."""
+    (spans begun, moved or joined within them) and extended the open spans `extensions`, except the pairs whose
+    last piece is `moved` (nothing else of theirs changed)."""
     others: dict[str, list[str]] = {}
+    skipped = {(move.currency, move.base, move.source) for move in moved}
 
     def partners(currency: str, source: str) -> list[str]:
         if source not in others:
@@ -175,6 +180,8 @@ def touched(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Ex
         currency, source = extension.currency, extension.source
         previous = extension.previous_seen or extension.first_seen
         for other in partners(currency, source):
+            if (currency, other, source) in skipped:
+                continue
             starts = conn.scalars(
                 select(SPANS.c.first_seen).where(
                     series_of(other, source), SPANS.c.last_seen > previous, SPANS.c.first_seen <= extension.last_seen
@@ -184,9 +191,77 @@ def touched(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Ex
     return found
 
 
-def update(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Extension] = ()) -> None:
-    """Bring the pair rollups up to a write (see `touched`), once every span of it is in place."""
-    refresh(conn, touched(conn, keys, extensions))
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A pair whose last piece is the one of both legs' open spans, both just seen again: only its last_seen
+    moves (on its hour row and the 24 day rows holding that hour, which all end with it)."""
+
+    currency: str
+    base: str
+    source: str
+    start: datetime  # when the piece began
+    last_seen: datetime
+
+
+def moves(extensions: Sequence[Extension]) -> list[Move]:
+    """The pairs of `extensions` (both legs' open spans seen again by one write) whose rows only need their
+    last_seen moved: the piece of the two open spans holds nothing either leg saw between its previous
+    sighting and this one (each began no later than the other's previous sighting), and both legs had been
+    seen since it began (no lapse before it began, which the rows' `inner_gap` would count)."""
+    found = []
+    for x, y in combinations(extensions, 2):
+        if x.source != y.source or x.previous_seen is None or y.previous_seen is None:
+            continue
+        start = max(x.first_seen, y.first_seen)
+        if (
+            y.first_seen <= x.previous_seen
+            and x.first_seen <= y.previous_seen
+            and start <= min(x.previous_seen, y.previous_seen)
+        ):
+            seen = min(x.last_seen, y.last_seen)
+            found += [
+                Move(x.currency, y.currency, x.source, start, seen),
+                Move(y.currency, x.currency, x.source, start, seen),
+            ]
+    return found
+
+
+def _move_last_seen(conn: Connection, found: Sequence[Move]) -> bool:
+    """Move last_seen on the rows ending with each moved piece; whether every one of them did (else the rollup is
+    out of step with the spans, and the caller recomputes those hours)."""
+    for table, key, width in ((HOURS, HOURS.c.hour, HOUR), (DAYS, DAYS.c.start, DAY)):
+        c = table.c
+        statement = (
+            update(table)
+            .where(
+                c.currency == bindparam("b_currency"),
+                c.base == bindparam("b_base"),
+                c.source == bindparam("b_source"),
+                key > bindparam("b_after"),
+                key <= bindparam("b_hour"),
+                c.last_start == bindparam("b_start"),
+            )
+            .values(last_seen=bindparam("b_last_seen"))
+        )
+        params = [
+            {"b_currency": m.currency, "b_base": m.base, "b_source": m.source, "b_after": hour_of(m.start) - width,
+             "b_hour": hour_of(m.start), "b_start": m.start, "b_last_seen": m.last_seen}
+            for m in found
+        ]  # fmt: skip
+        if not updated(conn, statement, params, width // HOUR):
+            return False
+    return True
+
+
+def follow(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Extension] = ()) -> None:
+    """Bring the pair rollups up to a write, once every span of it is in place: the pairs of two open spans
+    both seen again move their last_seen (a poll of unchanged values); the other hours it changed (see
+    `touched`) are recomputed."""
+    moved = moves(extensions)
+    found = touched(conn, keys, extensions, moved)
+    if moved and not _move_last_seen(conn, moved):
+        found |= {(m.currency, m.base, m.source, hour_of(m.start)) for m in moved}
+    refresh(conn, found)
 
 
 # --- all of it -------------------------------------------------------------------------------------------------

@@ -193,10 +193,10 @@ def _move_last_seen(conn: Connection, key: Any, width: timedelta, extensions: Se
         }
         for e in extensions
     ]
-    return _updated(conn, statement, params, width // HOUR)
+    return updated(conn, statement, params, width // HOUR)
 
 
-def _updated(conn: Connection, statement: Any, params: list[dict[str, Any]], each: int) -> bool:
+def updated(conn: Connection, statement: Any, params: list[dict[str, Any]], each: int) -> bool:
     """Run an UPDATE once per parameter set; whether it changed `each` rows per set (when the driver says)."""
     result = conn.execute(statement, params if len(params) > 1 else params[0])
     sane = len(params) == 1 or conn.dialect.supports_sane_multi_rowcount

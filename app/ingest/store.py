@@ -289,7 +289,7 @@ def apply_snapshot(
             session.flush()
             rollup.extend(session.connection(), extended)
             rollup.refresh(session.connection(), opened)
-            pairs.update(session.connection(), opened, extended)
+            pairs.follow(session.connection(), opened, extended)
         log = _log_row(source, started_at, result, result.outcome, None)
         _log(session, log, spans=result.opened, flags=len(result.flags))
         bump_version(session)
@@ -404,7 +404,7 @@ def apply_history(
                 reason = f"{quote.value.text} on {quote.observed_at.date()} falls inside a stored span of another value"
                 result.rejections.append(Rejection(quote.currency, quote.source, reason))
         rollup.refresh(session.connection(), touched)
-        pairs.update(session.connection(), touched)
+        pairs.follow(session.connection(), touched)
         if result.opened or joined:
             _account(session.connection(), source, spans=result.opened - joined)
         for day, outcome in days.items():
