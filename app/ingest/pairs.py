@@ -25,7 +25,7 @@ from decimal import Decimal
 from itertools import combinations, groupby
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, text, update
 
 from app.domain.calendar import consecutive
 from app.domain.cross import Cross
@@ -102,16 +102,23 @@ def _rows_by_hour(currency: str, base: str, source: str, found: Iterable[Crossin
 # --- reading the legs ------------------------------------------------------------------------------------------
 
 
+# A skip along the index on (currency, source, first_seen): each step the next currency after the last, an index
+# lookup; then whether the source has spans of it, another. DISTINCT would read every span.
+_CURRENCIES = text(
+    "WITH RECURSIVE found(currency) AS ("
+    " SELECT min(currency) FROM rate_span"
+    " UNION ALL"
+    " SELECT (SELECT min(currency) FROM rate_span WHERE currency > found.currency) FROM found"
+    " WHERE found.currency IS NOT NULL)"
+    " SELECT currency FROM found WHERE currency IS NOT NULL AND EXISTS"
+    " (SELECT 1 FROM rate_span WHERE rate_span.currency = found.currency AND rate_span.source = :source)"
+    " ORDER BY currency"
+)
+
+
 def currencies_of(conn: Connection, source: str) -> list[str]:
-    """The currencies with spans from `source`: a skip along the index on (currency, source, first_seen), a
-    lookup per currency stored, where DISTINCT would read every span."""
-    found: list[str] = []
-    after = ""
-    while currency := conn.execute(select(func.min(SPANS.c.currency)).where(SPANS.c.currency > after)).scalar():
-        if conn.execute(select(SPANS.c.id).where(series_of(currency, source)).limit(1)).first() is not None:
-            found.append(currency)
-        after = currency
-    return found
+    """The currencies with spans from `source`, in one statement of a lookup or two per currency stored."""
+    return list(conn.scalars(_CURRENCIES, {"source": source}))
 
 
 def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
@@ -153,7 +160,7 @@ def touched(
     (spans begun, moved or joined within them) and extended the open spans `extensions`, except the pairs whose
     last piece is `moved` (nothing else of theirs changed)."""
     others: dict[str, list[str]] = {}
-    skipped = {(move.currency, move.base, move.source) for move in moved}
+    skipped = {pair for m in moved for pair in ((m.currency, m.base, m.source), (m.base, m.currency, m.source))}
 
     def partners(currency: str, source: str) -> list[str]:
         if source not in others:
@@ -193,8 +200,8 @@ def touched(
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """A pair whose last piece is the one of both legs' open spans, both just seen again: only its last_seen
-    moves (on its hour row and the 24 day rows holding that hour, which all end with it)."""
+    """A pair (both ways round) whose last piece is the one of both legs' open spans, both just seen again: only
+    its last_seen moves (on its hour row and the 24 day rows holding that hour, which all end with it)."""
 
     currency: str
     base: str
@@ -234,8 +241,9 @@ def _move_last_seen(conn: Connection, found: Sequence[Move]) -> bool:
         statement = (
             update(table)
             .where(
-                c.currency == bindparam("b_currency"),
-                c.base == bindparam("b_base"),
+                # Both ways round: each is one of the two, and they differ.
+                c.currency.in_([bindparam("b_currency"), bindparam("b_base")]),
+                c.base.in_([bindparam("b_currency"), bindparam("b_base")]),
                 c.source == bindparam("b_source"),
                 key > bindparam("b_after"),
                 key <= bindparam("b_hour"),
@@ -248,7 +256,7 @@ def _move_last_seen(conn: Connection, found: Sequence[Move]) -> bool:
              "b_hour": hour_of(m.start), "b_start": m.start, "b_last_seen": m.last_seen}
             for m in found
         ]  # fmt: skip
-        if not updated(conn, statement, params, width // HOUR):
+        if not updated(conn, statement, params, 2 * (width // HOUR)):
             return False
     return True
 
@@ -260,7 +268,7 @@ def follow(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Ext
     moved = moves(extensions)
     found = touched(conn, keys, extensions, moved)
     if moved and not _move_last_seen(conn, moved):
-        found |= {(m.currency, m.base, m.source, hour_of(m.start)) for m in moved}
+        found |= {(m.currency, m.base, m.source, hour_of(m.start)) for m in moved}  # refresh: both ways round
     refresh(conn, found)
 
 
