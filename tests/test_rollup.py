@@ -316,3 +316,22 @@ def test_a_poll_of_unchanged_values_only_moves_the_pairs_last_seen(
         assert stored == pairs.computed(conn)
         assert pairs.stored_days(conn) == list(rollup.days_of_hours(stored, pairs.KIND))
     assert {row["last_seen"] for row in stored} == {at("2026-01-01T10:04")}
+
+
+def test_a_replayed_poll_moves_the_later_pieces_that_hold_its_span(engine: Engine) -> None:
+    """KGS goes missing from the feed after 10:00 while KZT changes at 11:00; then a poll observed at 10:30 is
+    stored late (a replay): KGS's span now ends at 10:30, and so does the piece it makes with KZT's span of 11:00."""
+
+    def poll(moment: str, **values: str) -> None:
+        quotes = [Quote(code, "ticker", Value(Decimal(value), False), at(moment)) for code, value in values.items()]
+        apply_snapshot(engine, "ticker", quotes, started_at=at(moment), max_gap=timedelta(hours=3), entries_seen=2)
+
+    poll("2026-01-01T09:00", KGS="0.0115", KZT="0.0021")
+    poll("2026-01-01T10:00", KGS="0.0115", KZT="0.0021")
+    poll("2026-01-01T11:00", KZT="0.0022")
+    poll("2026-01-01T10:30", KGS="0.0115")
+    with engine.connect() as conn:
+        stored = pairs.stored(conn)
+        assert stored == pairs.computed(conn)
+    eleven = [row for row in stored if row["hour"] == at("2026-01-01T11:00")]
+    assert [row["last_seen"] for row in eleven] == [at("2026-01-01T10:30")] * 2

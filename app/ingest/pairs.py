@@ -183,16 +183,15 @@ def touched(
                 for moment in conn.scalars(select(SPANS.c.first_seen).where(later))
             }
     for extension in extensions:
-        # Seen again, the span lasts longer in the pieces whose other leg was seen after its previous sighting.
+        # Seen again, the span lasts longer in the pieces whose other leg was seen after its previous sighting
+        # (later pieces too: a sighting back in time, as a backfilled or replayed poll may make).
         currency, source = extension.currency, extension.source
         previous = extension.previous_seen or extension.first_seen
         for other in partners(currency, source):
             if (currency, other, source) in skipped:
                 continue
             starts = conn.scalars(
-                select(SPANS.c.first_seen).where(
-                    series_of(other, source), SPANS.c.last_seen > previous, SPANS.c.first_seen <= extension.last_seen
-                )
+                select(SPANS.c.first_seen).where(series_of(other, source), SPANS.c.last_seen > previous)
             )
             found |= {(currency, other, source, hour_of(max(moment, extension.first_seen))) for moment in starts}
     return found
@@ -213,23 +212,15 @@ class Move:
 def moves(extensions: Sequence[Extension]) -> list[Move]:
     """The pairs of `extensions` (both legs' open spans seen again by one write) whose rows only need their
     last_seen moved: the piece of the two open spans holds nothing either leg saw between its previous
-    sighting and this one (each began no later than the other's previous sighting), and both legs had been
-    seen since it began (no lapse before it began, which the rows' `inner_gap` would count)."""
+    sighting and this one, as each began no later than the other's previous sighting (so both legs had also been
+    seen since the piece began: no lapse before it, which the rows' `inner_gap` would count)."""
     found = []
     for x, y in combinations(extensions, 2):
         if x.source != y.source or x.previous_seen is None or y.previous_seen is None:
             continue
-        start = max(x.first_seen, y.first_seen)
-        if (
-            y.first_seen <= x.previous_seen
-            and x.first_seen <= y.previous_seen
-            and start <= min(x.previous_seen, y.previous_seen)
-        ):
-            seen = min(x.last_seen, y.last_seen)
-            found += [
-                Move(x.currency, y.currency, x.source, start, seen),
-                Move(y.currency, x.currency, x.source, start, seen),
-            ]
+        if y.first_seen <= x.previous_seen and x.first_seen <= y.previous_seen:
+            start, seen = max(x.first_seen, y.first_seen), min(x.last_seen, y.last_seen)
+            found.append(Move(x.currency, y.currency, x.source, start, seen))
     return found
 
 
