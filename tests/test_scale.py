@@ -131,6 +131,11 @@ def _span(
             "last_seen": last, "observations": 1, "effective_date": effective, "reported_change_pct": None}  # fmt: skip
 
 
+# Every table a poll or a reader touches, derived ones included.
+TABLES = ("rate_span, rate_rollup, rate_rollup_day, rate_pair_rollup, rate_pair_rollup_day, poll_log, quote_flag, "
+          "source_state")  # fmt: skip
+
+
 def _load(engine: Engine, first: int, last: int) -> None:
     """Loads history around the store (as a bulk load would), then brings the derived data up to date."""
     spans, logs, flags = _history(first, last)
@@ -144,7 +149,7 @@ def _load(engine: Engine, first: int, last: int) -> None:
     if engine.dialect.name == "postgresql":
         # As autovacuum would have by now in a store that grew to this size; the planner needs its statistics.
         with engine.begin() as conn:
-            conn.execute(text("ANALYZE rate_span, rate_rollup, rate_rollup_day, poll_log, quote_flag, source_state"))
+            conn.execute(text(f"ANALYZE {TABLES}"))
 
 
 def _quotes(moment: datetime, shift: int) -> list[Quote]:

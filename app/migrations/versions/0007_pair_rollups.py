@@ -69,6 +69,9 @@ def upgrade() -> None:
         from app.ingest.pairs import rebuild
 
         rebuild(bind)
+        if bind.dialect.name == "postgresql":
+            # The planner's statistics of the rows just written, which autovacuum would gather only later.
+            op.execute("ANALYZE rate_pair_rollup, rate_pair_rollup_day")
 
 
 def downgrade() -> None:
