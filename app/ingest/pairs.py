@@ -130,26 +130,35 @@ def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
 
 def refresh(conn: Connection, keys: Iterable[Key]) -> None:
     """Recompute the rows of the pair hours `keys` (both ways round) from rate_span, and the day rows holding
-    them (rows of hours left with no piece disappear)."""
+    them (rows of hours left with no piece disappear). Pairs of one source whose hours are the same (those of
+    one poll, mostly) are done together: each leg read once, a statement per step for all of them."""
     wanted: dict[tuple[str, str, str], set[datetime]] = defaultdict(set)
     for currency, base, source, hour in keys:
-        first, second = sorted((currency, base))
-        wanted[(first, second, source)].add(hour)
-    written: list[Key] = []
+        wanted[(*_ordered(currency, base), source)].add(hour)
+    together: dict[tuple[str, tuple[datetime, ...]], list[tuple[str, str]]] = defaultdict(list)
     for (first, second, source), hours in sorted(wanted.items()):
-        stretches = _stretches(hours)
-        legs = [spans_of_stretches(conn, currency, source, stretches) for currency in (first, second)]
+        together[(source, tuple(sorted(hours)))].append((first, second))
+    written: list[Key] = []
+    for (source, moments), named in together.items():
+        stretches = _stretches(moments)
+        codes = sorted({code for pair in named for code in pair})
+        legs = {code: spans_of_stretches(conn, code, source, stretches) for code in codes}
         rows: list[dict[str, Any]] = []
-        for (a, b), quote, base in zip(stretches, *legs, strict=True):
-            found = [piece for piece in crossings(quote, base) if a <= piece.first_seen < b]
-            rows += _rows_by_hour(first, second, source, found)
-        for at in range(0, len(stretches), _CHUNK):
-            c = HOURS.c
-            pair = or_(and_(c.currency == first, c.base == second), and_(c.currency == second, c.base == first))
-            within = or_(*(and_(c.hour >= a, c.hour < b) for a, b in stretches[at : at + _CHUNK]))
-            conn.execute(delete(HOURS).where(pair, c.source == source, within))
+        for first, second in named:
+            for (a, b), quote_spans, base_spans in zip(stretches, legs[first], legs[second], strict=True):
+                found = [piece for piece in crossings(quote_spans, base_spans) if a <= piece.first_seen < b]
+                rows += _rows_by_hour(first, second, source, found)
+            written += [(x, y, source, hour) for hour in moments for x, y in ((first, second), (second, first))]
+        c = HOURS.c
+        step = max(1, _CHUNK // len(named))
+        for at in range(0, len(stretches), step):
+            stale = [
+                and_(c.currency.in_(pair), c.base.in_(pair), c.hour >= a, c.hour < b)  # both ways round
+                for pair in named
+                for a, b in stretches[at : at + step]
+            ]
+            conn.execute(delete(HOURS).where(c.source == source, or_(*stale)))
         insert_rows(conn, rows, HOURS)
-        written += [(x, y, source, hour) for hour in hours for x, y in ((first, second), (second, first))]
     refresh_days(conn, written, KIND)
 
 
@@ -173,15 +182,14 @@ def touched(
         following = conn.execute(
             select(func.min(SPANS.c.first_seen)).where(series_of(currency, source), SPANS.c.first_seen >= hour + HOUR)
         ).scalar()
-        for other in partners(currency, source):
-            found.add((currency, other, source, hour))
-            later = and_(series_of(other, source), SPANS.c.first_seen >= hour + HOUR)
-            if following is not None:
-                later = and_(later, SPANS.c.first_seen < following)
-            found |= {
-                (currency, other, source, hour_of(moment))
-                for moment in conn.scalars(select(SPANS.c.first_seen).where(later))
-            }
+        others_here = partners(currency, source)
+        found |= {(currency, other, source, hour) for other in others_here}
+        later = and_(SPANS.c.currency.in_(others_here), SPANS.c.source == source, SPANS.c.first_seen >= hour + HOUR)
+        if following is not None:
+            later = and_(later, SPANS.c.first_seen < following)
+        if others_here:
+            spans = conn.execute(select(SPANS.c.currency, SPANS.c.first_seen).where(later))
+            found |= {(currency, other, source, hour_of(moment)) for other, moment in spans}
     for extension in extensions:
         # Seen again, the span lasts longer in the pieces whose other leg was seen after its previous sighting
         # (later pieces too: a sighting back in time, as a backfilled or replayed poll may make).

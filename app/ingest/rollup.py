@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import decimal
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -348,25 +349,40 @@ def rebuild_days(conn: Connection, kind: Kind = USD_KIND) -> int:
 
 def refresh_days(conn: Connection, keys: Iterable[tuple[Any, ...]], kind: Kind = USD_KIND) -> None:
     """Recompute the day rows holding the hours `keys` ((*series, hour)) from the hour rows (days left with no
-    hour disappear)."""
-    touched = sorted(set(keys))
-    d, r = kind.days.c, kind.hours.c
+    hour disappear). Each series is read and deleted on its own (OR-ed across series, PostgreSQL's planner read
+    whole tables), and the day rows of every series are inserted together."""
     width = len(kind.series)
-    for key, group in groupby(touched, key=lambda key: key[:width]):
-        starts = _starts(hour for *_, hour in group)
+    together: dict[tuple[datetime, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for key, group in groupby(sorted(set(keys)), key=lambda key: key[:width]):
+        together[tuple(hour for *_, hour in group)].append(key)
+    days, hours_of = kind.days.c, kind.hours.c
+    for hours, named in together.items():
+        starts = _starts(hours)
         # Consecutive starts as one range of the primary key each, for reading and deleting alike (a list of
         # starts led PostgreSQL's planner to walk every day row of the series).
         runs = consecutive(starts, HOUR)
-        found: dict[datetime, _Hour] = {}  # by hour: the hours of runs a day apart or less overlap
-        for at in range(0, len(runs), _CHUNK):
-            chunk = runs[at : at + _CHUNK]
-            day_series = [d[name] == value for name, value in zip(kind.series, key, strict=True)]
-            hour_series = [r[name] == value for name, value in zip(kind.series, key, strict=True)]
-            conn.execute(
-                delete(kind.days).where(or_(*(and_(*day_series, d.start >= a, d.start <= b) for a, b in chunk)))
-            )
-            within = or_(*(and_(*hour_series, r.hour >= a, r.hour < b + DAY) for a, b in chunk))
-            rows = conn.execute(select(kind.hours).where(within))
-            found |= {row.hour: _Hour.of(dict(row._mapping), kind) for row in rows}
-        series = dict(zip(kind.series, key, strict=True))
-        insert_rows(conn, _windows(series, [found[hour] for hour in sorted(found)], starts, kind), kind.days)
+        found: dict[tuple[Any, ...], dict[datetime, _Hour]] = defaultdict(dict)  # by hour: overlapping runs
+        for key in named:
+            for at in range(0, len(runs), _CHUNK):
+                chunk = runs[at : at + _CHUNK]
+                stale = or_(*(and_(days.start >= a, days.start <= b) for a, b in chunk))
+                conn.execute(delete(kind.days).where(*_named(kind.days, kind, key), stale))
+                within = or_(*(and_(hours_of.hour >= a, hours_of.hour < b + DAY) for a, b in chunk))
+                for row in conn.execute(select(kind.hours).where(*_named(kind.hours, kind, key), within)):
+                    found[key][row.hour] = _Hour.of(dict(row._mapping), kind)
+        insert_rows(conn, _days_of(named, found, starts, kind), kind.days)
+
+
+def _days_of(
+    named: Iterable[tuple[Any, ...]], found: Mapping[tuple[Any, ...], Mapping[datetime, _Hour]],
+    starts: Sequence[datetime], kind: Kind,
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """The day rows from `starts` of each series `named`, from its hour rows `found`."""
+    for key in named:
+        hours = found.get(key, {})
+        yield from _windows(dict(zip(kind.series, key, strict=True)), [hours[h] for h in sorted(hours)], starts, kind)
+
+
+def _named(table: Table, kind: Kind, key: tuple[Any, ...]) -> list[Any]:
+    """The terms that select one series of `kind` in `table`."""
+    return [table.c[name] == value for name, value in zip(kind.series, key, strict=True)]
