@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, insert
 
-from app.domain.calendar import INTERVALS, Calendar
+from app.domain.calendar import INTERVALS, Calendar, hour_ranges
 from app.domain.pairing import parse_level
 from app.domain.quotes import Quote
 from app.domain.values import Value
@@ -149,8 +149,8 @@ def test_hours_read_span_by_span_over_several_statements(engine: Engine, monkeyp
 def test_consecutive_hours_are_read_as_one_stretch() -> None:
     hour, t = timedelta(hours=1), at("2026-03-30T00:00")
     hours = [t + 3 * hour, t, t + hour, t + hour, t + 5 * hour, t + 4 * hour]
-    assert series_module._stretches(hours) == [(t, t + 2 * hour), (t + 3 * hour, t + 6 * hour)]
-    assert series_module._stretches([]) == []
+    assert hour_ranges(hours) == [(t, t + 2 * hour), (t + 3 * hour, t + 6 * hour)]
+    assert hour_ranges([]) == []
 
 
 def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> None:

@@ -112,3 +112,9 @@ def consecutive(moments: Iterable[datetime], step: timedelta) -> list[tuple[date
         else:
             found.append((moment, moment))
     return found
+
+
+def hour_ranges(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """[start, end) of each run of consecutive hours among `hours` (any order, repeats allowed), in order."""
+    hour = timedelta(hours=1)
+    return [(first, last + hour) for first, last in consecutive(sorted(set(hours)), hour)]

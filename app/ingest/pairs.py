@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, text, update
 
-from app.domain.calendar import consecutive
+from app.domain.calendar import hour_ranges
 from app.domain.cross import Cross
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import Level, Span, micros
@@ -121,10 +121,6 @@ def currencies_of(conn: Connection, source: str) -> list[str]:
     return list(conn.scalars(_CURRENCIES, {"source": source}))
 
 
-def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
-    return [(first, last + HOUR) for first, last in consecutive(sorted(set(hours)), HOUR)]
-
-
 # --- keeping them current --------------------------------------------------------------------------------------
 
 
@@ -140,7 +136,7 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
         together[(source, tuple(sorted(hours)))].append((first, second))
     written: list[Key] = []
     for (source, moments), named in together.items():
-        stretches = _stretches(moments)
+        stretches = hour_ranges(moments)
         codes = sorted({code for pair in named for code in pair})
         legs = {code: spans_of_stretches(conn, code, source, stretches) for code in codes}
         rows: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, sel
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.abandon import checkpoint
-from app.domain.calendar import Calendar, consecutive
+from app.domain.calendar import Calendar, consecutive, hour_ranges
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Level, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
@@ -309,16 +309,11 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _stretches(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
-    """[start, end) of each run of consecutive hours, in order."""
-    return [(first, last + HOUR) for first, last in consecutive(sorted(set(hours)), HOUR)]
-
-
 def _spans_in_hours(conn: Connection, series: Series, hours: Iterable[datetime]) -> list[Span]:
     """The spans of the series that begin within `hours`, oldest first. Consecutive hours are one range, and each
     range names the series: SQLite walks an index for an OR only when every one of its terms can use it (with the
     series outside the OR, it read the whole series once per statement)."""
-    stretches = _stretches(hours)
+    stretches = hour_ranges(hours)
     found: list[Span] = []
     for at in range(0, len(stretches), _CHUNK):
         checkpoint()
@@ -386,7 +381,7 @@ class _Reader:
     def read_hours(self, hours: Sequence[datetime]) -> None:
         """Read the hour rows of `hours` (naive UTC, sorted); those whose spans lapse inside, span by span."""
         found: dict[datetime, _Item] = {}
-        stretches = _stretches(hours)
+        stretches = hour_ranges(hours)
         for at in range(0, len(stretches), _CHUNK):
             r = self.hour_table.c
             within = or_(*(and_(r.hour >= a.replace(tzinfo=UTC), r.hour < b.replace(tzinfo=UTC))
@@ -423,7 +418,7 @@ class _Reader:
         a piece one of whose legs had lapsed when it began was never in force, and is left out."""
         series, hold = self.series, self.series.hold
         assert series.base is not None
-        stretches = _stretches(hours)
+        stretches = hour_ranges(hours)
         quote, base = (
             spans_of_stretches(self.conn, code, series.source, stretches) for code in (series.currency, series.base)
         )
