@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.add_middleware(SecurityHeaders)  # inside the fast paths, which send the same headers themselves
     app.add_middleware(LatestFastPath, state=app.state)
     app.add_middleware(StreamFastPath, state=app.state)
+    app.add_middleware(errors.Unexpected)  # a bug is a JSON 500 too, with the security headers, not a cut connection
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
         app.add_middleware(
             CORSMiddleware,
