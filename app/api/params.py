@@ -47,7 +47,7 @@ _SPACED_OFFSET = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
 # start after end, tz with raw) are in the descriptions and in app.api.params' checks. An optional parameter
 # given empty (`?start=`, as an HTML form sends an unfilled field) means the same as leaving it out.
 CODE_PATTERN = "^[A-Za-z]{3}$"
-CODES_PATTERN = "^[A-Za-z]{3}(,[A-Za-z]{3})*$"
+CODES_PATTERN = "^[A-Za-z]{3}(,[A-Za-z]{3})*$"  # blank items (`KZT,,UZS`, `,`) are skipped, not refused
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
 SOURCE_PATTERN = "^[a-z][a-z0-9_]*$"
 AMOUNT_PATTERN = r"^\d{1,16}(\.\d+)?$"
@@ -130,6 +130,16 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
     return moment
 
 
+def required_time(name: str, raw: str) -> datetime:
+    """A time that must be given (a path segment): blank is a 422 like any other bad value, never a missing one."""
+    moment = parse_time(name, raw)
+    if moment is None:
+        raise HTTPException(
+            422, f"parameter '{name}': {raw!r} is blank; give an ISO 8601 date or time, e.g. {TIME_EXAMPLE}"
+        )
+    return moment
+
+
 def time_range(start: str | None, end: str | None, default: timedelta, now: datetime) -> tuple[datetime, datetime]:
     """`end` defaults to now and `start` to `default` before `end`; a start after the end is a 422."""
     until = parse_time("end", end) or now
@@ -166,6 +176,8 @@ def currency_code(raw: str, settings: Settings, base: str = USD) -> str:
     """A `{currency}` path segment, case-insensitive; an unknown one is a 404 that lists the valid codes. In
     another base than USD, USD itself may be asked for; the base may not (its rate in itself is 1)."""
     code = raw.strip().upper()
+    if not code:
+        raise HTTPException(422, f"parameter 'currency': {raw!r} is blank; give a code such as KZT")
     if code == base:
         raise HTTPException(422, f"the currency {code} is also the base: ask for another currency, or another base")
     valid = _codes(settings, base)
@@ -175,15 +187,13 @@ def currency_code(raw: str, settings: Settings, base: str = USD) -> str:
 
 
 def currency_list(raw: str | None, settings: Settings, base: str = USD) -> list[str]:
-    """`kzt,UZS` as a query parameter: in answer order (USD first in another base, then the configured order),
-    all when absent; an unknown code, or the base itself, is a 422."""
+    """`kzt,UZS` as a query parameter: in answer order (USD first in another base, then the configured order);
+    an unknown code, or the base itself, is a 422. Blank items are skipped, so a list with none (`currencies=`,
+    `currencies=,`) means what leaving it out means: all."""
     valid = _codes(settings, base)
-    if raw is None or not raw.strip():
-        return valid
-    codes = {part.strip().upper() for part in raw.split(",") if part.strip()}
+    codes = {part.strip().upper() for part in (raw or "").split(",") if part.strip()}
     if not codes:
-        detail = f"parameter 'currencies': {raw!r} names no currency; list codes such as KZT,UZS, or leave it out"
-        raise HTTPException(422, detail)
+        return valid
     if base in codes:
         raise HTTPException(422, f"parameter 'currencies': {base} is also the base; leave it out, or ask another base")
     unknown = sorted(codes - set(valid))

@@ -19,7 +19,7 @@ from app.api.params import (
     LatestSourceQuery,
     base_code,
     currency_list,
-    parse_time,
+    required_time,
     source_name,
 )
 from app.api.schemas import NOT_MODIFIED, ErrorBody, RatesAt
@@ -65,8 +65,7 @@ def at(
     """The best quote of each currency in force at `when` (the first fresh one in order of preference, else one
     still in force, marked `stale`); a currency with nothing in force then is absent. `since` and `last_seen` are
     as they stood at `when`."""
-    moment = parse_time("when", when)
-    assert moment is not None
+    moment = required_time("when", when)
     now = utcnow()
     if moment > now:
         raise HTTPException(422, f"parameter 'when': {iso(moment)} is in the future; ask for a time up to now")
