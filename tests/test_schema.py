@@ -4,10 +4,13 @@ must match what the schema promises for it (status code, content type, body)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 import schemathesis
@@ -54,3 +57,99 @@ def test_every_answer_keeps_to_the_schema(case: schemathesis.Case[Any], server: 
     # parameters (base equal to the currency, start after end, tz with raw spans), which OpenAPI cannot state;
     # those 422s have tests of their own (test_bad_params.py, test_views.py).
     case.call_and_validate(base_url=server.base_url, excluded_checks=[schemathesis.checks.positive_data_acceptance])
+
+
+BLANKS = ["", " ", "\t", "\n", "  ", " \t\n"]
+# A value each required parameter is happy with, so that a sweep of one parameter reaches its validation.
+FILLERS = {"when": "2026-02-23T10:00", "currency": "KGS", "from": "KGS", "to": "KZT", "amount": "1000"}
+
+
+def _blank_requests() -> Iterator[tuple[str, str]]:
+    """Every GET operation of the published schema, with each of its parameters in turn blank or whitespace."""
+    for template, operations in SPEC["paths"].items():
+        operation = operations.get("get")
+        if operation is None or template == "/rates/stream":
+            continue
+        parameters = [p for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
+        for parameter in parameters:
+            for blank in BLANKS:
+                if parameter["in"] == "path" and not blank:
+                    continue  # an empty path segment is another path
+                values = {p["name"]: FILLERS.get(p["name"], "") for p in parameters if p.get("required")}
+                values[parameter["name"]] = blank
+                path = template
+                for p in parameters:
+                    if p["in"] == "path":
+                        path = path.replace("{" + p["name"] + "}", quote(values.pop(p["name"]), safe=""))
+                yield path, urlencode(values)
+
+
+@pytest.mark.slow
+def test_no_blank_or_whitespace_parameter_gets_a_server_error_or_loses_the_connection(server: Server) -> None:
+    """Each parameter of each route, blank or whitespace only, on one keep-alive connection: every answer is a
+    JSON document (or the data asked for) with the security headers, never a 5xx, and the server keeps the
+    connection open for the next request."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.connect()
+        sock = connection.sock
+        asked = 0
+        for path, query in _blank_requests():
+            connection.request("GET", f"{path}?{query}" if query else path)
+            response = connection.getresponse()
+            body = response.read()
+            what = (path, query, response.status, body[:200])
+            assert response.status < 500, what
+            assert response.getheader("X-Content-Type-Options") == "nosniff", what
+            if response.status >= 400:
+                assert response.getheader("Content-Type") == "application/json", what
+                assert json.loads(body)["detail"], what
+            assert connection.sock is sock, f"the server closed the connection after {what}"
+            asked += 1
+        assert asked > 50  # every route's parameters were swept, not a handful
+    finally:
+        connection.close()
+
+
+def _get_paths() -> Iterator[tuple[str, bool]]:
+    """Every GET operation of the published schema (and the pages beside it), its required parameters filled, and
+    whether its answer moves with the clock (a window that ends now by default, so its ETag may change)."""
+    yield from ((path, False) for path in ("/", "/widget/ticker", "/docs", "/openapi.json"))
+    for template, operations in SPEC["paths"].items():
+        operation = operations.get("get")
+        if operation is None or template == "/rates/stream":
+            continue
+        path, query, names = template, {}, set()
+        for parameter in operation.get("parameters", []):
+            names.add(parameter["name"])
+            if parameter["in"] == "path":
+                path = path.replace("{" + parameter["name"] + "}", FILLERS[parameter["name"]])
+            elif parameter.get("required"):
+                query[parameter["name"]] = FILLERS[parameter["name"]]
+        moves = bool(names & {"end", "at"}) or template in ("/metrics", "/ready", "/sources")
+        yield f"{path}?{urlencode(query)}" if query else path, moves
+
+
+@pytest.mark.slow
+def test_every_get_resource_answers_head_with_its_status_and_headers_and_no_body(server: Server) -> None:
+    """RFC 9110: HEAD is GET without the body. The stream is asked too: its HEAD ends at once."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for path, moves in [*_get_paths(), ("/rates/stream", True)]:
+            connection.request("HEAD", path)
+            head = connection.getresponse()
+            assert head.read() == b"", path
+            if path == "/rates/stream":
+                assert (head.status, head.getheader("Content-Type")) == (200, "text/event-stream; charset=utf-8")
+                continue
+            connection.request("GET", path)
+            get = connection.getresponse()
+            get.read()
+            assert head.status == get.status, (path, head.status, get.status)
+            for name in ("Content-Type", "Content-Length", "ETag", "Cache-Control", "X-Content-Type-Options"):
+                if name in ("Content-Length", "ETag") and moves:
+                    continue  # a window that ends now, or figures of the moment: the two answers may differ
+                assert head.getheader(name) == get.getheader(name), (path, name)
+    finally:
+        connection.close()
+    assert 'method="HEAD",route="/rates/{currency}/history",status="200"' in server.get("/metrics").text

@@ -18,6 +18,7 @@ from app import __version__
 from app.api import dbaccess, errors
 from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath, StreamFastPath
+from app.api.head import HeadAsGet
 from app.api.httpmetrics import HTTPMetrics
 from app.api.routes import at, change, convert, currencies, export, history, meta, ops, sources, stream
 from app.api.routes import latest as rates
@@ -161,10 +162,11 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET"],
+            allow_methods=["GET", "HEAD"],
             allow_headers=["If-None-Match"],
             expose_headers=["ETag"],
         )
+    app.add_middleware(HeadAsGet)  # HEAD is routed as GET everywhere, the fast paths included
     app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
     app.include_router(rates.router)
     app.include_router(stream.router)

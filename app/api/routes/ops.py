@@ -20,7 +20,6 @@ admin = APIRouter(tags=["admin"])
 RETRY_AFTER_SECONDS = 30
 
 
-@router.head("/ready", include_in_schema=False)  # registered after GET: as /health (app.api.routes.meta)
 @router.get(
     "/ready",
     summary="Readiness: 200 when the database answers, its schema is current and a source is fresh; 503 otherwise",
