@@ -116,6 +116,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             access_log=settings.access_log,
             log_config=None,  # app.core.logs formats every line, uvicorn's included (FX_LOG_FORMAT)
+            http="app.api.limits:LimitedHttpTools",  # httptools with limits on a request's head
         )
     finally:
         if metrics_dir is not None:
