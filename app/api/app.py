@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -36,6 +37,8 @@ from app.sources.registry import get_settings
 from app.storage.engine import describe, make_engine
 
 log = logging.getLogger(__name__)
+
+LOOP_SWITCH_SECONDS = 0.0005
 
 DESCRIPTION = """
 Intraday rates of the Kyrgyz som, Kazakh tenge, Tajik somoni, Uzbek sum and Turkmen manat against the
@@ -83,6 +86,11 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     """The application. `transport` lets tests serve recorded upstream bytes instead of the internet."""
     settings = settings or get_settings()
     logs.configure(settings.log_level, settings.log_format)  # each uvicorn worker builds the app: once per process
+    # The event loop shares the GIL with the database threads, which compute for seconds on a heavy query: by the
+    # default 5 ms a turn, every callback and send of the loop waited that long behind them, and a burst's 503s
+    # (due at FX_DB_QUEUE_TIMEOUT) went out seconds late. Half a millisecond keeps the loop on time for a
+    # slightly higher switching cost, paid only while several threads want the GIL.
+    sys.setswitchinterval(LOOP_SWITCH_SECONDS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
+from app.api.httpmetrics import ARRIVED
 from app.core import metrics
 from app.core.abandon import watched
 from app.core.settings import Settings
@@ -154,10 +155,14 @@ class Database:
         self._workers = _Workers(settings.db_concurrency)
         self.throttle = _Throttle()
 
-    async def run(self, job: Callable[[], T], *, queue_timeout: float | None = None) -> T:
+    async def run(self, job: Callable[[], T], *, queue_timeout: float | None = None, arrived: float | None = None) -> T:
         """`job()` in a worker thread, once a turn is free (waiting at most `queue_timeout`, by default
-        FX_DB_QUEUE_TIMEOUT), answered within FX_DB_TIMEOUT; DatabaseUnavailable otherwise."""
-        await self._admit(self.queue_timeout if queue_timeout is None else queue_timeout)
+        FX_DB_QUEUE_TIMEOUT, from `arrived` (time.perf_counter) when given), answered within FX_DB_TIMEOUT;
+        DatabaseUnavailable otherwise."""
+        patience = self.queue_timeout if queue_timeout is None else queue_timeout
+        if arrived is not None:  # the time a busy server took to get the request this far counts too
+            patience -= time.perf_counter() - arrived
+        await self._admit(patience)
         loop = asyncio.get_running_loop()
         overdue = False
 
@@ -192,21 +197,21 @@ class Database:
                 raise self.failure(exc) from None
             raise
 
-    async def read(self, job: Callable[[Session], T]) -> T:
+    async def read(self, job: Callable[[Session], T], arrived: float | None = None) -> T:
         """`job(session)` as `run` does, on a session opened and closed (its connection given back) in the thread."""
 
         def in_session() -> T:
             with read_session(self.engine) as session:
                 return job(session)
 
-        return await self.run(in_session)
+        return await self.run(in_session, arrived=arrived)
 
     async def _admit(self, patience: float) -> None:
         if not self._turns.locked():
             await self._turns.acquire()  # free: taken without waiting
             return
         try:
-            await asyncio.wait_for(self._turns.acquire(), patience)
+            await asyncio.wait_for(self._turns.acquire(), max(patience, 0))
         except TimeoutError:
             if self._overdue:  # the turns are held by threads still waiting for a database that does not answer
                 raise self._timeout(
@@ -259,7 +264,8 @@ def in_database(endpoint: Callable[..., Response]) -> Callable[..., Awaitable[Re
 
     async def route(**values: Any) -> Response:
         request: Request = values["request"]
-        return await database(request).read(lambda session: endpoint(session=session, **values))
+        arrived = request.scope.get(ARRIVED)
+        return await database(request).read(lambda session: endpoint(session=session, **values), arrived)
 
     for name in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(route, name, getattr(endpoint, name))
