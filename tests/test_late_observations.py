@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from sqlmodel import Session, col, func, select
 from app.api.app import create_app
 from app.cli import main
 from app.core.settings import Settings
-from app.ingest.pipeline import Outcome, process
+from app.domain.quotes import Quote
+from app.domain.values import Value
+from app.ingest.pipeline import Outcome, process, store_quotes
 from app.sources.ticker import SPEC
 from app.storage.models import (
     PollLog,
@@ -207,6 +210,18 @@ def test_a_late_value_is_compared_with_the_value_before_it_not_the_newest(engine
     assert flags(engine)[1:] == [
         ("KGS", "jump", at("2026-02-23T10:40"), "moved 9.17% from its previous value 0.01145 (threshold 5%)")
     ]
+
+
+def test_a_late_value_is_compared_with_the_other_sources_in_force_then(
+    engine: Engine, database_url: str, settings: Settings
+) -> None:
+    for value, when in (("87.5", "2026-02-23T10:00"), ("76.9", "2026-02-23T12:00")):
+        quote = Quote("KGS", "erapi", Value(Decimal(value), per_usd=True), at(when), at(when).date())
+        store_quotes(engine, settings, "erapi", [quote], started_at=at(when), entries_seen=1)
+    ingest(engine, settings, page(), at("2026-02-23T13:00"))
+    # At 10:05 the aggregator said 87.5 per USD (0.0114286 USD), not its newest 76.9 (0.0130039 USD).
+    late = summary(engine, settings, page(KGS="0.01300 0%"), at("2026-02-23T10:05"))
+    assert "; flagged: KGS from ticker: differs 13.75% from erapi (0.0114286 USD;" in late
 
 
 # --- any order ------------------------------------------------------------------------------------------------

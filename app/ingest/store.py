@@ -103,13 +103,14 @@ def _others(session: Session, quote: Quote, cadences: Mapping[str, Cadence]) -> 
     """The value of every other source for this currency still in force when the quote was seen (by its source's
     freshness rule, app.domain.freshness): a value no longer in force is no one's word against this one.
 
-    A series' spans never overlap, so its latest span is also the last seen: if that one has lapsed, all have.
+    The span each other series had begun by then: a quote placed late into history is compared with the values
+    of its own moment, not with today's. Spans never overlap, so if that one has lapsed by then, all have.
     """
     series = [(quote.currency, source) for source in cadences if source != quote.source]
     moment = quote.observed_at
     return {
         source: span.published
-        for (_, source), span in latest_spans(session, series).items()
+        for (_, source), span in latest_spans(session, series, at=moment).items()
         if cadences[source].state(span, moment).in_force
     }
 
