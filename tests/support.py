@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from app.core.settings import Settings
+from app.ingest import pairs, rollup
 from app.sources.registry import load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,3 +85,13 @@ class Upstream:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def assert_rollups_current(engine: Engine) -> None:
+    """Every rollup (hours and days, of each series and of the pairs) is what a rebuild from the spans gives."""
+    with engine.connect() as conn:
+        assert rollup.stored(conn) == rollup.computed(conn)
+        assert rollup.stored_days(conn) == rollup.computed_days(conn)
+        crosses = pairs.computed(conn)
+        assert pairs.stored(conn) == crosses
+        assert pairs.stored_days(conn) == list(rollup.days_of_hours(crosses, pairs.KIND))

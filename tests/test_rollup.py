@@ -27,7 +27,7 @@ from app.storage.engine import WRITE_OPTIONS, make_engine
 from app.storage.models import RateSpan
 from tests.series import insert_spans, span
 from tests.span_buckets import rates, reference_buckets
-from tests.support import at
+from tests.support import assert_rollups_current, at
 
 GAP = timedelta(minutes=20)
 ORIGIN = at("2026-03-29T20:00")  # a Sunday evening: days, a Monday week and a month start within four days
@@ -89,19 +89,16 @@ def _fill(engine: Engine, rng: random.Random) -> None:
 
 
 def _check_rollup(engine: Engine) -> None:
+    assert_rollups_current(engine)
     with engine.connect() as conn:
         expected = rollup.computed(conn)
         assert expected, "no spans were stored"
-        assert rollup.stored(conn) == expected
-        days = rollup.computed_days(conn)
-        assert len(days) >= len(expected), "a day row for each of the 24 hours up to each hour row"
-        assert rollup.stored_days(conn) == days
-        crosses = pairs.computed(conn)
-        assert {(r["currency"], r["base"]) for r in crosses} == {
+        assert len(rollup.computed_days(conn)) >= len(expected), (
+            "a day row for each of the 24 hours up to each hour row"
+        )
+        assert {(r["currency"], r["base"]) for r in pairs.computed(conn)} == {
             (a, b) for a in ("KGS", "TJS", "TMT") for b in ("KGS", "TJS", "TMT") if a != b
         }
-        assert pairs.stored(conn) == crosses
-        assert pairs.stored_days(conn) == list(rollup.days_of_hours(crosses, pairs.KIND))
 
 
 def _check_buckets(engine: Engine, rng: random.Random) -> None:

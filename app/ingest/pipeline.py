@@ -40,6 +40,8 @@ class Outcome:
             return f"{self.source}: {self.status}: {self.error}"
         r = self.result
         text = f"{self.source}: {r.outcome}, {r.entries_seen} entries, {r.opened} spans opened, {r.extended} extended"
+        if r.ignored:  # sightings stored before (a page loaded again): said, so nothing is dropped silently
+            text += f", {r.ignored} already stored"
         if r.rejections:
             text += "; rejected: " + "; ".join(str(x) for x in r.rejections)
         if r.flags:

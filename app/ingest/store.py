@@ -1,4 +1,6 @@
-"""Applies one source snapshot to the database in one transaction, following app.domain.collapse.
+"""Applies one source snapshot to the database in one transaction, following app.domain.collapse: a quote later
+than its series' latest sighting extends or opens the latest span; an older one (a saved page loaded late) is
+placed into the series' history by the same rules as backfilled history.
 
 Every transaction that changes spans also brings the hourly and daily rollups (app.ingest.rollup) up to date before
 it commits, and every one that changes spans or writes a poll-log row brings the source's counts in source_state up to
@@ -37,7 +39,7 @@ from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
 from app.core.logs import redact
-from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, decide, place
+from app.domain.collapse import Action, Neighbours, OpenSpan, Placement, Rejection, conflict, decide, place
 from app.domain.freshness import Cadence
 from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
@@ -67,8 +69,11 @@ class FlagRules:
 class ApplyResult:
     entries_seen: int = 0
     opened: int = 0
+    # Quotes added to a stored span: extended, begun earlier, joined with the next, or one more sighting inside it
+    # (history placed in any order). So every observation stored is accounted for: opened plus extended.
     extended: int = 0
-    ignored: int = 0
+    ignored: int = 0  # sightings a span of the same value already held (its first or last): "already stored"
+    joined: int = 0  # spans removed because a quote bridged them with the one before
     rejections: list[Rejection] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     unchanged: bool = False  # the upstream said 304: the previous quotes were confirmed, not re-read
@@ -98,21 +103,31 @@ def _others(session: Session, quote: Quote, cadences: Mapping[str, Cadence]) -> 
     """The value of every other source for this currency still in force when the quote was seen (by its source's
     freshness rule, app.domain.freshness): a value no longer in force is no one's word against this one.
 
-    A series' spans never overlap, so its latest span is also the last seen: if that one has lapsed, all have.
+    The span each other series had begun by then: a quote placed late into history is compared with the values
+    of its own moment, not with today's. Spans never overlap, so if that one has lapsed by then, all have.
     """
     series = [(quote.currency, source) for source in cadences if source != quote.source]
     moment = quote.observed_at
     return {
         source: span.published
-        for (_, source), span in latest_spans(session, series).items()
+        for (_, source), span in latest_spans(session, series, at=moment).items()
         if cadences[source].state(span, moment).in_force
     }
 
 
-def _flags(session: Session, quote: Quote, span: RateSpan | None, rules: FlagRules) -> list[Flag]:
-    jump = jump_flag(quote, span.published if span is not None else None, rules.jump_pct)
-    spread = spread_flags(quote, _others(session, quote, rules.cadences), rules.spread_pct)
-    return ([jump] if jump else []) + spread
+def _flag(session: Session, quote: Quote, previous: RateSpan | None, rules: FlagRules | None) -> list[Flag]:
+    """The flags of a quote that opens a span, stored beside it: a jump from `previous`, the span before it in
+    time (the open span for a live quote; for a late one, its neighbour in history, never the newest value),
+    and disagreements with the other sources then. A value the same as the previous one raises none."""
+    if rules is None or (previous is not None and previous.published.same_rate(quote.value)):
+        return []
+    jump = jump_flag(quote, previous.published if previous is not None else None, rules.jump_pct)
+    flags = ([jump] if jump else []) + spread_flags(quote, _others(session, quote, rules.cadences), rules.spread_pct)
+    session.add_all(
+        QuoteFlag(source=f.source, currency=f.currency, raised_at=quote.observed_at, kind=f.kind, detail=f.detail)
+        for f in flags
+    )
+    return flags
 
 
 def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict[str, RateSpan]:
@@ -120,15 +135,21 @@ def open_spans(session: Session, source: str, currencies: Sequence[str]) -> dict
     return {currency: span for (currency, _), span in latest_spans(session, [(c, source) for c in currencies]).items()}
 
 
+def _open_span(span: RateSpan) -> OpenSpan:
+    return OpenSpan(span.published, span.first_seen, span.last_seen, span.effective_date)
+
+
 def _state(span: RateSpan | None) -> OpenSpan | None:
-    if span is None:
-        return None
-    return OpenSpan(span.published, span.last_seen, span.effective_date)
+    return _open_span(span) if span is not None else None
+
+
+def _change(quote: Quote) -> str | None:
+    """The change the source printed beside the value, as a span keeps that of its last sighting."""
+    return str(quote.reported_change_pct) if quote.reported_change_pct is not None else None
 
 
 def _new_span(quote: Quote) -> RateSpan:
     """A span of one observation: the value exactly as published, in the source's direction."""
-    change = quote.reported_change_pct
     return RateSpan(
         currency=quote.currency,
         source=quote.source,
@@ -138,35 +159,28 @@ def _new_span(quote: Quote) -> RateSpan:
         last_seen=quote.observed_at,
         observations=1,
         effective_date=quote.effective_date,
-        reported_change_pct=str(change) if change is not None else None,
+        reported_change_pct=_change(quote),
     )
 
 
 def _apply_quote(
     session: Session, quote: Quote, max_gap: timedelta, rules: FlagRules | None = None, span: RateSpan | None = None
 ) -> tuple[Action, list[Flag]]:
+    """Extend or open the latest span `span` of the quote's series with a quote later than it (a LATE one is
+    left to `_place_quote`)."""
     action = decide(quote, _state(span), max_gap)
-    change = str(quote.reported_change_pct) if quote.reported_change_pct is not None else None
     flags: list[Flag] = []
     if action is Action.EXTEND and span is not None:
         span.last_seen = quote.observed_at
         span.observations += 1
-        span.reported_change_pct = change
+        span.reported_change_pct = _change(quote)
         # The span's effective date is the latest date the source has stated the value for: a bank
         # repeating 3.50 every day keeps one span whose effective date stays current.
-        if quote.effective_date is not None:
-            span.effective_date = max(quote.effective_date, span.effective_date or quote.effective_date)
+        span.effective_date = _later(span.effective_date, quote.effective_date)
         session.add(span)
     elif action is Action.OPEN:
         session.add(_new_span(quote))
-        if rules is not None and (span is None or not span.published.same_rate(quote.value)):
-            flags = _flags(session, quote, span, rules)
-            session.add_all(
-                QuoteFlag(
-                    source=f.source, currency=f.currency, raised_at=quote.observed_at, kind=f.kind, detail=f.detail
-                )
-                for f in flags
-            )
+        flags = _flag(session, quote, span, rules)
     return action, flags
 
 
@@ -269,14 +283,13 @@ def apply_snapshot(
         _serialize_writers(session, engine)
         spans = open_spans(session, source, sorted({q.currency for q in quotes}))
         extended: list[rollup.Extension] = []
-        opened: set[rollup.Key] = set()
+        touched: set[rollup.Key] = set()  # hours whose rollup rows are recomputed
         for quote in quotes:
             span = spans.get(quote.currency)
             previous_seen = span.last_seen if span is not None else None
             action, flags = _apply_quote(session, quote, max_gap, rules, span)
             result.opened += action is Action.OPEN
             result.extended += action is Action.EXTEND
-            result.ignored += action is Action.IGNORE
             result.flags.extend(flags)
             if action is Action.EXTEND and span is not None:
                 # The open span is the last begun of its series, so the last of its hour's row.
@@ -284,14 +297,19 @@ def apply_snapshot(
                     rollup.Extension(span.currency, span.source, span.first_seen, span.last_seen, previous_seen)
                 )
             elif action is Action.OPEN:
-                opened.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
-        if extended or opened:
+                touched.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
+            elif action is Action.LATE:
+                placed = _place_quote(session, quote, max_gap, touched, rules)
+                _tally(result, quote, placed)
+                if placed.placement is Placement.BRIDGE and placed.after is span and placed.before is not None:
+                    spans[quote.currency] = placed.before  # the latest span was joined to the one before it
+        if extended or touched:
             session.flush()
             rollup.extend(session.connection(), extended)
-            rollup.refresh(session.connection(), opened)
-            pairs.follow(session.connection(), opened, extended)
+            rollup.refresh(session.connection(), touched)
+            pairs.follow(session.connection(), touched, extended)
         log = _log_row(source, started_at, result, result.outcome, None)
-        _log(session, log, spans=result.opened, flags=len(result.flags))
+        _log(session, log, spans=result.opened - result.joined, flags=len(result.flags))
         bump_version(session)
     return result
 
@@ -338,8 +356,23 @@ def _later(a: date | None, b: date | None) -> date | None:
     return max(a, b) if a is not None and b is not None else (a or b)
 
 
-def _place_quote(session: Session, quote: Quote, max_gap: timedelta, touched: set[rollup.Key]) -> Placement:
-    """Place one backfilled quote; `touched` gets the rollup hours whose spans changed."""
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """Where `_place_quote` put a quote, between which spans, and the flags it raised."""
+
+    placement: Placement
+    before: RateSpan | None  # the span begun last at or before the quote: the one it follows or falls inside
+    after: RateSpan | None  # the next one
+    flags: list[Flag]
+
+
+def _place_quote(
+    session: Session, quote: Quote, max_gap: timedelta, touched: set[rollup.Key], rules: FlagRules | None = None
+) -> _Placed:
+    """Place one quote into its series' history (a backfilled day, or a page older than the latest sighting);
+    `touched` gets the rollup hours whose spans changed. Every span a quote joins ends up as it would have had
+    the quotes come in order: its effective date the latest stated, its printed change that of its last sighting.
+    """
     before, after = _neighbours(session, quote)
     around = Neighbours(
         _state(before),
@@ -355,26 +388,44 @@ def _place_quote(session: Session, quote: Quote, max_gap: timedelta, touched: se
     touched.update((s.currency, s.source, rollup.hour_of(s.first_seen)) for s in hours if s is not None)
     if placement in (Placement.PREPEND, Placement.OPEN):
         touched.add((quote.currency, quote.source, rollup.hour_of(quote.observed_at)))
-    if placement is Placement.IGNORE and before is not None:
-        # A day not stored before (apply_history skips those that were), inside a span that joined its
-        # neighbours across it: the span already says so, and now it has one more observation.
+    flags: list[Flag] = []
+    if placement is Placement.WITHIN and before is not None:
+        # A sighting between the span's first and last that it has not counted (apply_history skips the days
+        # stored before; a page is ingested once): the span already says so, and now has one more observation.
         before.observations += 1
+        before.effective_date = _later(before.effective_date, quote.effective_date)
     elif placement is Placement.EXTEND and before is not None:
         before.last_seen = quote.observed_at
         before.observations += 1
         before.effective_date = _later(before.effective_date, quote.effective_date)
+        before.reported_change_pct = _change(quote)
     elif placement is Placement.PREPEND and after is not None:
         after.first_seen = quote.observed_at
         after.observations += 1
+        after.effective_date = _later(after.effective_date, quote.effective_date)
     elif placement is Placement.BRIDGE and before is not None and after is not None:
         before.last_seen = after.last_seen
         before.observations += after.observations + 1
-        before.effective_date = _later(before.effective_date, after.effective_date)
+        before.effective_date = _later(_later(before.effective_date, after.effective_date), quote.effective_date)
+        before.reported_change_pct = after.reported_change_pct
         session.delete(after)
     elif placement is Placement.OPEN:
         session.add(_new_span(quote))
+        flags = _flag(session, quote, before, rules)
     session.flush()
-    return placement
+    return _Placed(placement, before, after, flags)
+
+
+def _tally(result: ApplyResult, quote: Quote, placed: _Placed) -> None:
+    """Count a placed quote in `result`: a conflict is a rejection, with its reason."""
+    placement = placed.placement
+    result.opened += placement is Placement.OPEN
+    result.extended += placement in (Placement.EXTEND, Placement.PREPEND, Placement.BRIDGE, Placement.WITHIN)
+    result.ignored += placement is Placement.IGNORE
+    result.joined += placement is Placement.BRIDGE
+    result.flags.extend(placed.flags)
+    if placement is Placement.CONFLICT and placed.before is not None:
+        result.rejections.append(conflict(quote, _open_span(placed.before)))
 
 
 def apply_history(
@@ -393,20 +444,12 @@ def apply_history(
         stored = _days_marked(session, source, {q.observed_at.date() for q in quotes})
         fresh = [q for q in quotes if q.observed_at.date() not in stored]
         touched: set[rollup.Key] = set()
-        joined = 0  # spans removed: a bridge merges two into one
         for quote in sorted(fresh, key=lambda q: (q.currency, q.observed_at)):
-            placement = _place_quote(session, quote, max_gap, touched)
-            result.opened += placement is Placement.OPEN
-            result.extended += placement in (Placement.EXTEND, Placement.PREPEND, Placement.BRIDGE)
-            result.ignored += placement is Placement.IGNORE
-            joined += placement is Placement.BRIDGE
-            if placement is Placement.CONFLICT:
-                reason = f"{quote.value.text} on {quote.observed_at.date()} falls inside a stored span of another value"
-                result.rejections.append(Rejection(quote.currency, quote.source, reason))
+            _tally(result, quote, _place_quote(session, quote, max_gap, touched))
         rollup.refresh(session.connection(), touched)
         pairs.follow(session.connection(), touched)
-        if result.opened or joined:
-            _account(session.connection(), source, spans=result.opened - joined)
+        if result.opened or result.joined:
+            _account(session.connection(), source, spans=result.opened - result.joined)
         for day, outcome in days.items():
             session.merge(FetchedDay(source=source, day=day, outcome=outcome))
         bump_version(session)

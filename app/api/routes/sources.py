@@ -36,7 +36,7 @@ class SourceOut(BaseModel):
     last_success: datetime | None
     last_error: str | None = Field(description="The latest failed or rejected poll's reason")
     last_error_at: datetime | None
-    last_rejections: str | None = Field(description="Quotes refused before storing in the latest poll that had any")
+    last_rejections: str | None = Field(description="Quotes refused in the latest poll that had any, and why")
     last_rejections_at: datetime | None
     consecutive_failures: int
     backoff_until: datetime | None
