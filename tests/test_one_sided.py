@@ -119,3 +119,31 @@ def test_rates_at_an_instant_and_conversions_leave_out_or_refuse_a_missing_leg(a
     # The last value known counts, however old (KGS was last seen two days before): marked stale
     old = body(april.get("/convert", params={"from": "KGS", "to": "KZT", "amount": "1", "at": "2026-04-01T12:00"}))
     assert (old["rate"], old["sources"]["KGS"]["stale"]) == (Decimal("5.4397805"), True)
+
+
+# A leg last seen just before the range still holds into it: KGS last seen at 00:50 holds until 01:05 (the
+# ticker's values hold 15 minutes), when KZT begins at 01:00. The cross was in force from 01:00 to 01:05.
+HELD = [
+    span("KGS", "ticker", "0.0100", False, at("2026-01-01T00:00"), at("2026-01-01T00:50")),
+    span("KZT", "ticker", "0.0020", False, at("2026-01-01T01:00"), at("2026-01-01T02:00")),
+]
+
+
+def test_a_leg_ending_just_before_the_range_holds_into_it_in_json_and_csv_alike(
+    engine: Engine, database_url: str
+) -> None:
+    with serve(engine, database_url, HELD) as client:
+        for start in ("2026-01-01T00:40", "2026-01-01T00:55", "2026-01-01T01:00"):
+            params = {"start": start, "end": "2026-01-01T02:00", "base": "KZT", "source": "ticker"}
+            points = body(client.get("/rates/KGS/history", params=params))["points"]
+            assert points == [
+                {"since": "2026-01-01T01:00:00Z", "until": "2026-01-01T01:00:00Z", "rate": 5, "inverse": Decimal("0.2")}
+            ], start
+            csv = client.get("/rates/KGS/history", params={**params, "format": "csv"}).text.splitlines()
+            assert csv[1:] == ["2026-01-01T01:00:00Z,2026-01-01T01:00:00Z,KGS,KGS/KZT,5,0.2,ticker,ticker"], start
+        # Seen no later than 01:00, the piece is not listed for a range that begins after it (as a span is not)
+        later = {"start": "2026-01-01T01:02", "end": "2026-01-01T02:00", "base": "KZT", "source": "ticker"}
+        assert body(client.get("/rates/KGS/history", params=later))["points"] == []
+        one_hour = {**later, "start": "2026-01-01T01:00", "end": "2026-01-01T01:00", "interval": "1h"}
+        (hour,) = body(client.get("/rates/KGS/history", params=one_hour))["points"]
+    assert (hour["open"], hour["close"], hour["average"]) == (5, 5, 5)

@@ -38,7 +38,7 @@ from app.core.clock import utcnow
 from app.core.jsonenc import dumps
 from app.read.history import MAX_RAW_POINTS, Pair, document, pair_for
 from app.read.query import data_version
-from app.read.series import TooMuchWork, raw_extent
+from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
 
 router = APIRouter(tags=["history"])
 
@@ -51,7 +51,11 @@ def _key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[ob
     calendar = window.calendar
     if calendar is not None:
         return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end), window.unfinished)
-    extents = [raw_extent(conn, leg.currency, leg.source, window.start, window.end) for leg in legs if leg is not None]
+    start, end = window.start, window.end
+    if pair.base is None:
+        extents = [raw_extent(conn, leg.currency, leg.source, start, end) for leg in legs if leg is not None]
+    else:  # a cross also depends on a span last seen before the range that holds into it
+        extents = [cross_leg_extent(conn, leg, start, end) for leg in legs if leg is not None]
     return (*head, "raw", *extents)
 
 
