@@ -1,6 +1,7 @@
 """Answers over data one side lacks: a leg of a cross with no data at all, none in the range, ending before it or
 beginning after it. No data is never a 5xx and never a download cut short: raw history has no points, buckets
-are null, CSV has no rows for the pair, a single change is a 404 that says where the data is."""
+are null, CSV has no rows for the pair, a single change is a 404 that says where the data is, and the answers
+about several currencies leave out the ones with nothing to show."""
 
 from __future__ import annotations
 
@@ -68,6 +69,15 @@ def test_several_series_in_a_base_without_data_in_the_range(april: TestClient) -
     assert [(s["currency"], s["base_source"], s["points"]) for s in many["series"]] == [
         ("USD", "ticker", []), ("KGS", "ticker", []), ("KZT", "ticker", []), ("UZS", "ticker", [])
     ]  # fmt: skip
+
+
+def test_several_series_leave_out_a_currency_with_no_data_at_all(april: TestClient) -> None:
+    """As /rates/changes and /rates/export.csv do: one currency never polled does not make the answer a 404."""
+    many = body(april.get("/rates/history", params={**RANGE, "base": "TJS"}))
+    assert [s["currency"] for s in many["series"]] == ["USD", "KGS", "KZT", "UZS"]  # TMT has no data at all
+    assert body(april.get("/rates/history", params={**RANGE, "base": "TMT"}))["series"] == []
+    asked = body(april.get("/rates/history", params={**RANGE, "currencies": "TMT,KZT", "interval": "1d"}))
+    assert [s["currency"] for s in asked["series"]] == ["KZT"]
 
 
 def test_an_export_in_a_base_one_leg_of_which_is_missing_is_complete(april: TestClient) -> None:

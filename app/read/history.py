@@ -69,6 +69,21 @@ def pair_for(
     return Pair(currency, leg(currency), base, leg(base))
 
 
+def pairs_for(
+    conn: Connection, latest: LatestService, settings: Settings, codes: list[str], base: str, asked: str | None
+) -> list[Pair]:
+    """The pairs of an answer about several currencies: each of `codes` in units of `base`, in order, leaving out a
+    currency with no data from any source yet (all of them, when the base has none). Asked for one at a time, such
+    a currency is a 404 (NoData); among several, one never polled must not make the whole answer fail."""
+    found = []
+    for code in codes:
+        try:
+            found.append(pair_for(conn, latest, settings, code, base, asked))
+        except NoData:
+            continue
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Pair:
     """What a history is of: a currency (None: USD) in units of a base (None: USD), each from its series."""
