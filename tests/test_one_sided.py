@@ -90,6 +90,15 @@ def test_an_export_in_a_base_one_leg_of_which_is_missing_is_complete(april: Test
     assert [line.split(",")[2] for line in days.text.splitlines()[1:]] == ["USD/KZT", "USD/KZT", "UZS/KZT", "UZS/KZT"]
 
 
+def test_an_export_in_another_base_has_its_columns_even_with_no_pair_to_show(april: TestClient) -> None:
+    """The columns follow the query, not the data: a file in a base with no data yet is still in another base."""
+    nothing = april.get("/rates/export.csv", params={**RANGE, "base": "TMT"})
+    assert (nothing.status_code, nothing.text) == (200, RAW_HEADER + "\r\n")
+    in_usd = april.get("/rates/export.csv", params={**RANGE, "currencies": "TMT"})  # no pair either, in USD
+    assert in_usd.text == "timestamp,until,currency,pair,rate,inverse,source\r\n"
+    assert in_usd.headers["etag"] != nothing.headers["etag"]
+
+
 def test_buckets_in_another_base_with_a_leg_without_data_are_null(april: TestClient) -> None:
     for interval, count in (("1h", 25), ("1d", 2), ("1w", 0), ("1mo", 1)):
         points = body(april.get("/rates/KGS/history", params={**RANGE, "base": "KZT", "interval": interval}))["points"]

@@ -30,6 +30,7 @@ from app.domain.calendar import Calendar
 from app.domain.steps import NEVER
 from app.domain.values import invert, plain_text
 from app.read.history import Pair, cross_page, stamp
+from app.read.latest import USD
 from app.read.series import SPANS, Series, series_buckets, start_of_span_at
 
 # Rows per fetch and per chunk sent (about 45 kB). Small on purpose: rows that die before the garbage collector's
@@ -188,12 +189,13 @@ class CsvExport:
         end: datetime,
         calendar: Calendar | None,
         horizon: datetime = NEVER,
+        base: str = USD,
     ) -> None:
         self.engine = engine
         self.start, self.end, self.calendar, self.horizon = start, end, calendar, horizon
         self._todo = list(pairs)
         header: tuple[str, ...] = RAW_HEADER if calendar is None else BUCKET_HEADER
-        if any(pair.base is not None for pair in pairs):
+        if base != USD:  # asked for, not found in the pairs: a file with none of them has the same columns
             header = (*header, BASE_COLUMN)
         self._header: bytes | None = _line(*header).encode()
         self._after: datetime | None = None  # where the current raw series continues (None: at its beginning)
@@ -228,10 +230,10 @@ class CsvExport:
 
 
 def csv_stream(
-    engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None
+    engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None, base: str = USD
 ) -> Iterator[bytes]:
     """The whole CSV file, step by step, in this thread."""
-    export = CsvExport(engine, pairs, start, end, calendar)
+    export = CsvExport(engine, pairs, start, end, calendar, base=base)
     while chunks := export.step():
         yield from chunks
 

@@ -66,4 +66,4 @@ def export_csv(
     pairs = pairs_for(conn, latest, settings, codes, base_name, asked)  # those with no data at all left out
     version = data_version(session)
     session.close()  # the stream reads on its own connection: give this one back before it starts
-    return csv_response(request, version, pairs, window)
+    return csv_response(request, version, pairs, window, base_name)

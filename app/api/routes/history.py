@@ -118,7 +118,7 @@ def history(
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
-        return csv_response(request, version, [pair], window)
+        return csv_response(request, version, [pair], window, base_name)
     key = ("history", version, *_key(conn, pair, window, zone))
     return cached_json(request, key, lambda: _body(conn, pair, window, zone))
 
