@@ -100,6 +100,7 @@ class Expected:
     low: Decimal | None
     close: Decimal | None
     average: Decimal | None
+    close_inverse: Decimal | None = None  # what a CSV row of the bucket shows beside its close
 
 
 def bucket(series: Series | CrossSeries, start: datetime, stop: datetime) -> Expected:
@@ -134,4 +135,5 @@ def bucket(series: Series | CrossSeries, start: datetime, stop: datetime) -> Exp
         min(levels, key=lambda level: level.exact).rate,
         points[-1][1].rate,
         average,
+        points[-1][1].inverse,
     )
