@@ -2,6 +2,7 @@
 
 Slow and obviously right, for series whose spans begin and end on whole minutes: whatever is in force over a
 minute is in force at its middle, so a bucket's OHLC and time-weighted average follow from one look per minute.
+The raw points of a cross (`stretches`) are listed from every span of both legs, with no paging or lookups.
 """
 
 from __future__ import annotations
@@ -29,14 +30,24 @@ class Series:
 
     def at(self, moment: datetime) -> Value | None:
         """The value in force at `moment` (None when nothing is)."""
+        found = self.held(moment)
+        return found.value if found is not None else None
+
+    def held(self, moment: datetime) -> Span | None:
+        """The span in force at `moment` (None when none is)."""
+        found = self.known(moment)
+        if found is None or moment > found.last_seen + self.hold:
+            return None
+        return found
+
+    def known(self, moment: datetime) -> Span | None:
+        """The span begun last at or before `moment`, in force or not: the value known then."""
         found = None
         for span in self.spans:
             if span.first_seen > moment:
                 break
             found = span
-        if found is None or moment > found.last_seen + self.hold:
-            return None
-        return found.value
+        return found
 
 
 @dataclass(frozen=True)
@@ -54,12 +65,42 @@ class CrossSeries:
 
 
 @dataclass(frozen=True)
+class Stretch:
+    """A raw point of a cross: from `since` until the last instant both legs were seen holding its rate."""
+
+    since: datetime
+    until: datetime
+    rate: Decimal
+    inverse: Decimal
+
+
+def stretches(series: CrossSeries, start: datetime, end: datetime) -> list[Stretch]:
+    """The raw points of a cross overlapping [start, end], from every span of both legs: one at each instant
+    either leg begins a span while both are in force, until the earlier of the legs' last sightings, but no later
+    than the next such instant and no earlier than its own."""
+    legs = [leg for leg in (series.quote, series.base) if leg is not None]
+    moments = sorted({span.first_seen for leg in legs for span in leg.spans})
+    found = []
+    for n, moment in enumerate(moments):
+        level = series.at(moment)
+        if level is None:
+            continue
+        seen = [span.last_seen for leg in legs if (span := leg.held(moment)) is not None]
+        following = moments[n + 1] if n + 1 < len(moments) else datetime.max.replace(tzinfo=moment.tzinfo)
+        until = max(min(*seen, following), moment)
+        if until >= start and moment <= end:
+            found.append(Stretch(moment, until, level.rate, level.inverse))
+    return found
+
+
+@dataclass(frozen=True)
 class Expected:
     open: Decimal | None
     high: Decimal | None
     low: Decimal | None
     close: Decimal | None
     average: Decimal | None
+    close_inverse: Decimal | None = None  # what a CSV row of the bucket shows beside its close
 
 
 def bucket(series: Series | CrossSeries, start: datetime, stop: datetime) -> Expected:
@@ -94,4 +135,5 @@ def bucket(series: Series | CrossSeries, start: datetime, stop: datetime) -> Exp
         min(levels, key=lambda level: level.exact).rate,
         points[-1][1].rate,
         average,
+        points[-1][1].inverse,
     )

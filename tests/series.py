@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, delete, insert, update
 from sqlmodel import Session
 
 from app.api.app import create_app
@@ -60,11 +60,15 @@ def span(
     }
 
 
-def insert_spans(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Insert spans directly, recompute the rollups and bump the change counter, as the store does."""
+def insert_spans(engine: Engine, rows: list[dict[str, Any]], replace: bool = False) -> None:
+    """Insert spans directly (`replace`: instead of every span stored), recompute the rollups and bump the change
+    counter, as the store does."""
     with Session(engine) as session:
+        if replace:
+            session.connection().execute(delete(RateSpan.__table__))  # type: ignore[attr-defined]
         if rows:
             session.connection().execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
+        if rows or replace:
             rollup.rebuild(session.connection())
             pairs.rebuild(session.connection())
         session.connection().execute(update(DataVersion.__table__).values(version=DataVersion.version + 1))  # type: ignore[attr-defined]

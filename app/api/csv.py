@@ -57,22 +57,23 @@ class CsvStream(StreamingResponse):
                 await close()
 
 
-def csv_response(request: Request, version: int, pairs: list[Pair], window: Window) -> Response:
-    """The streamed file, or a 304: its weak ETag comes from the data version and the normalized query.
+def csv_response(request: Request, version: int, pairs: list[Pair], window: Window, base: str) -> Response:
+    """The streamed file of `pairs` (in units of `base`), or a 304: its weak ETag comes from the data version and
+    the normalized query.
 
     Called in the request's database turn: the first page is read there, so a database in trouble at the start is
     still a 503; every later page is read in a turn of its own (app.read.export.CsvExport), while the client is sent
     the one before, and no connection is held while the client reads."""
     start, end, calendar = window.start, window.end, window.calendar
     legs = tuple((p.currency, p.base_code, *(s.source if s else None for s in (p.quote, p.base))) for p in pairs)
-    query = (legs, start, end, window.interval, str(calendar.zone) if calendar else None, window.unfinished)
+    query = (base, legs, start, end, window.interval, str(calendar.zone) if calendar else None, window.unfinished)
     etag = weak_etag(version, query)
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
     headers = cache_headers(request, etag)
     headers["Content-Disposition"] = f'attachment; filename="{filename(start, end)}"'
-    export = CsvExport(request.app.state.engine, pairs, start, end, calendar, window.horizon)
+    export = CsvExport(request.app.state.engine, pairs, start, end, calendar, window.horizon, base)
     try:
         first = export.step()  # a later pair too costly to cross cuts the download short (CsvStream)
     except TooMuchWork as exc:

@@ -357,9 +357,12 @@ def cross_pieces(
 ) -> list[Piece]:
     """The cross of two series of spans (oldest first; None is USD) where both legs are in force: a new piece
     whenever either leg begins a span, up to `stop` (where the next change is known to be, when the spans given
-    are one page of longer series)."""
+    are one page of longer series). A leg with no span (none stored, or none near the range) has nothing in force:
+    then neither has the cross."""
     one = [Span(EPOCH, NEVER, USD)]
     legs = (quote if quote is not None else one, base if base is not None else one)
+    if not legs[0] or not legs[1]:
+        return []
     holds = (quote_hold if quote is not None else timedelta(0), base_hold if base is not None else timedelta(0))
     changes = sorted({span.first_seen for leg in legs for span in leg if EPOCH < span.first_seen < stop})
     pieces: list[Piece] = []

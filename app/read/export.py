@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, String, and_, func, select, type_coerce
@@ -27,10 +27,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.core.abandon import checkpoint
 from app.core.jsonenc import iso
 from app.domain.calendar import Calendar
-from app.domain.steps import NEVER, Span, cross_pieces
+from app.domain.steps import NEVER
 from app.domain.values import invert, plain_text
-from app.read.history import Pair, stamp
-from app.read.series import SPANS, Series, series_buckets, span_at, spans_after, start_of_span_at
+from app.read.history import Pair, cross_page, stamp
+from app.read.latest import USD
+from app.read.series import SPANS, Series, series_buckets, start_of_span_at
 
 # Rows per fetch and per chunk sent (about 45 kB). Small on purpose: rows that die before the garbage collector's
 # next young-generation pass are never promoted, so the collector never walks the whole heap; 10,000-row chunks
@@ -137,41 +138,20 @@ def _raw_page(
     return chunks, datetime.fromisoformat(last) if rows == EXPORT_PAGE else None
 
 
-def _leg_page(conn: Connection, series: Series, after: datetime, end: datetime) -> tuple[list[Span], datetime]:
-    """The span of `series` in force at `after`, then up to EXPORT_PAGE spans begun after it (up to `end`); and
-    where the next page of this leg would begin (NEVER: this was its last)."""
-    held = span_at(conn, series.currency, series.source, after)
-    page = spans_after(conn, series.currency, series.source, after, end, EXPORT_PAGE + 1)
-    following = page[EXPORT_PAGE].first_seen if len(page) > EXPORT_PAGE else NEVER
-    return ([held] if held is not None else []) + page[:EXPORT_PAGE], following
-
-
 def _cross_page(
     conn: Connection, pair: Pair, start: datetime, end: datetime, after: datetime | None
 ) -> tuple[list[bytes], datetime | None]:
-    """One page of the raw cross rates of `pair`: the stretches that begin from `after` (None: those overlapping
-    `start`) up to where the next page of either leg begins, and that place (None: this was the last page)."""
-    since = after if after is not None else start
-    legs: list[list[Span] | None] = []
-    stop = NEVER
-    for leg in (pair.quote, pair.base):
-        if leg is None:
-            legs.append(None)
-            continue
-        spans, following = _leg_page(conn, leg, since, end)
-        legs.append(spans)
-        stop = min(stop, following)
-    holds = [leg.hold if leg is not None else timedelta(0) for leg in (pair.quote, pair.base)]
-    pieces = cross_pieces(legs[0], legs[1], holds[0], holds[1], stop)
-    kept = [p for p in pieces if (p.since >= since or (after is None and p.until >= start)) and p.since <= end]
+    """One page of the raw cross rates of `pair` (app.read.history.cross_page, as raw JSON reads them), as chunks,
+    and where the next page begins (None: this was the last)."""
+    pieces, following = cross_page(conn, pair, start, end, after, EXPORT_PAGE)
     code = f"{pair.currency},{pair.currency}/{pair.base_code}"
     sources = f"{pair.quote.source if pair.quote else ''},{pair.base.source if pair.base else ''}"
     lines = [
         _line(iso(p.since), iso(p.until), *code.split(","), plain_text(p.level.rate), plain_text(p.level.inverse),
               *sources.split(","))
-        for p in kept
+        for p in pieces
     ]  # fmt: skip
-    return _chunked(lines), (stop if stop != NEVER else None)
+    return _chunked(lines), following
 
 
 def _chunked(lines: list[str]) -> list[bytes]:
@@ -209,12 +189,13 @@ class CsvExport:
         end: datetime,
         calendar: Calendar | None,
         horizon: datetime = NEVER,
+        base: str = USD,
     ) -> None:
         self.engine = engine
         self.start, self.end, self.calendar, self.horizon = start, end, calendar, horizon
         self._todo = list(pairs)
         header: tuple[str, ...] = RAW_HEADER if calendar is None else BUCKET_HEADER
-        if any(pair.base is not None for pair in pairs):
+        if base != USD:  # asked for, not found in the pairs: a file with none of them has the same columns
             header = (*header, BASE_COLUMN)
         self._header: bytes | None = _line(*header).encode()
         self._after: datetime | None = None  # where the current raw series continues (None: at its beginning)
@@ -249,10 +230,10 @@ class CsvExport:
 
 
 def csv_stream(
-    engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None
+    engine: Engine, pairs: list[Pair], start: datetime, end: datetime, calendar: Calendar | None, base: str = USD
 ) -> Iterator[bytes]:
     """The whole CSV file, step by step, in this thread."""
-    export = CsvExport(engine, pairs, start, end, calendar)
+    export = CsvExport(engine, pairs, start, end, calendar, base=base)
     while chunks := export.step():
         yield from chunks
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +19,9 @@ from app.core.jsonenc import iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
-from app.domain.steps import NEVER, Level, cross_pieces
+from app.domain.steps import NEVER, Level, Piece, Span, cross_pieces
 from app.read.latest import USD, LatestService
-from app.read.series import Series, TooMuchWork, has_spans, series_buckets, spans_between
+from app.read.series import Series, TooMuchWork, has_spans, leg_page, series_buckets, spans_between
 from app.sources.registry import cadence
 
 # A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
@@ -69,6 +69,21 @@ def pair_for(
     return Pair(currency, leg(currency), base, leg(base))
 
 
+def pairs_for(
+    conn: Connection, latest: LatestService, settings: Settings, codes: list[str], base: str, asked: str | None
+) -> list[Pair]:
+    """The pairs of an answer about several currencies: each of `codes` in units of `base`, in order, leaving out a
+    currency with no data from any source yet (all of them, when the base has none). Asked for one at a time, such
+    a currency is a 404 (NoData); among several, one never polled must not make the whole answer fail."""
+    found = []
+    for code in codes:
+        try:
+            found.append(pair_for(conn, latest, settings, code, base, asked))
+        except NoData:
+            continue
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Pair:
     """What a history is of: a currency (None: USD) in units of a base (None: USD), each from its series."""
@@ -107,19 +122,38 @@ def raw_points(conn: Connection, pair: Pair, start: datetime, end: datetime, zon
             }
             for span in spans
         ]
-    legs = [
-        spans_between(conn, leg.currency, leg.source, start, end, MAX_RAW_POINTS + 1) if leg is not None else None
-        for leg in (pair.quote, pair.base)
-    ]
-    for leg in legs:
-        _check_raw(len(leg) if leg is not None else 0, pair, start, end)
-    holds = [leg.hold if leg is not None else pair.base.hold for leg in (pair.quote, pair.base)]
-    pieces = [p for p in cross_pieces(legs[0], legs[1], holds[0], holds[1]) if p.until >= start and p.since <= end]
-    _check_raw(len(pieces), pair, start, end)
+    pieces, more = cross_page(conn, pair, start, end, None, MAX_RAW_POINTS)
+    _check_raw(MAX_RAW_POINTS + 1 if more is not None else len(pieces), pair, start, end)
     return [
         {"since": stamp(p.since, zone), "until": stamp(p.until, zone), "rate": p.level.rate, "inverse": p.level.inverse}
         for p in pieces
     ]
+
+
+def cross_page(
+    conn: Connection, pair: Pair, start: datetime, end: datetime, after: datetime | None, limit: int
+) -> tuple[list[Piece], datetime | None]:
+    """One page of the raw stretches of the cross `pair` over [start, end], oldest first: those that begin from
+    `after` (None: the first page, from those seen at or after `start`) up to where the next page of either leg
+    begins (each leg reads at most `limit` spans), and that place (None: this was the last page).
+
+    Each leg is read from the span begun last at or before the page's start: last seen before it, that span may
+    still hold into the range when the other leg begins a span, and the cross is in force from then. A leg with
+    no span there or later has nothing in force: no stretches. JSON reads one page, the CSV export every page."""
+    since = after if after is not None else start
+    legs: list[list[Span] | None] = []
+    stop = NEVER
+    for leg in (pair.quote, pair.base):
+        if leg is None:
+            legs.append(None)
+            continue
+        spans, following = leg_page(conn, leg, since, end, limit)
+        legs.append(spans)
+        stop = min(stop, following)
+    holds = [leg.hold if leg is not None else timedelta(0) for leg in (pair.quote, pair.base)]
+    pieces = cross_pieces(legs[0], legs[1], holds[0], holds[1], stop)
+    kept = [p for p in pieces if (p.since >= since or (after is None and p.until >= start)) and p.since <= end]
+    return kept, (stop if stop != NEVER else None)
 
 
 def _check_raw(count: int, pair: Pair, start: datetime, end: datetime) -> None:

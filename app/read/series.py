@@ -148,6 +148,33 @@ def raw_extent(conn: Connection, currency: str, source: str, start: datetime, en
     return (first.first_seen, last.first_seen)
 
 
+def cross_leg_extent(conn: Connection, series: Series, start: datetime, end: datetime) -> tuple[object, ...]:
+    """What decides a leg's part of a raw cross over [start, end] besides the data: app.read.history.cross_page
+    reads the leg from the span begun last at or before `start` (last seen before it, that span may still hold into
+    the range), then the spans begun up to `end`, and lists a stretch begun before `start` only when both its legs
+    were seen since. So: that span, whether it began before `start` and whether it was seen since, and the last
+    span begun by `end`. Two index lookups, as raw_extent."""
+    held = span_at(conn, series.currency, series.source, start)
+    last = span_at(conn, series.currency, series.source, end)
+    if last is None:
+        return ("empty",)
+    if held is None:
+        return (None, last.first_seen)
+    return (held.first_seen, held.first_seen < start, held.last_seen >= start, last.first_seen)
+
+
+def leg_page(
+    conn: Connection, series: Series, after: datetime, end: datetime, limit: int
+) -> tuple[list[Span], datetime]:
+    """The span of `series` begun last at or before `after` (last seen before it, it may still hold then), then up
+    to `limit` spans begun after it (up to `end`); and where the next page of the series would begin (NEVER: this
+    was its last). A leg of a cross as app.read.history.cross_page reads it, a page at a time."""
+    held = span_at(conn, series.currency, series.source, after)
+    page = spans_after(conn, series.currency, series.source, after, end, limit + 1)
+    following = page[limit].first_seen if len(page) > limit else NEVER
+    return ([held] if held is not None else []) + page[:limit], following
+
+
 def has_spans(conn: Connection, currency: str, source: str) -> bool:
     return conn.execute(select(_C.id).where(_series(currency, source)).limit(1)).first() is not None
 

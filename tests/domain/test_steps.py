@@ -1,5 +1,6 @@
 """Bucketed answers from runs (as the rollup gives them) against the minute-by-minute reference, in several zones,
-for one series and for the cross of two."""
+for one series and for the cross of two, and the raw stretches of a cross against the reference's; each leg drawn
+with no span at all, ending before the range, beginning after it, or around it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.calendar import Calendar, Interval
-from app.domain.steps import USD_LEG, Bucket, Leg, Run, Span, Tail, buckets, crossed, needs_spans, run_of
+from app.domain.steps import (
+    USD_LEG,
+    Bucket,
+    Leg,
+    Run,
+    Span,
+    Tail,
+    buckets,
+    cross_pieces,
+    crossed,
+    needs_spans,
+    run_of,
+)
 from app.domain.values import Value
-from tests.reference import CrossSeries, Expected, Series, bucket
+from tests.reference import CrossSeries, Expected, Series, bucket, stretches
 
 HOUR = timedelta(hours=1)
 ZONES = [UTC, *(ZoneInfo(name) for name in ("Asia/Almaty", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York"))]
@@ -44,6 +57,24 @@ def spans(draw: st.DrawFn, origin: datetime) -> list[Span]:
         found.append(Span(moment, moment + length, value))
         moment += length + timedelta(minutes=draw(st.integers(1, 20 if dense else 300)))
     return found
+
+
+@st.composite
+def shaped(draw: st.DrawFn, origin: datetime, start: datetime, end: datetime) -> list[Span]:
+    """A leg as a range [start, end] may find it: no span at all, every span ending before the range (the last one
+    maybe still holding into it), every span beginning at or after its end, or spans from up to two hours before
+    its start on (twice as likely as each other shape, so that crosses of two legs often have data)."""
+    shape = draw(st.sampled_from(["none", "before", "after", "around", "around"]))
+    found = draw(spans(origin)) if shape != "none" else []
+    if not found:
+        return found
+    if shape == "around":
+        shift = found[0].first_seen - (start - timedelta(minutes=draw(st.integers(0, 120))))
+    elif shape == "before":
+        shift = found[-1].last_seen - (start - timedelta(minutes=draw(st.integers(1, 90))))
+    else:
+        shift = found[0].first_seen - (end + timedelta(minutes=draw(st.integers(0, 90))))
+    return [Span(span.first_seen - shift, span.last_seen - shift, span.value) for span in found]
 
 
 def _runs(series: Series, edges: Sequence[datetime]) -> tuple[Leg, dict[int, list[Span]]]:
@@ -97,7 +128,7 @@ def test_one_series_matches_the_minute_by_minute_reference(data: st.DataObject) 
     zone = data.draw(st.sampled_from(ZONES))
     interval: Interval = data.draw(st.sampled_from(["1h", "1d"]))
     edges = _edges(origin, zone, interval, data.draw(st.integers(1, 3 if interval == "1d" else 12)))
-    series = Series(data.draw(spans(origin)), timedelta(minutes=data.draw(st.integers(1, 900))))
+    series = Series(data.draw(shaped(origin, edges[0], edges[-1])), timedelta(minutes=data.draw(st.integers(1, 900))))
     leg, _ = _runs(series, edges)
     found = buckets(edges, leg.before, leg.runs)
     _check(found, [bucket(series, a, b) for a, b in itertools.pairwise(edges)])
@@ -111,8 +142,12 @@ def test_a_cross_matches_the_minute_by_minute_reference(data: st.DataObject) -> 
     interval: Interval = data.draw(st.sampled_from(["1h", "1d"]))
     edges = _edges(origin, zone, interval, data.draw(st.integers(1, 2 if interval == "1d" else 8)))
     holds = [timedelta(minutes=data.draw(st.integers(1, 900))) for _ in range(2)]
-    quote = Series(data.draw(spans(origin)), holds[0]) if data.draw(st.booleans()) else None
-    base = Series(data.draw(spans(origin)), holds[1]) if quote is None or data.draw(st.booleans()) else None
+    quote = Series(data.draw(shaped(origin, edges[0], edges[-1])), holds[0]) if data.draw(st.booleans()) else None
+    base = (
+        Series(data.draw(shaped(origin, edges[0], edges[-1])), holds[1])
+        if quote is None or data.draw(st.booleans())
+        else None
+    )
     legs = []
     members: dict[int, list[Span]] = {}
     for series in (quote, base):
@@ -130,6 +165,25 @@ def test_a_cross_matches_the_minute_by_minute_reference(data: st.DataObject) -> 
     found_buckets = buckets(edges, cross.before, cross.runs)
     reference = CrossSeries(quote, base)
     _check(found_buckets, [bucket(reference, a, b) for a, b in itertools.pairwise(edges)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_the_raw_stretches_of_a_cross_match_the_reference(data: st.DataObject) -> None:
+    """Raw history in another base, from every span of both legs: a leg with no span, one ending before the range
+    or beginning after it, and a range of one instant, give the stretches the reference lists (often none)."""
+    origin = data.draw(st.sampled_from(ORIGINS))
+    start = origin + timedelta(minutes=data.draw(st.integers(0, 1500)))
+    end = start + timedelta(minutes=data.draw(st.sampled_from([0, 1, 30, 240, 1500])))
+    holds = [timedelta(minutes=data.draw(st.integers(1, 900))) for _ in range(2)]
+    quote = Series(data.draw(shaped(origin, start, end)), holds[0]) if data.draw(st.booleans()) else None
+    base = (
+        Series(data.draw(shaped(origin, start, end)), holds[1]) if quote is None or data.draw(st.booleans()) else None
+    )
+    pieces = cross_pieces(quote.spans if quote else None, base.spans if base else None, holds[0], holds[1])
+    found = [(p.since, p.until, p.level.rate, p.level.inverse) for p in pieces if p.until >= start and p.since <= end]
+    expected = [(s.since, s.until, s.rate, s.inverse) for s in stretches(CrossSeries(quote, base), start, end)]
+    assert found == expected
 
 
 def test_a_run_whose_last_span_begins_as_the_other_leg_changes_is_read_span_by_span() -> None:

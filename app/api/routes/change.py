@@ -31,7 +31,7 @@ from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.read.change import change_between
-from app.read.history import NoData, Pair, pair_for
+from app.read.history import Pair, pair_for, pairs_for
 from app.read.series import stored_range
 
 router = APIRouter(tags=["history"])
@@ -124,13 +124,9 @@ def changes(
     since, until = period_range(period, start, end, utcnow())
     conn = session.connection()
     found = []
-    for code in codes:
-        try:
-            pair = pair_for(conn, latest, settings, code, base_name, asked)
-        except NoData:
-            continue  # left out, as a currency with no data in the range is
+    for pair in pairs_for(conn, latest, settings, codes, base_name, asked):  # no data at all: left out
         moved = change_between(conn, pair, since, until)
-        if moved is not None:
+        if moved is not None:  # no data in the range: left out too
             found.append(moved.as_json())
     named = None if start is not None and start.strip() else (period or "24h")
     head = {"period": named} if base_name == USD else {"period": named, "base": base_name}

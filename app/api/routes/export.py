@@ -24,7 +24,7 @@ from app.api.params import (
 )
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
-from app.read.history import NoData, pair_for
+from app.read.history import pairs_for
 from app.read.query import data_version
 
 router = APIRouter(tags=["history"])
@@ -63,12 +63,7 @@ def export_csv(
     codes = currency_list(currencies, settings, base_name)
     window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), raw_zone(tz, interval))
     conn = session.connection()
-    pairs = []
-    for code in codes:
-        try:
-            pairs.append(pair_for(conn, latest, settings, code, base_name, asked))
-        except NoData:
-            continue  # left out: nothing to export for it
+    pairs = pairs_for(conn, latest, settings, codes, base_name, asked)  # those with no data at all left out
     version = data_version(session)
     session.close()  # the stream reads on its own connection: give this one back before it starts
-    return csv_response(request, version, pairs, window)
+    return csv_response(request, version, pairs, window, base_name)

@@ -36,9 +36,9 @@ from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps
-from app.read.history import MAX_RAW_POINTS, Pair, document, pair_for
+from app.read.history import MAX_RAW_POINTS, Pair, document, pair_for, pairs_for
 from app.read.query import data_version
-from app.read.series import TooMuchWork, raw_extent
+from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
 
 router = APIRouter(tags=["history"])
 
@@ -51,7 +51,11 @@ def _key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[ob
     calendar = window.calendar
     if calendar is not None:
         return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end), window.unfinished)
-    extents = [raw_extent(conn, leg.currency, leg.source, window.start, window.end) for leg in legs if leg is not None]
+    start, end = window.start, window.end
+    if pair.base is None:
+        extents = [raw_extent(conn, leg.currency, leg.source, start, end) for leg in legs if leg is not None]
+    else:  # a cross also depends on a span last seen before the range that holds into it
+        extents = [cross_leg_extent(conn, leg, start, end) for leg in legs if leg is not None]
     return (*head, "raw", *extents)
 
 
@@ -114,7 +118,7 @@ def history(
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
-        return csv_response(request, version, [pair], window)
+        return csv_response(request, version, [pair], window, base_name)
     key = ("history", version, *_key(conn, pair, window, zone))
     return cached_json(request, key, lambda: _body(conn, pair, window, zone))
 
@@ -125,7 +129,6 @@ def history(
     summary="Several currencies' rates over a range in one answer: each series exactly as /rates/{currency}/history",
     responses={
         304: NOT_MODIFIED,
-        404: {"model": ErrorBody, "description": "A currency with no data yet"},
         422: {"model": ErrorBody, "description": "A bad code, base, zone, time or interval; too many points in all"},
     },
 )
@@ -145,14 +148,15 @@ def histories(
 ) -> Response:
     """`{"interval", "base", "series": [{"currency", "source", "points"}]}`: every currency asked for (all by
     default, in answer order: USD first in another base), each series what /rates/{currency}/history gives for
-    it. The limits (10,000 buckets, or raw spans) apply to the answer as a whole."""
+    it. A currency with no data from any source yet is left out (all of them, when the base has none). The limits
+    (10,000 buckets, or raw spans) apply to the answer as a whole."""
     asked = source_name(source, settings)
     base_name = base_code(base, settings)
     codes = currency_list(currencies, settings, base_name)
     zone = raw_zone(tz, interval)
     window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), zone, series=len(codes))
     conn = session.connection()
-    pairs = [pair_for(conn, latest, settings, code, base_name, asked) for code in codes]
+    pairs = pairs_for(conn, latest, settings, codes, base_name, asked)  # those with no data at all left out
     version = data_version(session)
     key = ("histories", version, *(part for pair in pairs for part in _key(conn, pair, window, zone)))
     return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone))
