@@ -25,6 +25,7 @@ from app.api.routes.web import install_pages
 from app.api.security import SecurityHeaders
 from app.api.stream import StreamHub
 from app.core import logs, metrics
+from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
 from app.ingest import report
 from app.ingest.lock import poller_lock
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         gc.freeze()
         app.state.engine = engine
         app.state.database = Database(engine, settings)
+        app.state.give_back = GiveBackSoon()
         app.state.settings = settings
         app.state.latest = service
         app.state.stream = hub = StreamHub(service, settings.stream_heartbeat)
