@@ -33,7 +33,7 @@ from app.ingest.poller import Poller, database_trouble
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
 from app.sources.registry import get_settings
-from app.storage.engine import describe, make_engine
+from app.storage.engine import READ_PAGE_CACHE_KIB, describe, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def _readers(settings: Settings) -> Engine:
         pool_size=settings.db_concurrency,
         max_overflow=2,
         pool_timeout=timeout,
+        page_cache_kib=READ_PAGE_CACHE_KIB,
     )
 
 
