@@ -6,20 +6,27 @@ generator of the production-size stores), on SQLite and PostgreSQL: the driver a
 their results are allocated. The clients and the measuring are the `stalled` benchmark's (bench/stalled.py), which
 holds the same bounds on a year: raw sockets with a small receive buffer that send the request, read the status
 line and headers, and never read again; the server's resident size (/proc/PID/status), the figure an operator and
-the kernel's out-of-memory killer see.
+the kernel's out-of-memory killer see. And one of the leaks that measuring found, on its own: an idle database worker
+thread that kept its last job alive.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import time
+import weakref
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from app.api.dbaccess import Database
+from app.storage.engine import make_engine
 from bench import bigstore
 from bench.stalled import BACK, CLIENTS, GROWTH_MIB, SETTLE, export_path, settled, stalled_client, warm_up
 from tests.processes import Server, wait_for
+from tests.support import make_settings
 
 MiB = 1024 * 1024
 DAYS = 30  # 43,200 minutes: 216,000 ticker spans, a 20 MB file, about eight times a download's share of the bound
@@ -65,3 +72,38 @@ def test_stalled_downloads_hold_a_bounded_amount_of_memory_and_give_it_back(
         wait_for(lambda: _rss(pid) <= before * (1 + BACK), 10, "the server's memory to come back")
         print(f"server memory after they closed: {_mib(_rss(pid))}")
     assert "Traceback" not in server.output()
+
+
+class _Page(list[bytes]):
+    """A step's result (a list cannot be referred to weakly; this can)."""
+
+
+class _Export:
+    """Stands for app.read.export.CsvExport: a download's state, reached from its `step` job."""
+
+    def step(self) -> _Page:
+        return _Page([b"a line of the file\r\n"])
+
+
+def test_an_idle_worker_thread_keeps_nothing_of_its_last_job(tmp_path: Path) -> None:
+    """A worker thread that kept its last job and result as locals, for as long as it idled, kept a whole download
+    alive after its client had gone: its export (with a memo of the rows formatted) and the page it had read."""
+    url = f"sqlite:///{tmp_path / 'fx.db'}"
+    database = Database(make_engine(url), make_settings(url, role="api"))
+
+    async def download() -> tuple[weakref.ref[_Export], weakref.ref[_Page]]:
+        export = _Export()
+        page = await database.run(export.step)
+        return weakref.ref(export), weakref.ref(page)
+
+    try:
+        export, page = asyncio.run(download())
+
+        def forgotten() -> bool:
+            gc.collect()
+            return export() is None and page() is None
+
+        wait_for(forgotten, 5, "the worker thread to let go of the export and its page")
+    finally:
+        database.close()
+        database.engine.dispose()
