@@ -4,8 +4,8 @@ Each figure is either a ratio measured in one run against a baseline on the same
 against a raw ASGI app under the same load generator, a query against a bare SQL ceiling) or an absolute figure
 with a wide margin, because absolute times on a shared two-core machine are noisy. See bench/README.md.
 
-The steps live beside this file: latest.py, history.py, histories.py, ingest.py, scale.py, fanout.py (harness.py
-and ceiling.py are what they share).
+The steps live beside this file: latest.py, history.py, histories.py, ingest.py, scale.py, fanout.py, stalled.py
+(harness.py and ceiling.py are what they share).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bench.history import bench_history
 from bench.ingest import bench_ingest
 from bench.latest import bench_latest
 from bench.scale import scale_postgres, scale_sqlite
+from bench.stalled import stalled_postgres, stalled_sqlite
 
 
 def machine() -> str:
@@ -93,6 +94,8 @@ STEPS["histories-sqlite"] = histories_sqlite
 STEPS["histories-postgres"] = histories_postgres
 STEPS["scale-sqlite"] = scale_sqlite
 STEPS["scale-postgres"] = scale_postgres
+STEPS["stalled-sqlite"] = stalled_sqlite
+STEPS["stalled-postgres"] = stalled_postgres
 
 
 def main() -> int:

@@ -98,7 +98,7 @@ def cached(size: Size, work: Path, name: str, make: Callable[[str], str]) -> tup
         leftover.unlink(missing_ok=True)  # an earlier step's copy
     if not size.cache:
         return f"sqlite:///{target}", make(f"sqlite:///{target}")
-    generator = b"".join(Path(module.__file__).read_bytes() for module in (bigstore, rollup, pairs))
+    generator = b"".join(Path(str(module.__file__)).read_bytes() for module in (bigstore, rollup, pairs))
     digest = hashlib.blake2b(generator, digest_size=4).hexdigest()
     cache_dir = ROOT / "var" / "bench"
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from app.api.routes.web import install_pages
 from app.api.security import SecurityHeaders
 from app.api.stream import StreamHub
 from app.core import logs, metrics
+from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
 from app.ingest import report
 from app.ingest.lock import poller_lock
@@ -34,7 +35,7 @@ from app.ingest.poller import Poller, database_trouble
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
 from app.sources.registry import get_settings
-from app.storage.engine import describe, make_engine
+from app.storage.engine import READ_PAGE_CACHE_KIB, describe, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def _readers(settings: Settings) -> Engine:
         pool_size=settings.db_concurrency,
         max_overflow=2,
         pool_timeout=timeout,
+        page_cache_kib=READ_PAGE_CACHE_KIB,
     )
 
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         gc.freeze()
         app.state.engine = engine
         app.state.database = Database(engine, settings)
+        app.state.give_back = GiveBackSoon()
         app.state.settings = settings
         app.state.latest = service
         app.state.stream = hub = StreamHub(service, settings.stream_heartbeat)

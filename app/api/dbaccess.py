@@ -92,18 +92,23 @@ class _Workers:
 
     def _work(self, jobs: _Jobs) -> None:
         while (item := jobs.get()) is not None:
-            future, job = item
-            if not future.set_running_or_notify_cancel():
-                self._rest(jobs)
-                continue
-            try:
-                result = job()
-            except BaseException as exc:
-                self._rest(jobs)  # idle before the turn is given back (the future's callback): never > count
-                future.set_exception(exc)
-            else:
-                self._rest(jobs)
-                future.set_result(result)
+            self._run(jobs, *item)
+            # An idle thread must hold nothing of its last job: its locals would keep the job (a download's whole
+            # export) and its result (a page) alive until the next job came, for as long as the thread idles.
+            del item
+
+    def _run(self, jobs: _Jobs, future: Future[Any], job: Callable[[], Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            self._rest(jobs)
+            return
+        try:
+            result = job()
+        except BaseException as exc:
+            self._rest(jobs)  # idle before the turn is given back (the future's callback): never > count
+            future.set_exception(exc)
+        else:
+            self._rest(jobs)
+            future.set_result(result)
 
     def _rest(self, jobs: _Jobs) -> None:
         with self._lock:

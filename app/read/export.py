@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -44,7 +45,6 @@ EXPORT_PAGE = 10 * EXPORT_CHUNK
 RAW_HEADER = ("timestamp", "until", "currency", "pair", "rate", "inverse", "source")
 BUCKET_HEADER = ("timestamp", "currency", "pair", "rate", "average", "inverse", "source")
 BASE_COLUMN = "base_source"  # in another base than USD: the source of the base's rates
-_DERIVED_CACHE = 100_000  # distinct values remembered per export before the memo starts over
 
 _C = SPANS.c
 _PLAIN = re.compile(r"[0-9A-Za-z.:+/_-]*")
@@ -79,7 +79,11 @@ def _field(text: str) -> str:
 
 
 class _Directions:
-    """'rate,inverse' for a stored value: the published direction verbatim, the other derived, memoized."""
+    """'rate,inverse' for a stored value: the published direction verbatim, the other derived, memoized.
+
+    One per page, dropped with it: a memo kept for the whole export held an entry for nearly every row already
+    sent (a year of the ticker has a new value every minute), about 220 bytes a row, so a download that ran ahead
+    into the socket's buffers kept megabytes for a client that had stopped reading."""
 
     def __init__(self) -> None:
         self._memo: dict[tuple[str, bool], str] = {}
@@ -90,8 +94,6 @@ class _Directions:
             derived = str(invert(Decimal(value)))
             rate, inverse = (derived, value) if per_usd else (value, derived)
             found = f"{_field(rate)},{_field(inverse)}"
-            if len(self._memo) >= _DERIVED_CACHE:
-                self._memo.clear()
             self._memo[(value, per_usd)] = found
         return found
 
@@ -101,7 +103,7 @@ def _line(*fields: str) -> str:
 
 
 def _raw_page(
-    conn: Connection, series: Series, start: datetime, end: datetime, after: datetime | None, directions: _Directions
+    conn: Connection, series: Series, start: datetime, end: datetime, after: datetime | None
 ) -> tuple[list[bytes], datetime | None]:
     """Up to EXPORT_PAGE rows of the series beginning after `after` (None: from the span in force at `start`), as
     chunks, and where the next page begins (None: this was the last)."""
@@ -121,6 +123,7 @@ def _raw_page(
     # go through _field (once per distinct value), so no per-row quoting check is needed.
     middle = "," + _line(series.currency, f"{series.currency}/USD").removesuffix("\r\n") + ","
     tail = "," + _line(series.source)
+    directions = _Directions()
     chunks: list[bytes] = []
     rows = 0
     last = ""
@@ -199,7 +202,6 @@ class CsvExport:
             header = (*header, BASE_COLUMN)
         self._header: bytes | None = _line(*header).encode()
         self._after: datetime | None = None  # where the current raw series continues (None: at its beginning)
-        self._directions = _Directions()
 
     @property
     def done(self) -> bool:
@@ -221,7 +223,7 @@ class CsvExport:
             return _bucket_chunks(conn, pair, self.start, self.end, self.calendar, self.horizon)
         if pair.base is None:
             assert pair.quote is not None
-            chunks, self._after = _raw_page(conn, pair.quote, self.start, self.end, self._after, self._directions)
+            chunks, self._after = _raw_page(conn, pair.quote, self.start, self.end, self._after)
         else:
             chunks, self._after = _cross_page(conn, pair, self.start, self.end, self._after)
         if self._after is None:
@@ -245,21 +247,30 @@ async def csv_chunks(
     export: CsvExport, first: list[bytes], run: Callable[[Step], Awaitable[list[bytes]]]
 ) -> AsyncIterator[bytes]:
     """The file for an asyncio server: `first` (a step the caller took already), then every other step, each run by
-    `run` in a worker thread. The next step is read while the current one is sent, so the database and the client
-    work at the same time; at most one step runs ahead, so memory stays bounded by two pages whatever the client."""
-    chunks = first
-    while chunks:
-        ahead = None if export.done else asyncio.ensure_future(run(export.step))
-        if ahead is not None:
-            ahead.add_done_callback(_settle)
+    `run` in a worker thread.
+
+    Memory is what a client that stops reading costs, so a page's chunks are let go as they are sent, and the next
+    page is read while the last chunk of this one is being sent (the database and the client still work at the
+    same time: a client that keeps up is sent that chunk and the kernel's buffer of the ones before it meanwhile).
+    A stalled download so holds the rest of the page it is sending, or its last chunk and the next page."""
+    pending = deque(first)
+    del first  # the caller's list: kept, it would hold the first page for the whole download
+    while pending:
+        ahead: asyncio.Future[list[bytes]] | None = None
         try:
-            for chunk in chunks:
+            while pending:
+                chunk = pending.popleft()
+                if not pending and not export.done:
+                    ahead = asyncio.ensure_future(run(export.step))
+                    ahead.add_done_callback(_settle)
                 yield chunk
+                del chunk  # sent: not kept while the next one waits for the client
         except BaseException:
             if ahead is not None:
                 ahead.cancel()  # the client is gone: a step already running stops at its next checkpoint
             raise
-        chunks = await ahead if ahead is not None else []
+        if ahead is not None:
+            pending.extend(await ahead)
 
 
 def _settle(task: asyncio.Future[list[bytes]]) -> None:
