@@ -338,7 +338,7 @@ def test_cors_allows_the_configured_origins_to_get(engine: Engine, database_url:
         assert response.headers["access-control-allow-origin"] == "https://dash.example.com"
         assert "etag" in response.headers["access-control-expose-headers"].lower()
     assert "access-control-allow-origin" not in other.headers
-    assert preflight.status_code == 200 and preflight.headers["access-control-allow-methods"] == "GET"
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-methods"] == "GET, HEAD"
     assert post.status_code == 400
 
 
