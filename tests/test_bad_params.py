@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from tests.series import serve, span
 from tests.support import at
@@ -231,6 +233,69 @@ def test_a_raw_range_with_too_many_spans(engine: Engine, database_url: str) -> N
     }
     assert fine.status_code == 200 and len(fine.json()["points"]) == 169
     assert streamed.status_code == 200 and len(streamed.text.splitlines()) == 10_002
+
+
+def _minutes(currency: str, base: str, count: int) -> list[dict[str, Any]]:
+    start = at("2026-01-01T00:00")
+    return [
+        span(currency, "ticker", f"{base}{i % 7}", False, start + timedelta(minutes=i), start + timedelta(minutes=i))
+        for i in range(count)
+    ]
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every SQL statement any engine runs meanwhile, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        seen.append((args[2], args[3]))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_several_raw_series_too_many_in_all_are_refused_from_counts(engine: Engine, database_url: str) -> None:
+    """Two series of 6,000 spans each: each fits one answer, together they do not. The refusal is decided by
+    counting (an index scan), before a single span of either is read."""
+    rows = _minutes("KGS", "0.0114", 6_000) + _minutes("KZT", "0.0020", 6_000)
+    params = {"currencies": "KGS,KZT", "source": "ticker", "start": "2026-01-01", "end": "2026-01-08"}
+    with serve(engine, database_url, rows) as client:
+        client.get("/rates/latest")
+        with _statements(engine) as statements:
+            refused = client.get("/rates/history", params=params)
+        one = client.get("/rates/history", params={**params, "currencies": "KGS"})
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "detail": "more than 10,000 spans in all; ask fewer currencies, a narrower range or an interval, or for "
+        "format=csv, which streams any number"
+    }
+    # Spans read at all are one-row lookups (the span in force at the range's ends, which key the cached answer).
+    limits = [
+        value
+        for statement, parameters in statements
+        if "rate_span.value" in statement
+        for value in (parameters.values() if isinstance(parameters, dict) else parameters)
+        if isinstance(value, int)
+    ]
+    assert limits and max(limits) == 1, "spans were read before the refusal"
+    assert one.status_code == 200 and len(one.json()["series"][0]["points"]) == 6_000
+
+
+def test_several_raw_crosses_too_many_in_all_are_refused_within_the_limit(engine: Engine, database_url: str) -> None:
+    """A cross's stretches are known only once crossed: the answer stops crossing once the series before have
+    taken the limit, rather than crossing every series first."""
+    rows = _minutes("KGS", "0.0114", 6_000) + _minutes("TJS", "0.105", 6_000) + _minutes("KZT", "0.0020", 6_000)
+    params = {"currencies": "KGS,TJS", "source": "ticker", "base": "KZT", "start": "2026-01-01", "end": "2026-01-08"}
+    with serve(engine, database_url, rows) as client:
+        refused = client.get("/rates/history", params=params)
+        one = client.get("/rates/history", params={**params, "currencies": "KGS"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("more than 10,000 spans in all; ")
+    assert one.status_code == 200 and len(one.json()["series"][0]["points"]) == 6_000
 
 
 WEIRD = [

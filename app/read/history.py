@@ -21,12 +21,16 @@ from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
 from app.domain.steps import NEVER, Level, Piece, Span, cross_pieces
 from app.read.latest import USD, LatestService
-from app.read.series import Series, TooMuchWork, has_spans, leg_page, series_buckets, spans_between
+from app.read.series import Series, TooMuchWork, count_between, has_spans, leg_page, series_buckets, spans_between
 from app.sources.registry import cadence
 
 # A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
 # with an interval, or as CSV, which streams any number.
 MAX_RAW_POINTS = MAX_BUCKETS
+TOO_MANY_IN_ALL = (
+    f"more than {MAX_RAW_POINTS:,} spans in all; ask fewer currencies, a narrower range or an interval, or for "
+    "format=csv, which streams any number"
+)
 
 
 class NoData(LookupError):
@@ -105,12 +109,15 @@ class Pair:
         return found
 
 
-def raw_points(conn: Connection, pair: Pair, start: datetime, end: datetime, zone: tzinfo) -> list[dict[str, Any]]:
-    """The spans overlapping [start, end] (in another base: the stretches of one cross rate), oldest first."""
+def raw_points(
+    conn: Connection, pair: Pair, start: datetime, end: datetime, zone: tzinfo, budget: int = MAX_RAW_POINTS
+) -> list[dict[str, Any]]:
+    """The spans overlapping [start, end] (in another base: the stretches of one cross rate), oldest first; more
+    than `budget` of them (what an answer of several series has left) is refused as soon as it is known."""
     if pair.base is None:
         assert pair.quote is not None
-        spans = spans_between(conn, pair.quote.currency, pair.quote.source, start, end, MAX_RAW_POINTS + 1)
-        _check_raw(len(spans), pair, start, end)
+        spans = spans_between(conn, pair.quote.currency, pair.quote.source, start, end, budget + 1)
+        _check_raw(len(spans), budget, pair, start, end)
         return [
             {
                 "since": stamp(span.first_seen, zone),
@@ -122,12 +129,24 @@ def raw_points(conn: Connection, pair: Pair, start: datetime, end: datetime, zon
             }
             for span in spans
         ]
-    pieces, more = cross_page(conn, pair, start, end, None, MAX_RAW_POINTS)
-    _check_raw(MAX_RAW_POINTS + 1 if more is not None else len(pieces), pair, start, end)
+    pieces, more = cross_page(conn, pair, start, end, None, budget)
+    _check_raw(budget + 1 if more is not None else len(pieces), budget, pair, start, end)
     return [
         {"since": stamp(p.since, zone), "until": stamp(p.until, zone), "rate": p.level.rate, "inverse": p.level.inverse}
         for p in pieces
     ]
+
+
+def check_raw_total(conn: Connection, pairs: list[Pair], start: datetime, end: datetime) -> None:
+    """Refuse a raw answer of several series whose USD series alone hold more than MAX_RAW_POINTS spans in the
+    range, from counts, before any series is read (a cross's stretches are known only once crossed: those are
+    counted as they are made)."""
+    total = 0
+    for pair in pairs:
+        if pair.base is None and pair.quote is not None:
+            total += count_between(conn, pair.quote.currency, pair.quote.source, start, end, MAX_RAW_POINTS + 1)
+            if total > MAX_RAW_POINTS:
+                raise TooManyPoints(TOO_MANY_IN_ALL)
 
 
 def cross_page(
@@ -156,13 +175,16 @@ def cross_page(
     return kept, (stop if stop != NEVER else None)
 
 
-def _check_raw(count: int, pair: Pair, start: datetime, end: datetime) -> None:
-    if count > MAX_RAW_POINTS:
-        what = f"{pair.currency} from {pair.quote.source}" if pair.quote and not pair.base else pair.name
-        raise TooManyPoints(
-            f"more than {MAX_RAW_POINTS:,} spans of {what} between {iso(start)} and {iso(end)}; narrow the range, "
-            "ask for interval=1h (or 1d, 1w, 1mo), or for format=csv, which streams any number"
-        )
+def _check_raw(count: int, budget: int, pair: Pair, start: datetime, end: datetime) -> None:
+    if count <= budget:
+        return
+    if budget < MAX_RAW_POINTS:  # the series before this one took the rest
+        raise TooManyPoints(TOO_MANY_IN_ALL)
+    what = f"{pair.currency} from {pair.quote.source}" if pair.quote and not pair.base else pair.name
+    raise TooManyPoints(
+        f"more than {MAX_RAW_POINTS:,} spans of {what} between {iso(start)} and {iso(end)}; narrow the range, "
+        "ask for interval=1h (or 1d, 1w, 1mo), or for format=csv, which streams any number"
+    )
 
 
 def _numbers() -> Callable[[Level | None], Decimal | None]:
@@ -209,14 +231,16 @@ def document(
     calendar: Calendar | None,
     zone: tzinfo,
     horizon: datetime = NEVER,
+    budget: int = MAX_RAW_POINTS,
 ) -> dict[str, Any]:
-    """One currency's answer of /rates/{currency}/history (interval and time zone included)."""
+    """One currency's answer of /rates/{currency}/history (interval and time zone included); raw, at most
+    `budget` spans."""
     found = pair.head()
     if calendar is None:
         found["interval"] = "raw"
         if zone is not UTC:
             found["tz"] = str(zone)
-        found["points"] = raw_points(conn, pair, start, end, zone)
+        found["points"] = raw_points(conn, pair, start, end, zone, budget)
         return found
     found["interval"] = calendar.interval
     if calendar.zone is not UTC:

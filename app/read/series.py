@@ -134,6 +134,14 @@ def spans_between(
     return [_span(row) for row in conn.execute(statement)]
 
 
+def count_between(conn: Connection, currency: str, source: str, start: datetime, end: datetime, limit: int) -> int:
+    """How many spans overlap [start, end], counted up to `limit` (an index range scan that stops there): enough to
+    refuse an answer that would be too big before reading any of it."""
+    lower = start_of_span_at(conn, currency, source, start) or start
+    found = select(_C.id).where(_overlapping(currency, source, lower, start, end)).limit(limit).subquery()
+    return int(conn.execute(select(func.count()).select_from(found)).scalar_one())
+
+
 def raw_extent(conn: Connection, currency: str, source: str, start: datetime, end: datetime) -> tuple[object, ...]:
     """What decides a raw answer for [start, end]: the start of its first and of its last span (two index lookups).
 

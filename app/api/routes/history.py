@@ -36,7 +36,7 @@ from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps
-from app.read.history import MAX_RAW_POINTS, Pair, document, pair_for, pairs_for
+from app.read.history import MAX_RAW_POINTS, Pair, check_raw_total, document, pair_for, pairs_for
 from app.read.query import data_version
 from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
 
@@ -167,16 +167,15 @@ def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -
     if zone is not UTC:
         head["tz"] = str(zone)
     series = []
-    total = 0
-    for pair in pairs:
-        try:
-            one = document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon)
-        except TooMuchWork as exc:
-            raise HTTPException(422, str(exc)) from None
-        total += len(one["points"])
-        if window.calendar is None and total > MAX_RAW_POINTS:
-            raise HTTPException(
-                422, f"more than {MAX_RAW_POINTS:,} spans in all; ask fewer currencies, a narrower range or an interval"
-            )
-        series.append({k: v for k, v in one.items() if k not in ("interval", "base", "tz")})
+    left = MAX_RAW_POINTS  # raw spans the answer may still hold: each series is refused once it would pass them
+    try:
+        if window.calendar is None:
+            check_raw_total(conn, pairs, window.start, window.end)
+        for pair in pairs:
+            one = document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon, left)
+            if window.calendar is None:
+                left -= len(one["points"])
+            series.append({k: v for k, v in one.items() if k not in ("interval", "base", "tz")})
+    except TooMuchWork as exc:
+        raise HTTPException(422, str(exc)) from None
     return dumps({**head, "series": series})
