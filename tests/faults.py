@@ -4,6 +4,8 @@ Point the code under test at `proxy.url_for(real_url)` (or host/port) and then:
 
 - `freeze()`: connections stay open and new ones are accepted, but not a byte is forwarded either way, as when
   the server process is paused (SIGSTOP) or a network path silently drops packets; `thaw()` resumes.
+- `freeze_after(marker)`: forward the next client bytes holding `marker` (`b"COMMIT"`), then freeze: the server
+  did what it was asked, and its answer is lost in the frozen path, as when it is paused just after committing.
 - `refuse()`: the port stops listening (connection refused) and every open connection is reset, as when the
   server is stopped; `accept()` listens again.
 - `cut()`: every open connection is reset, the port keeps listening (a restarted server, a failover).
@@ -31,6 +33,7 @@ class TcpProxy:
         self.host = "127.0.0.1"
         self._flowing = threading.Event()
         self._flowing.set()
+        self._freeze_after: bytes | None = None
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._servers: set[socket.socket] = set()  # the server's side of each connection in _sockets
@@ -72,14 +75,18 @@ class TcpProxy:
                 return
             self._sockets.update((client, server))
             self._servers.add(server)
-        for source, sink in ((client, server), (server, client)):
-            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+        for source, sink, upstream in ((client, server, True), (server, client, False)):
+            threading.Thread(target=self._pump, args=(source, sink, upstream), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
         try:
             while data := source.recv(_CHUNK):
                 self._flowing.wait()
                 sink.sendall(data)
+                marker = self._freeze_after
+                if upstream and marker is not None and marker in data:
+                    self._freeze_after = None
+                    self.freeze()
         except OSError:
             pass
         finally:
@@ -97,6 +104,9 @@ class TcpProxy:
 
     def freeze(self) -> None:
         self._flowing.clear()
+
+    def freeze_after(self, marker: bytes) -> None:
+        self._freeze_after = marker
 
     def thaw(self) -> None:
         self._flowing.set()

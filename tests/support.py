@@ -39,12 +39,16 @@ class Upstream:
         self.requests: list[str] = []
         self.not_modified = 0
         self.delay = 0.0  # seconds each answer waits: an upstream that answers slowly
+        # Called with the path of each request as it arrives (before it is answered): a fault timed to a poll.
+        self.on_request: Callable[[str], None] | None = None
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 asked_before = upstream.requests.count(self.path)
                 upstream.requests.append(self.path)
+                if upstream.on_request is not None:
+                    upstream.on_request(self.path)
                 time.sleep(upstream.delay)
                 status, body, headers = upstream.routes.get(self.path, (404, b"not found", {}))
                 if self.path in upstream.changing:
