@@ -35,7 +35,7 @@ from app.ingest.store import record_failure
 from app.sources.base import SourceSpec, url_for
 from app.sources.fetch import FetchError, Validators, fetch
 from app.sources.registry import SOURCES
-from app.storage.engine import describe, read_session, trouble, write_session
+from app.storage.engine import describe, disk_full, read_session, trouble, write_session
 from app.storage.models import SourceState
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,16 @@ MAX_UNRECORDED = 1000
 
 
 def database_trouble(exc: BaseException) -> str | None:
-    """What is wrong when `exc` says the database is away (refused, dropped, not answering, locked), in one
-    line fit for a log or a user (no password: drivers do not echo it); None for any other error (a bug is
+    """What is wrong when `exc` says the database is away (refused, dropped, not answering, locked, full), in
+    one line fit for a log or a user (no password: drivers do not echo it); None for any other error (a bug is
     not an outage)."""
     found = describe(exc) if isinstance(exc, LockUnavailable) else trouble(exc)
     return found[:300] if found is not None else None
+
+
+def failed_because(exc: BaseException, trouble: str) -> str:
+    """The error of a poll the database failed: it could not store (a full disk), or it is away."""
+    return f"database cannot write: {trouble}" if disk_full(exc) else f"database unavailable: {trouble}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +216,11 @@ class Poller:
             return await self._failed(spec.name, started_at, exc), None
 
     async def _failed(self, name: str, started_at: datetime, exc: Exception) -> Outcome:
-        """The outcome of a poll that raised `exc`: the database away (kept to be written later, one log line),
-        or a bug (its traceback logged, and its row written if the database takes it)."""
+        """The outcome of a poll that raised `exc`: the database away or full (kept to be written later, one log
+        line), or a bug (its traceback logged, and its row written if the database takes it)."""
         trouble = database_trouble(exc)
         if trouble is not None:
-            return self._keep(Unrecorded(name, started_at, utcnow(), f"database unavailable: {trouble}"))
+            return self._keep(Unrecorded(name, started_at, utcnow(), failed_because(exc, trouble)))
         log.exception("poll of %s failed unexpectedly", name)
         return await self._failure(name, started_at, f"internal error: {type(exc).__name__}: {exc}"[:500])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -156,6 +157,16 @@ def unavailable(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeout | DisconnectionError | OperationalError | InterfaceError | NoDirectory):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The database answered but cannot store more: SQLite's SQLITE_FULL ("database or disk is full": the file
+    system is full, or the file reached its max_page_count), PostgreSQL's disk_full (53100, "could not extend
+    file ...: No space left on device"). Unavailable too (an outage to wait out, not a bug): only for writing."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(cause, sqlite3.Error):
+        return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+    return getattr(cause, "sqlstate", None) == "53100"
 
 
 def trouble(exc: BaseException) -> str | None:
