@@ -31,7 +31,7 @@ from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
 from app.ingest import report
 from app.ingest.lock import poller_lock
-from app.ingest.poller import Poller, database_trouble
+from app.ingest.poller import Poller, database_trouble, poller_engine
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
 from app.sources.registry import get_settings
@@ -121,8 +121,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         writer: Engine | None = None
         if settings.role in ("all", "poller"):
             client = make_client(settings.http_timeout, settings.user_agent, transport)
-            # The poller's own engine and pool: a poll never waits for a connection behind the API's readers.
-            writer = make_engine(settings.database_url, connect_timeout=settings.db_timeout)
+            writer = poller_engine(settings)
             lock = poller_lock(writer)
 
             async def reload() -> None:

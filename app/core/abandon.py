@@ -8,13 +8,18 @@ away for want of both.
 So the API gives each job an event and sets it when it stops waiting (`watched`). The readers call
 `checkpoint()` before and between pages of rows and between the stages of an answer, and an SQLite statement
 checks the same event while it runs (app.storage.engine), so the work stops within a page or a few milliseconds
-of SQL. Elsewhere (the poller, the CLI) no event is set and a checkpoint costs one lookup.
+of SQL. The poller does the same with each of a poll's database steps when the poll's deadline passes, and a
+write transaction checks once more before it commits (app.storage.engine.write_session), so work given up on
+does not commit behind the back of the one that gave up. Elsewhere (the CLI) no event is set and a checkpoint
+costs one lookup.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
@@ -58,3 +63,26 @@ def watched(event: threading.Event, job: Callable[[], T]) -> Callable[[], T]:
             return job()
 
     return run
+
+
+def in_daemon_thread(job: Callable[[], T], name: str) -> Future[T]:
+    """`job()` in a thread of its own, its result (or exception) in the future returned.
+
+    A daemon thread, not one of a pool: one stuck on a database that does not answer neither takes a worker other
+    work waits for nor keeps a stopping process alive (a pool's threads are joined at exit). It runs in a copy of
+    the caller's context, as asyncio.to_thread does."""
+    future: Future[T] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = context.run(job)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future

@@ -51,6 +51,17 @@ LAST_SUCCESS = Gauge(
     "fx_poll_last_success_timestamp_seconds", "When the source last polled successfully (Unix time)", ["source"],
     multiprocess_mode="max",
 )  # fmt: skip
+RUNS_SKIPPED = Counter(
+    "fx_poll_runs_skipped",
+    "Scheduled polls of a source not started because its previous poll was still running",
+    ["source"],
+)
+UNRECORDED = Gauge(
+    "fx_polls_unrecorded",
+    "Failed polls whose poll-log rows wait in the poller's memory: the database cannot take them now",
+    ["source"],
+    multiprocess_mode="livesum",
+)
 SPANS_OPENED = Counter("fx_spans_opened", "Spans opened by polls (a new or changed rate)", ["source"])
 SPANS_EXTENDED = Counter("fx_spans_extended", "Spans extended by polls (the same rate seen again)", ["source"])
 ROWS = Gauge(

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     db_timeout: float = Field(5.0, ge=1, le=300)
     db_concurrency: int = Field(8, ge=1, le=100)
     db_queue_timeout: float = Field(1.0, ge=0, le=60)
+    # How long a poll may wait on the database in all (the poller lock, the store, the source's state) before it
+    # is recorded as an error. A frozen database never answers, and a poll that waited on it unseen would hide the
+    # stall: it would end `ok` much later, its skipped runs the only trace. Unset, each source's is computed
+    # (poll_deadline_for).
+    poll_deadline: float | None = Field(None, ge=1, le=3600)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -225,6 +230,14 @@ class Settings(BaseSettings):
     def source_max_gap(self, name: str) -> int:
         gap: int | None = getattr(self, f"source_{name}_max_gap")
         return gap if gap is not None else 3 * self.source_interval(name)
+
+    def poll_deadline_for(self, name: str) -> float:
+        """FX_POLL_DEADLINE, or three times FX_DB_TIMEOUT (a poll makes a few round trips and one write
+        transaction, where a request makes one read), no longer than the source's interval (so a stalled poll is
+        recorded before its next run is due), but never less than FX_DB_TIMEOUT (what one request gets)."""
+        if self.poll_deadline is not None:
+            return self.poll_deadline
+        return max(self.db_timeout, min(3 * self.db_timeout, float(self.source_interval(name))))
 
 
 def _describe(error: ValidationError) -> str:

@@ -26,6 +26,8 @@ def zero(sources: Iterable[str]) -> None:
         for outcome in PollOutcome:
             metrics.POLLS.labels(source, outcome)
         metrics.POLL_SECONDS.labels(source)
+        metrics.RUNS_SKIPPED.labels(source)
+        metrics.UNRECORDED.labels(source).set(0)
         metrics.SPANS_OPENED.labels(source)
         metrics.SPANS_EXTENDED.labels(source)
 
@@ -48,8 +50,15 @@ def seed(engine: Engine, sources: Sequence[str]) -> None:
 
 
 def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows: bool = True) -> None:
-    """Everything a finished poll tells the metrics: called by the poller (in a worker thread: it reads the
-    source's row, unless `count_rows` is False because the database is away)."""
+    """Everything a finished poll tells the metrics: `count_poll`, then (unless `count_rows` is False because the
+    database is away) `count_spans`, which reads the source's row."""
+    count_poll(outcome, seconds)
+    if count_rows:
+        count_spans(engine, outcome.source)
+
+
+def count_poll(outcome: Outcome, seconds: float) -> None:
+    """What a finished poll tells the metrics, at once: no database (a poll it could not take counts too)."""
     source = outcome.source
     metrics.POLLS.labels(source, outcome.status).inc()
     metrics.POLL_SECONDS.labels(source).observe(seconds)
@@ -58,8 +67,10 @@ def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows
         metrics.SPANS_EXTENDED.labels(source).inc(outcome.result.extended)
     if outcome.status.succeeded:
         metrics.LAST_SUCCESS.labels(source).set(time.time())
-    if not count_rows:
-        return
+
+
+def count_spans(engine: Engine, source: str) -> None:
+    """The source's rows, as its state row counts them (the poller calls it in a worker thread after a poll)."""
     try:
         with read_session(engine) as session:
             state = session.get(SourceState, source)

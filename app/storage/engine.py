@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
-from app.core.abandon import abandoned
+from app.core.abandon import abandoned, checkpoint
 
 _IMMEDIATE = "fx_immediate"
 CONNECT_TIMEOUT = 10.0  # seconds to establish a connection, unless the caller says otherwise (FX_DB_TIMEOUT)
@@ -203,11 +203,13 @@ def lock_key(engine: Engine, purpose: str) -> int:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """One write transaction: committed when the block ends, rolled back whole if it raises."""
+    """One write transaction: committed when the block ends, rolled back whole if it raises, or if the one it
+    was for gave up on it meanwhile (app.core.abandon: a poll past its deadline, already recorded as failed)."""
     with Session(engine, expire_on_commit=False) as session:
         session.connection(execution_options=WRITE_OPTIONS)
         try:
             yield session
+            checkpoint()
             session.commit()
         except BaseException:
             session.rollback()
