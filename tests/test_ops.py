@@ -84,7 +84,9 @@ def test_unready_before_any_successful_poll(engine: Engine, database_url: str) -
     status, body = _ready(settings)
     assert status == 503
     assert body["status"] == "unready"
-    assert body["reason"] == "sources: no enabled source has polled successfully within its staleness bound"
+    assert body["reason"] == (
+        "sources: no enabled source has polled successfully within its staleness bound: none has been polled yet"
+    )
     assert body["checks"]["database"]["ok"] and body["checks"]["schema"]["ok"]
 
 

@@ -1,7 +1,8 @@
 """A poll has a deadline on the database (FX_POLL_DEADLINE). One that waits on it longer is an error at the
 deadline, seen at once (its log line, fx_polls_total, the poller's view for /sources) and written to the poll log
 once the database answers; what its abandoned write did is told apart (rolled back; or committed after all,
-when its COMMIT had reached the server: then its data stands, and the error row says so).
+when its COMMIT had reached the server: then its data stands, and the error row says so). A shorter stall makes
+a slow poll that ends well, and the scheduled runs it cost are counted (fx_poll_runs_skipped_total, /sources).
 
 The stalls are real: PostgreSQL behind tests/faults.TcpProxy, frozen (nothing forwarded, as a paused server);
 SQLite the way it stalls in practice, another writer holding its lock (a backup, a long migration).
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, func, select
@@ -33,6 +37,7 @@ from app.ingest.poller import Poller, poller_engine
 from app.sources.fetch import make_client
 from app.storage.models import PollLog, RateSpan, SourceState
 from tests.faults import TcpProxy
+from tests.processes import Server, wait_for
 from tests.support import SEED_PAGE, Upstream, make_settings
 
 DEADLINE = 2.0
@@ -219,3 +224,80 @@ def test_a_write_that_commits_after_the_deadline_stands_and_its_poll_still_shows
         state = session.get(SourceState, "ticker")
     assert state is not None and state.last_error == overrun.error
     assert state.last_success_at is not None and state.last_success_at > late.started_at  # the poll after it
+
+
+# --- a real poller, and PostgreSQL frozen shorter and longer than the deadline -------------------------------------
+
+
+def _metric(server: Server, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(server.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def _slower_than(server: Server, seconds: str) -> float:
+    """Polls of the ticker that took longer than `seconds` (a bucket bound of fx_poll_duration_seconds)."""
+    total = _metric(server, "fx_poll_duration_seconds_count", source="ticker")
+    return total - _metric(server, "fx_poll_duration_seconds_bucket", source="ticker", le=seconds)
+
+
+@pytest.mark.slow
+@ON_POSTGRES
+def test_a_frozen_database_is_seen_whether_the_freeze_is_shorter_or_longer_than_the_deadline(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    deadline = 3
+    with Upstream() as upstream, TcpProxy.in_front_of(database_url) as proxy:
+        env = {
+            "FX_DATABASE_URL": proxy.url_for(database_url),
+            "FX_ROLE": "all",
+            "FX_SOURCES": "ticker",
+            "FX_SOURCE_TICKER_URL": upstream.serve("/", SEED_PAGE.read_bytes()),
+            "FX_SOURCE_TICKER_INTERVAL": "1",
+            "FX_SOURCE_TICKER_MAX_GAP": "3600",
+            "FX_POLL_JITTER": "0",
+            "FX_MAX_BACKOFF": "1",
+            "FX_POLL_DEADLINE": str(deadline),
+            "FX_LOG_FORMAT": "json",
+        }
+        with Server(env, tmp_path / "serve.log") as server:
+            server.wait_healthy()
+            wait_for(lambda: _metric(server, "fx_polls_total", source="ticker", outcome="ok") >= 2, 30, "polls")
+
+            # Shorter than the deadline: the poll in flight waits it out and ends well, but late. It is counted
+            # as slow, and the scheduled runs it cost are counted and shown.
+            proxy.freeze()
+            time.sleep(deadline - 1)
+            proxy.thaw()
+            wait_for(lambda: _slower_than(server, "1.0") >= 1, 10, "a poll slower than its interval to end")
+            assert _metric(server, "fx_poll_runs_skipped_total", source="ticker") >= 1
+            assert _metric(server, "fx_polls_total", source="ticker", outcome="error") == 0
+            ticker = next(s for s in server.get("/sources").json()["sources"] if s["name"] == "ticker")
+            assert ticker["runs_skipped"] >= 1 and ticker["last_run_skipped_at"] is not None, ticker
+            assert ticker["last_error"] is None
+
+            # Longer than the deadline: an error at the deadline, counted while the database is still frozen.
+            proxy.freeze()
+            frozen = time.monotonic()
+            try:
+                wait_for(
+                    lambda: _metric(server, "fx_polls_total", source="ticker", outcome="error") >= 1,
+                    deadline + 5,
+                    "an error counted during the freeze",
+                )
+                assert time.monotonic() - frozen < deadline + 3
+                time.sleep(max(0.0, deadline + 2 - (time.monotonic() - frozen)))
+            finally:
+                proxy.thaw()
+            overran = f"database unavailable: the database did not answer within {deadline} s (the poll deadline)"
+            wait_for(lambda: any(r.error and r.error.startswith(overran) for r in _log(engine)), 20, "its row")
+            ticker = next(s for s in server.get("/sources").json()["sources"] if s["name"] == "ticker")
+            output = server.output()
+    assert ticker["last_error"].startswith(overran) and ticker["last_error_at"] is not None, ticker
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    said = [line["error"] for line in lines if line["message"] == "poll ticker error"]
+    assert said and all(error.startswith("database unavailable: ") for error in said), said
+    assert overran in said
+    assert "Traceback" not in output

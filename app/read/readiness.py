@@ -6,13 +6,17 @@ Three checks, each with its own detail, in order (a later one is skipped when an
   short connect timeout, so a database that is away makes the probe fail fast instead of hang);
 - schema: the database is at the latest migration (a replica started before `fx-ticker db upgrade` is not);
 - sources: at least one enabled source has polled successfully within its staleness bound
-  (FX_SOURCE_<NAME>_MAX_GAP, three intervals by default). Read from the shared poll log, so an API replica
+  (FX_SOURCE_<NAME>_MAX_GAP, three intervals by default). Read from the shared source state, so an API replica
   (role `api`, which never polls) answers for the poller too.
+
+When the sources check fails it names the cause it saw. The process that polls knows its own failures, the ones
+the database could not take included (a full disk: app.read.status.health); a replica knows what the database
+holds, and that no poll was recorded since one was due (the poller stopped, or cannot write).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
@@ -26,6 +30,8 @@ from sqlmodel import Session, col, select
 from app.core.clock import utcnow
 from app.core.logs import redact
 from app.core.settings import Settings
+from app.domain.health import PollerView
+from app.read.status import Health, health, is_overdue
 from app.sources.registry import cadence
 from app.storage.migrate import current_revision, head_revision
 from app.storage.models import SourceState
@@ -101,25 +107,64 @@ def _schema(engine: Engine) -> Check:
     return Check(True, f"at the latest revision {expected}", extra)
 
 
-def _sources(engine: Engine, settings: Settings, now: datetime) -> Check:
-    # The latest success of each source, as the store keeps it in source_state (one row each: no log scan).
+def _sources(engine: Engine, settings: Settings, now: datetime, views: Mapping[str, PollerView] | None) -> Check:
+    # The latest polls of each source, as the store keeps them in source_state (one row each: no log scan), with
+    # what the polling process knows and the database does not yet (when this process is it).
     with Session(engine) as session:
         rows = session.exec(select(SourceState).where(col(SourceState.source).in_(settings.sources))).all()
-    last = {row.source: row.last_success_at for row in rows}
+    stored = {row.source: row for row in rows}
+    shown = {name: health(stored.get(name), views.get(name) if views else None) for name in settings.sources}
     detail: dict[str, Any] = {}
     fresh = []
     for name in settings.sources:
         # A source polls successfully at least once within its allowed gap (its cadence's), or its values lapse.
         gap = cadence(settings, name).max_gap
         bound = int(gap.total_seconds())
-        when = last.get(name)
+        when = shown[name].last_success_at
         ok = when is not None and now - when <= gap
         if ok:
             fresh.append(name)
         detail[name] = {"last_success": when.isoformat() if when else None, "within_seconds": bound, "fresh": ok}
+    extra = {"sources": detail}
+    unwritten = _unwritten(shown, views)
     if fresh:
-        return Check(True, f"{len(fresh)} of {len(settings.sources)} enabled sources fresh", {"sources": detail})
-    return Check(False, "no enabled source has polled successfully within its staleness bound", {"sources": detail})
+        return Check(True, f"{len(fresh)} of {len(settings.sources)} enabled sources fresh{unwritten}", extra)
+    cause = _cause(settings, shown, now, polling=views is not None)
+    return Check(False, f"no enabled source has polled successfully within its staleness bound{cause}", extra)
+
+
+def _latest_failure(shown: Mapping[str, Health]) -> tuple[str, Health] | None:
+    failed = [(name, h) for name, h in shown.items() if h.last_error_at is not None]
+    return max(failed, key=lambda item: item[1].last_error_at or datetime.min, default=None)
+
+
+def _unwritten(shown: Mapping[str, Health], views: Mapping[str, PollerView] | None) -> str:
+    """While fresh: failed polls this process could not write yet (the database cannot take them), and why."""
+    waiting = sum(view.unrecorded for view in views.values()) if views else 0
+    found = _latest_failure(shown)
+    if not waiting or found is None:
+        return ""
+    return f"; {waiting} failed poll(s) wait to be written, the latest: {found[1].last_error}"
+
+
+def _cause(settings: Settings, shown: Mapping[str, Health], now: datetime, *, polling: bool) -> str:
+    """Why no source is fresh, as far as this process can tell: the latest failure it knows of; or, in a
+    process that does not poll, that the poller has recorded nothing since polls were due."""
+    attempts = [h.last_attempt_at for h in shown.values() if h.last_attempt_at is not None]
+    if not attempts:
+        return ": none has been polled yet"
+    late = [is_overdue(settings, name, h, now) for name, h in shown.items()]
+    if not polling and all(late):
+        return (
+            f"; no poll recorded since {max(attempts).isoformat()} though polls were due: the poller is stopped or "
+            "cannot write to the database (its own /sources and /ready say which)"
+        )
+    found = _latest_failure(shown)
+    if found is None:
+        return ""
+    name, failed = found
+    assert failed.last_error_at is not None
+    return f"; the latest failure: {name} at {failed.last_error_at.isoformat()}: {failed.last_error}"
 
 
 def _guarded(name: str, run: Callable[[], Check]) -> Check:
@@ -129,7 +174,10 @@ def _guarded(name: str, run: Callable[[], Check]) -> Check:
         return Check(False, f"{name} check failed ({_first_line(exc)})")
 
 
-def readiness(settings: Settings, now: datetime | None = None) -> Readiness:
+def readiness(
+    settings: Settings, now: datetime | None = None, views: Mapping[str, PollerView] | None = None
+) -> Readiness:
+    """`views`: each source as this process sees it, when it is the one polling (app.ingest.poller.view)."""
     engine = probe_engine(settings.database_url)
     now = now or utcnow()
     checks = {"database": _guarded("database", lambda: _database(engine))}
@@ -138,7 +186,7 @@ def readiness(settings: Settings, now: datetime | None = None) -> Readiness:
     else:
         checks["schema"] = Check(False, "not checked: the database is unreachable")
     if checks["schema"].ok:
-        checks["sources"] = _guarded("sources", lambda: _sources(engine, settings, now))
+        checks["sources"] = _guarded("sources", lambda: _sources(engine, settings, now, views))
     else:
         why = "the database is unreachable" if not checks["database"].ok else "the schema is not current"
         checks["sources"] = Check(False, f"not checked: {why}")

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from app.api.deps import poller_views
 from app.core import metrics
 from app.core.settings import Settings
 from app.ingest.pipeline import Outcome
@@ -25,9 +27,10 @@ RETRY_AFTER_SECONDS = 30
     summary="Readiness: 200 when the database answers, its schema is current and a source is fresh; 503 otherwise",
     responses={503: {"description": "Not ready; `reason` names the first failing check"}},
 )
-def ready(request: Request) -> JSONResponse:
+async def ready(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    state = readiness(settings)
+    # The poller's view in the event loop; the probe, which waits on the database, in a worker thread.
+    state = await run_in_threadpool(readiness, settings, views=poller_views(request))
     return JSONResponse(state.json(), status_code=200 if state.ready else 503, headers={"Cache-Control": "no-store"})
 
 

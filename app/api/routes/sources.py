@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from app.api.caching import json_response
-from app.api.dbaccess import in_database
-from app.api.deps import SettingsDep
+from app.api.dbaccess import database
+from app.api.deps import SettingsDep, poller_views
 from app.core.jsonenc import dumps
 from app.read.status import all_sources
 
@@ -41,6 +41,20 @@ class SourceOut(BaseModel):
     consecutive_failures: int
     backoff_until: datetime | None
     next_poll: datetime | None
+    overdue: bool | None = Field(
+        description="True when no poll has been recorded since one was due (allowing `FX_POLL_JITTER`, the fetch and"
+        " the poll deadline): the poller is stopped, stuck, or cannot write to the database. `null` for a disabled"
+        " or never-polled source"
+    )
+    unrecorded: int | None = Field(
+        description="Failed polls whose poll-log rows wait in the poller's memory: the database cannot take them now"
+        " (a full disk, an outage). `null` where this process does not poll: ask the poller"
+    )
+    runs_skipped: int | None = Field(
+        description="Scheduled polls not started because the previous poll of this source still ran, since the"
+        " poller started. `null` where this process does not poll"
+    )
+    last_run_skipped_at: datetime | None
     spans_stored: int
     flags_raised: int
     recent_flags: list[FlagOut]
@@ -52,6 +66,11 @@ class SourcesOut(BaseModel):
 
 
 @router.get("/sources", response_model=SourcesOut, summary="Every upstream source and how its polls are going")
-@in_database
-def sources(request: Request, session: Session, settings: SettingsDep) -> Response:
-    return json_response(request, dumps({"sources": all_sources(session, settings)}))
+async def sources(request: Request, settings: SettingsDep) -> Response:
+    # The poller's view is taken here, in the event loop, before the database is read in a worker thread.
+    views = poller_views(request)
+
+    def render(session: Session) -> Response:
+        return json_response(request, dumps({"sources": all_sources(session, settings, views)}))
+
+    return await database(request).read(render)
