@@ -218,7 +218,10 @@ class Poller:
         seconds = time.perf_counter() - clock
         self._account(name, state, outcome, retry_after, started_at)
         report.log_poll(log, outcome, seconds)
-        await self._settle(name, state, outcome, seconds, budget)
+        await self._settle(name, state, outcome, budget)
+        # The whole run, the state and the snapshot reload after the store included: a database that stalls there
+        # holds the job as long, and costs scheduled runs as surely, as one that stalls the store.
+        report.time_poll(name, time.perf_counter() - clock)
         return outcome
 
     async def _db(self, budget: Budget, job: Callable[[], T], *, cap: float | None = None) -> T:
@@ -418,7 +421,7 @@ class Poller:
             return
         note = f"; its write committed later nonetheless, after {seconds:.1f} s: the poll's own row says what it stored"
         self._replace(row, dataclasses.replace(row, error=row.error + note))
-        report.count_poll(outcome, seconds)
+        report.count_poll(outcome)
         state = self.runtime[row.source]
         if outcome.status.succeeded:
             state.last_success_at = latest(state.last_success_at, row.started_at)
@@ -551,10 +554,10 @@ class Poller:
         wait = backoff(self.settings.source_interval(name), state.failures, retry_after, self.settings.max_backoff)
         state.backoff_until = now + wait if wait else None
 
-    async def _settle(self, name: str, state: Runtime, outcome: Outcome, seconds: float, budget: Budget) -> None:
+    async def _settle(self, name: str, state: Runtime, outcome: Outcome, budget: Budget) -> None:
         """After the poll: the metrics, the source's state, and the snapshot, within what is left of the poll's
         deadline. With the database away, only the metrics: the state is written by the next poll that reaches it."""
-        report.count_poll(outcome, seconds)
+        report.count_poll(outcome)
         if not outcome.recorded:
             return
         try:

@@ -50,18 +50,24 @@ def seed(engine: Engine, sources: Sequence[str]) -> None:
 
 
 def observe_poll(engine: Engine, outcome: Outcome, seconds: float, *, count_rows: bool = True) -> None:
-    """Everything a finished poll tells the metrics: `count_poll`, then (unless `count_rows` is False because the
-    database is away) `count_spans`, which reads the source's row."""
-    count_poll(outcome, seconds)
+    """Everything a finished poll tells the metrics: `count_poll`, `time_poll`, then (unless `count_rows` is False
+    because the database is away) `count_spans`, which reads the source's row."""
+    count_poll(outcome)
+    time_poll(outcome.source, seconds)
     if count_rows:
         count_spans(engine, outcome.source)
 
 
-def count_poll(outcome: Outcome, seconds: float) -> None:
+def time_poll(source: str, seconds: float) -> None:
+    """How long a poll ran, start to end: the poller times the whole run, bookkeeping after the store included,
+    since that is what a slow database costs the schedule (a run longer than the interval skips the next)."""
+    metrics.POLL_SECONDS.labels(source).observe(seconds)
+
+
+def count_poll(outcome: Outcome) -> None:
     """What a finished poll tells the metrics, at once: no database (a poll it could not take counts too)."""
     source = outcome.source
     metrics.POLLS.labels(source, outcome.status).inc()
-    metrics.POLL_SECONDS.labels(source).observe(seconds)
     if outcome.result is not None:
         metrics.SPANS_OPENED.labels(source).inc(outcome.result.opened)
         metrics.SPANS_EXTENDED.labels(source).inc(outcome.result.extended)
