@@ -322,8 +322,10 @@ def test_a_database_frozen_mid_download_cuts_the_download_short(
 
 
 # How late a shed 503 may reach the client after FX_DB_QUEUE_TIMEOUT: the event loop shares two cores with eight
-# threads answering heavy queries and with the test's own client (docs/operations.md, "Load shedding").
-SHED_SLACK = 0.5
+# threads answering heavy queries, with the test's own client and, in CI, with the other tests' servers
+# (docs/operations.md, "Load shedding"); measured 0.1-0.7 s. Counting the wait from the request's arrival is what
+# this bounds: counted from its turn in the queue instead, the shed answers came 2 s or more after the deadline.
+SHED_SLACK = 1.0
 
 
 async def _burst(port: int, paths: list[str]) -> list[tuple[int, str | None, float]]:
