@@ -61,7 +61,10 @@ def test_every_answer_keeps_to_the_schema(case: schemathesis.Case[Any], server: 
 
 BLANKS = ["", " ", "\t", "\n", "  ", " \t\n"]
 # A value each required parameter is happy with, so that a sweep of one parameter reaches its validation.
-FILLERS = {"when": "2026-02-23T10:00", "currency": "KGS", "from": "KGS", "to": "KZT", "amount": "1000"}
+FILLERS = {
+    "when": "2026-02-23T10:00", "currency": "KGS", "from": "KGS", "to": "KZT", "amount": "1000", "day": "2026-02-23",
+    "start": "2026-02-20", "period": "2026-02-20..2026-02-23", "base": "USD", "quote": "KZT", "code": "KZT",
+}  # fmt: skip
 
 
 def _blank_requests() -> Iterator[tuple[str, str]]:
@@ -126,7 +129,8 @@ def _get_paths() -> Iterator[tuple[str, bool]]:
                 path = path.replace("{" + parameter["name"] + "}", FILLERS[parameter["name"]])
             elif parameter.get("required"):
                 query[parameter["name"]] = FILLERS[parameter["name"]]
-        moves = bool(names & {"end", "at"}) or template in ("/metrics", "/ready", "/sources")
+        moves = bool(names & {"end", "at", "date"}) or template in ("/metrics", "/ready", "/sources")
+        moves = moves or template.startswith("/frankfurter/")  # their default date is today
         yield f"{path}?{urlencode(query)}" if query else path, moves
 
 

@@ -21,7 +21,19 @@ from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath, StreamFastPath
 from app.api.head import HeadAsGet
 from app.api.httpmetrics import HTTPMetrics
-from app.api.routes import at, change, convert, currencies, export, history, meta, ops, sources, stream
+from app.api.routes import (
+    at,
+    change,
+    convert,
+    currencies,
+    daily,
+    export,
+    history,
+    meta,
+    ops,
+    sources,
+    stream,
+)
 from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
 from app.api.security import SecurityHeaders
@@ -181,6 +193,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.include_router(rates.router)
     app.include_router(stream.router)
     app.include_router(at.router)
+    app.include_router(daily.router)
     app.include_router(sources.router)
     app.include_router(meta.router)
     app.include_router(ops.router)
