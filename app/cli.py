@@ -117,6 +117,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=settings.access_log,
             log_config=None,  # app.core.logs formats every line, uvicorn's included (FX_LOG_FORMAT)
             http="app.api.limits:LimitedHttpTools",  # httptools with limits on a request's head
+            ssl_certfile=settings.tls_certfile,
+            ssl_keyfile=settings.tls_keyfile,
         )
     finally:
         if metrics_dir is not None:

@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -349,3 +350,14 @@ def test_a_bad_cors_origin_is_refused_at_start_up() -> None:
 
     with pytest.raises(SettingsError, match=re.escape("FX_CORS_ORIGINS: not an origin: https://dash.example.com/path")):
         make_settings("sqlite:///x.db", cors_origins="https://dash.example.com/path")
+
+
+def test_tls_files_go_together_and_must_exist(tmp_path: Path) -> None:
+    from app.core.settings import SettingsError
+
+    cert = tmp_path / "cert.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(SettingsError, match="FX_TLS_CERTFILE and FX_TLS_KEYFILE go together"):
+        make_settings("sqlite:///x.db", tls_certfile=str(cert))
+    with pytest.raises(SettingsError, match="FX_TLS_KEYFILE"):
+        make_settings("sqlite:///x.db", tls_certfile=str(cert), tls_keyfile=str(tmp_path / "missing.pem"))

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, cast
 
-from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -114,6 +114,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # `fx-ticker serve` speaks HTTPS itself when both are set (PEM files); usually a reverse proxy does that instead.
+    tls_certfile: FilePath | None = None
+    tls_keyfile: FilePath | None = None
     workers: int = Field(1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # One log line per HTTP request costs more than answering /rates/latest; /metrics counts requests anyway.
@@ -192,6 +195,12 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we ship; a plain postgresql:// URL (as compose files write it) means it.
             value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("FX_TLS_CERTFILE and FX_TLS_KEYFILE go together: set both, or neither")
+        return self
 
     @model_validator(mode="after")
     def _per_source(self) -> Settings:
