@@ -62,7 +62,7 @@ def test_every_answer_keeps_to_the_schema(case: schemathesis.Case[Any], server: 
 BLANKS = ["", " ", "\t", "\n", "  ", " \t\n"]
 # A value each required parameter is happy with, so that a sweep of one parameter reaches its validation.
 FILLERS = {
-    "when": "2026-02-23T10:00", "currency": "KGS", "from": "KGS", "to": "KZT", "amount": "1000", "day": "2026-02-23",
+    "when": "2026-02-23T10:00", "currency": "KGS", "from": "KGS", "to": "KZT", "amount": "1000", "date": "2026-02-23",
     "start": "2026-02-20", "period": "2026-02-20..2026-02-23", "base": "USD", "quote": "KZT", "code": "KZT",
 }  # fmt: skip
 

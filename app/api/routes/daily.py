@@ -110,7 +110,7 @@ def _days(
 
 
 @router.get(
-    "/rates/on/{day}",
+    "/rates/on/{date}",
     summary="Every currency's rate for a date: the official fixing for it, or the last one carried into it",
     responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
@@ -120,7 +120,10 @@ def on_date(
     session: Session,
     settings: SettingsDep,
     day: Annotated[
-        str, Path(description="YYYY-MM-DD", examples=["2026-04-01"], json_schema_extra={"pattern": DATE_PATTERN})
+        str,
+        Path(
+            alias="date", description="YYYY-MM-DD", examples=["2026-04-01"], json_schema_extra={"pattern": DATE_PATTERN}
+        ),
     ],
     currencies: CurrenciesQuery = None,
     source: SourceQuery = None,
@@ -133,7 +136,7 @@ def on_date(
     earlier one with `carried_from`; from a source keyed by instants, the value in force at the end of the day. The
     best source per currency is chosen as /rates/latest chooses it. A currency with nothing in force is left out."""
     now = utcnow()
-    wanted = parse_day("day", day, now.date())
+    wanted = parse_day("date", day, now.date())
     base_name, codes, order = _choices(settings, currencies, base, source)
     zone = _optional_zone(tz)
     conn = session.connection()
