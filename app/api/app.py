@@ -28,6 +28,7 @@ from app.api.routes import (
     currencies,
     daily,
     export,
+    frankfurter,
     history,
     meta,
     ops,
@@ -194,6 +195,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.include_router(stream.router)
     app.include_router(at.router)
     app.include_router(daily.router)
+    app.include_router(frankfurter.v1)
+    app.include_router(frankfurter.v2)
     app.include_router(sources.router)
     app.include_router(meta.router)
     app.include_router(ops.router)

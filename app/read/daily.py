@@ -42,7 +42,7 @@ class Fixing:
     effective_date: date | None  # the date the source stated it for (None: a source keyed by instants)
     carried_from: date | None  # set when the source stated nothing for the day: the earlier date it stated
     first_seen: datetime
-    last_seen: datetime  # the last sighting at or before the end of the day
+    last_seen: datetime  # as known at the end of the day: never later
     stale: bool
 
 
@@ -154,7 +154,6 @@ def entry(currency: str, base: str, quote: Fixing | None, base_fixing: Fixing | 
         "source": quote.source if quote is not None else None,
         "effective_date": quote.effective_date if quote is not None else None,
         "carried_from": quote.carried_from if quote is not None else None,
-        "last_seen": min(f.last_seen for f in legs),
         "stale": any(f.stale for f in legs),
     }
     if base != USD:
