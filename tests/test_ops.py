@@ -77,6 +77,7 @@ def test_ready_when_the_database_answers_and_a_source_is_fresh(engine: Engine, d
     assert checks["schema"]["ok"] and checks["schema"]["current"] == checks["schema"]["expected"] == HEAD
     assert checks["sources"]["ok"] and checks["sources"]["detail"] == "1 of 2 enabled sources fresh"
     assert checks["sources"]["sources"]["ticker"]["fresh"] is True
+    assert checks["sources"]["sources"]["ticker"]["last_success"].endswith("Z")  # as every other time is written
     assert checks["sources"]["sources"]["erapi"] == {"last_success": None, "within_seconds": 10800, "fresh": False}
 
 

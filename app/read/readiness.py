@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
+from app.core.jsonenc import iso
 from app.core.logs import redact
 from app.core.settings import Settings
 from app.domain.health import PollerView
@@ -124,7 +125,7 @@ def _sources(engine: Engine, settings: Settings, now: datetime, views: Mapping[s
         ok = when is not None and now - when <= gap
         if ok:
             fresh.append(name)
-        detail[name] = {"last_success": when.isoformat() if when else None, "within_seconds": bound, "fresh": ok}
+        detail[name] = {"last_success": iso(when) if when else None, "within_seconds": bound, "fresh": ok}
     extra = {"sources": detail}
     unwritten = _unwritten(shown, views)
     if fresh:
@@ -156,7 +157,7 @@ def _cause(settings: Settings, shown: Mapping[str, Health], now: datetime, *, po
     late = [is_overdue(settings, name, h, now) for name, h in shown.items()]
     if not polling and all(late):
         return (
-            f"; no poll recorded since {max(attempts).isoformat()} though polls were due: the poller is stopped or "
+            f"; no poll recorded since {iso(max(attempts))} though polls were due: the poller is stopped or "
             "cannot write to the database (its own /sources and /ready say which)"
         )
     found = _latest_failure(shown)
@@ -164,7 +165,7 @@ def _cause(settings: Settings, shown: Mapping[str, Health], now: datetime, *, po
         return ""
     name, failed = found
     assert failed.last_error_at is not None
-    return f"; the latest failure: {name} at {failed.last_error_at.isoformat()}: {failed.last_error}"
+    return f"; the latest failure: {name} at {iso(failed.last_error_at)}: {failed.last_error}"
 
 
 def _guarded(name: str, run: Callable[[], Check]) -> Check:
