@@ -14,9 +14,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
-from app.api import dbaccess, errors
+from app.api import dbaccess, errors, metricsport
 from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath, StreamFastPath
 from app.api.head import HeadAsGet
@@ -84,6 +85,29 @@ def _readers(settings: Settings) -> Engine:
     )
 
 
+class PublicCORS:
+    """CORS for a public read API: GET and HEAD from the origins allowed (any, by default), never with credentials,
+    and never on /admin, whose answers carry no CORS header whatever the origin."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["If-None-Match"],
+            allow_credentials=False,
+            expose_headers=["ETag"],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/admin" or path.startswith("/admin/")):
+            await self.app(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The application. `transport` lets tests serve recorded upstream bytes instead of the internet."""
     settings = settings or get_settings()
@@ -115,6 +139,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         app.state.stream = hub = StreamHub(service, settings.stream_heartbeat)
         hub.start()
         watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
+        scrapes = metricsport.start(settings.metrics_host, settings.metrics_port)
         scheduler: AsyncIOScheduler | None = None
         client: httpx.AsyncClient | None = None
         lock = None
@@ -137,6 +162,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             yield
         finally:
             hub.close()
+            if scrapes is not None:
+                scrapes.close()
             if scheduler is not None:
                 scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
                 await app.state.poller.drain(settings.shutdown_timeout)
@@ -169,13 +196,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.add_middleware(StreamFastPath, state=app.state)
     app.add_middleware(errors.Unexpected)  # a bug is a JSON 500 too, with the security headers, not a cut connection
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD"],
-            allow_headers=["If-None-Match"],
-            expose_headers=["ETag"],
-        )
+        app.add_middleware(PublicCORS, origins=settings.cors_origins)
     app.add_middleware(HeadAsGet)  # HEAD is routed as GET everywhere, the fast paths included
     app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
     app.include_router(rates.router)
@@ -184,6 +205,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.include_router(sources.router)
     app.include_router(meta.router)
     app.include_router(ops.router)
+    if settings.metrics_port == 0:  # otherwise /metrics is on a port of its own (app.api.metricsport)
+        app.include_router(ops.public_metrics)
     if settings.admin_token is not None:  # otherwise POST /admin/poll does not exist (404)
         app.include_router(ops.admin)
     app.include_router(currencies.router)

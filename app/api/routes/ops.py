@@ -36,7 +36,11 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(state.json(), status_code=200 if state.ready else 503, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
+# On the public port only with FX_METRICS_PORT=0; otherwise on a port of its own (app.api.metricsport).
+public_metrics = APIRouter(tags=["service"])
+
+
+@public_metrics.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
 def prometheus() -> Response:
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
