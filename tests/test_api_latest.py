@@ -132,7 +132,7 @@ def test_health(client: TestClient) -> None:
 
 def test_openapi_documents_latest(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    operation = spec["paths"]["/rates/latest"]["get"]
+    operation = spec["paths"]["/v1/rates/latest"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["currencies", "source", "base"]
     assert "304" in operation["responses"] and "422" in operation["responses"]
 

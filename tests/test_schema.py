@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # The schema the service publishes at /openapi.json (the app builds it without starting). The stream never ends
 # by design: its contract is tested in test_stream.py.
 SPEC = create_app(load_settings(database_url="sqlite://", role="api")).openapi()
-schema = schemathesis.openapi.from_dict(SPEC).exclude(path="/rates/stream")
+schema = schemathesis.openapi.from_dict(SPEC).exclude(path="/v1/rates/stream")
 TYPES = {kind.type for kind in KINDS}
 
 
@@ -91,7 +91,7 @@ def _blank_requests() -> Iterator[tuple[str, str, str]]:
     that parameter's name)."""
     for template, operations in SPEC["paths"].items():
         operation = operations.get("get")
-        if operation is None or template == "/rates/stream":
+        if operation is None or template == "/v1/rates/stream":
             continue
         parameters = [p for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
         for parameter in parameters:
@@ -142,7 +142,7 @@ def _get_paths() -> Iterator[tuple[str, bool]]:
     yield from ((path, False) for path in ("/", "/widget/ticker", "/docs", "/openapi.json"))
     for template, operations in SPEC["paths"].items():
         operation = operations.get("get")
-        if operation is None or template == "/rates/stream":
+        if operation is None or template == "/v1/rates/stream":
             continue
         path, query, names = template, {}, set()
         for parameter in operation.get("parameters", []):
@@ -151,7 +151,7 @@ def _get_paths() -> Iterator[tuple[str, bool]]:
                 path = path.replace("{" + parameter["name"] + "}", FILLERS[parameter["name"]])
             elif parameter.get("required"):
                 query[parameter["name"]] = FILLERS[parameter["name"]]
-        moves = bool(names & {"end", "at"}) or template in ("/metrics", "/ready", "/sources")
+        moves = bool(names & {"end", "at"}) or template in ("/metrics", "/ready", "/v1/sources")
         yield f"{path}?{urlencode(query)}" if query else path, moves
 
 
@@ -177,4 +177,4 @@ def test_every_get_resource_answers_head_with_its_status_and_headers_and_no_body
                 assert head.getheader(name) == get.getheader(name), (path, name)
     finally:
         connection.close()
-    assert 'method="HEAD",route="/rates/{currency}/history",status="200"' in server.get("/metrics").text
+    assert 'method="HEAD",route="/v1/rates/{currency}/history",status="200"' in server.get("/metrics").text

@@ -27,6 +27,7 @@ from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
 from app.api.security import SecurityHeaders
 from app.api.stream import StreamHub
+from app.api.version import V1
 from app.core import logs, metrics
 from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
@@ -47,6 +48,10 @@ Intraday rates of the Kyrgyz som, Kazakh tenge, Tajik somoni, Uzbek sum and Turk
 US dollar. Times are ISO 8601, written in UTC (the buckets of a `tz=` answer in that zone's offset); `rate` is
 USD (or the `base=` currency) per one unit of the currency, `inverse` units per USD (or per one of the base).
 Numbers are exact decimals, never written with an exponent. Every endpoint, with real answers: docs/api.md.
+
+The data endpoints below are the stable contract, under `/v1`: their shapes only ever grow. The same endpoints
+answer identically without the prefix (`/rates/latest`), as they always have. Errors are RFC 9457 problem
+documents (`application/problem+json`); docs/api.md lists every `type`.
 """
 
 
@@ -199,20 +204,29 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         app.add_middleware(PublicCORS, origins=settings.cors_origins)
     app.add_middleware(HeadAsGet)  # HEAD is routed as GET everywhere, the fast paths included
     app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
-    app.include_router(rates.router)
-    app.include_router(stream.router)
-    app.include_router(at.router)
-    app.include_router(sources.router)
+    # The data endpoints: under /v1, the stable contract the OpenAPI document describes (its shapes only grow),
+    # and at the unversioned paths the service has always answered, identically but left out of the document.
+    data = (
+        rates.router,
+        stream.router,
+        at.router,
+        sources.router,
+        currencies.router,
+        history.router,
+        change.router,
+        export.router,
+        convert.router,
+    )
+    for router in data:
+        app.include_router(router, prefix=V1)
+    for router in data:
+        app.include_router(router, include_in_schema=False)
+    # Operations stay at the root only: /health, /ready, /metrics, /admin/poll.
     app.include_router(meta.router)
     app.include_router(ops.router)
     if settings.metrics_port == 0:  # otherwise /metrics is on a port of its own (app.api.metricsport)
         app.include_router(ops.public_metrics)
     if settings.admin_token is not None:  # otherwise POST /admin/poll does not exist (404)
         app.include_router(ops.admin)
-    app.include_router(currencies.router)
-    app.include_router(history.router)
-    app.include_router(change.router)
-    app.include_router(export.router)
-    app.include_router(convert.router)
     install_pages(app)  # the dashboard, the widget and their static files
     return app
