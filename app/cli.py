@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from app.api import metricsport
 from app.core.clock import utc, utcnow
 from app.core.logs import configure as configure_logging
 from app.core.metrics import MULTIPROCESS_ENV
@@ -105,6 +106,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:  # workers are separate processes: /metrics adds up all of them (app.core.metrics)
         metrics_dir = tempfile.mkdtemp(prefix="fx-ticker-metrics-")
         os.environ[MULTIPROCESS_ENV] = metrics_dir
+    os.environ[metricsport.SERVED_ENV] = "1"  # each worker opens the metrics port (FX_METRICS_PORT)
     signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.run(

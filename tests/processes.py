@@ -33,6 +33,9 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str =
 def clean_environment(**overrides: str) -> dict[str, str]:
     """This process's environment without any FX_ variable, plus `overrides`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FX_")}
+    # /metrics on the served port, as the tests read it: a port of its own (the default 9464) would be one port
+    # for every server the tests start at once. tests/test_public_defaults.py serves it the default way.
+    env["FX_METRICS_PORT"] = "0"
     env.update(overrides)
     return env
 

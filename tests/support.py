@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from app.api.problems import PROBLEM_JSON, TYPE_BASE
 from app.core.settings import Settings
 from app.ingest import pairs, rollup
 from app.sources.registry import load_settings
@@ -99,3 +100,34 @@ def assert_rollups_current(engine: Engine) -> None:
         crosses = pairs.computed(conn)
         assert pairs.stored(conn) == crosses
         assert pairs.stored_days(conn) == list(rollup.days_of_hours(crosses, pairs.KIND))
+
+
+class Answered(Protocol):
+    """An HTTP answer as httpx and Starlette's test client give it."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+    def json(self) -> Any: ...
+
+
+def problem(response: Answered, kind: str | None = None) -> dict[str, Any]:
+    """The problem document (RFC 9457) of an error answer, checked: its content type, its members, `status` equal
+    to the answer's, and `type` the one of `kind` (app.api.problems) when given."""
+    assert response.headers["content-type"] == PROBLEM_JSON, response.headers["content-type"]
+    document: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail"} <= document.keys(), document
+    assert document["status"] == response.status_code, document
+    assert isinstance(document["title"], str) and document["title"] and document["detail"], document
+    if kind is not None:
+        assert document["type"] == TYPE_BASE + kind, document
+    return document
+
+
+def detail_of(response: Answered, kind: str | None = None) -> str:
+    """The `detail` of an error answer, once problem() has checked it is a problem document."""
+    detail: str = problem(response, kind)["detail"]
+    return detail

@@ -15,7 +15,7 @@ from app.core.clock import utcnow
 from app.core.settings import Settings
 from app.ingest.pipeline import process
 from app.sources.ticker import SPEC
-from tests.support import SEED_PAGE, make_settings
+from tests.support import SEED_PAGE, make_settings, problem
 
 
 def ingest(engine: Engine, settings: Settings, body: bytes, minutes_ago: float) -> None:
@@ -91,7 +91,15 @@ def test_currency_subset_keeps_configured_order_and_is_case_insensitive(engine: 
 def test_unknown_currency_is_a_422_listing_valid_codes(client: TestClient) -> None:
     response = client.get("/rates/latest", params={"currencies": "KZT,EUR"})
     assert response.status_code == 422
-    assert response.json() == {"detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"}
+    assert problem(response, "unknown-currency") == {
+        "type": "https://fx-ticker.dev/problems/unknown-currency",
+        "title": "Unknown currency",
+        "status": 422,
+        "detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
+        "errors": [
+            {"parameter": "currencies", "detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"}
+        ],
+    }
 
 
 def test_no_data_yet_gives_an_empty_list(client: TestClient) -> None:
@@ -124,7 +132,7 @@ def test_health(client: TestClient) -> None:
 
 def test_openapi_documents_latest(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    operation = spec["paths"]["/rates/latest"]["get"]
+    operation = spec["paths"]["/v1/rates/latest"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["currencies", "source", "base"]
     assert "304" in operation["responses"] and "422" in operation["responses"]
 

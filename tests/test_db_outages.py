@@ -26,12 +26,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.api.problems import TYPE_BASE
 from app.core.clock import utcnow
 from tests.conftest import POSTGRES_URL
 from tests.faults import TcpProxy
 from tests.processes import Server, wait_for
 from tests.series import insert_spans, series_rows, span
-from tests.support import SEED_PAGE, Upstream, at
+from tests.support import SEED_PAGE, Upstream, at, problem
 
 TOKEN = "a-long-random-admin-token-for-the-tests"
 # More clients than any pool the API has ever had (PostgreSQL 5 + 5, SQLite 5 + 10): each one used to hold a
@@ -219,9 +220,9 @@ def _behind_a_proxy(engine: Engine, database_url: str, tmp_path: Path, **env: st
 def _unavailable(server: Server, path: str) -> tuple[httpx.Response, float]:
     response, seconds = _timed(lambda: server.get(path, timeout=60))
     assert response.status_code == 503, f"{path}: {response.status_code} {response.text[:300]}"
-    assert response.headers["content-type"] == "application/json"
     assert int(response.headers["retry-after"]) >= 1
-    assert response.json()["detail"]
+    assert problem(response)["type"] in (TYPE_BASE + "database-unavailable", TYPE_BASE + "server-busy")
+    assert response.headers["cache-control"] == "no-store"
     assert seconds < BOUND, f"{path}: 503 after {seconds:.1f} s"
     return response, seconds
 

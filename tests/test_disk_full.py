@@ -188,6 +188,7 @@ def test_a_full_disk_is_shown_where_people_look_while_it_lasts(disk: Disk) -> No
         settings = make_settings(
             url, role="all", sources="ticker", source_ticker_url=upstream.serve("/", SEED_PAGE.read_bytes()),
             source_ticker_interval=1, source_ticker_max_gap=2, poll_jitter=0, max_backoff=1,
+            metrics_port=0,  # /metrics read through the test client
         )  # fmt: skip
         with TestClient(create_app(settings)) as client:
             wait_for(lambda: any(r.outcome == "ok" for r in _log(engine)), 20, "a first poll")

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from app.core.clock import utcnow
 from app.domain.calendar import INTERVALS, Calendar
 from tests.series import insert_spans, serve, span
-from tests.support import at
+from tests.support import at, detail_of
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_the_source_can_be_chosen_and_defaults_to_the_one_with_data(client: Test
 def test_a_currency_with_no_data_yet_is_a_404(client: TestClient) -> None:
     response = client.get("/rates/TJS/history")
     assert response.status_code == 404
-    assert response.json() == {"detail": "no data for TJS yet"}
+    assert detail_of(response, "no-data") == "no data for TJS yet"
 
 
 def test_defaults_are_the_last_30_days_raw(engine: Engine, database_url: str) -> None:

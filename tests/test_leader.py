@@ -81,6 +81,7 @@ def _serve(database_url: str, upstream_url: str) -> Iterator[subprocess.Popen[by
         FX_SOURCE_TICKER_MAX_GAP="30",
         FX_POLL_JITTER="0",
         FX_LOG_LEVEL="warning",
+        FX_METRICS_PORT="0",  # one metrics port for every test server would be shared
     )
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(_free_port())]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

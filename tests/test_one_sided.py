@@ -36,7 +36,7 @@ from app.sources.registry import cadence
 from tests.reference import CrossSeries, bucket, stretches
 from tests.reference import Series as RefSeries
 from tests.series import insert_spans, query_settings, serve, span
-from tests.support import at
+from tests.support import at, detail_of
 
 USD = "USD"
 
@@ -158,7 +158,7 @@ def test_rates_at_an_instant_and_conversions_leave_out_or_refuse_a_missing_leg(a
         "no TJS rate from ticker at or before 2026-04-01T12:00:00Z; its first value is from 2026-04-03T00:00:00Z"
     )
     none = april.get("/convert", params={"from": "KZT", "to": "TMT", "amount": "1", "at": "2026-04-01T12:00"})
-    assert (none.status_code, none.json()) == (404, {"detail": "no data for TMT yet"})
+    assert (none.status_code, detail_of(none, "no-data")) == (404, "no data for TMT yet")
     # The last value known counts, however old (KGS was last seen two days before): marked stale
     old = body(april.get("/convert", params={"from": "KGS", "to": "KZT", "amount": "1", "at": "2026-04-01T12:00"}))
     assert (old["rate"], old["sources"]["KGS"]["stale"]) == (Decimal("5.4397805"), True)
@@ -386,8 +386,8 @@ def _check_history(client: TestClient, d: Drawn, ref: Reference, code: str) -> t
     csv = client.get(f"/rates/{code}/history", params={**params, "format": "csv"})
     legs = ref.legs(code)
     if isinstance(legs, str):
-        assert (answer.status_code, answer.json()) == (404, {"detail": legs})
-        assert (csv.status_code, csv.json()) == (404, {"detail": legs})
+        assert (answer.status_code, detail_of(answer, "no-data")) == (404, legs)
+        assert (csv.status_code, detail_of(csv, "no-data")) == (404, legs)
         return [], ""
     points = body(answer)["points"]
     expected = ref.points(code)
@@ -436,7 +436,7 @@ def _check_at_and_convert(client: TestClient, d: Drawn, ref: Reference) -> None:
             found = ref.series(side)
             span = found.known(d.start) if isinstance(found, RefSeries) else None
             if found == MISSING:
-                assert (response.status_code, response.json()) == (404, {"detail": f"no data for {side} yet"})
+                assert (response.status_code, detail_of(response, "no-data")) == (404, f"no data for {side} yet")
                 break
             if found is not None and span is None:
                 assert response.status_code == 404, response.text  # it says when the data begins

@@ -10,14 +10,14 @@ from app.api.caching import BodyCache, etag_matches
 from tests.support import make_settings
 
 ENDPOINTS = {
-    "/rates/{currency}/history": ["currency", "start", "end", "interval", "base", "tz", "source", "format"],
-    "/rates/history": ["currencies", "start", "end", "interval", "base", "tz", "source"],
-    "/rates/{currency}/change": ["currency", "period", "start", "end", "base", "source"],
-    "/rates/changes": ["period", "start", "end", "base", "source", "currencies"],
-    "/rates/at/{when}": ["when", "currencies", "source", "base"],
-    "/rates/export.csv": ["currencies", "start", "end", "interval", "base", "tz", "source"],
-    "/convert": ["from", "to", "amount", "at", "source"],
-    "/currencies": [],
+    "/v1/rates/{currency}/history": ["currency", "start", "end", "interval", "base", "tz", "source", "format"],
+    "/v1/rates/history": ["currencies", "start", "end", "interval", "base", "tz", "source"],
+    "/v1/rates/{currency}/change": ["currency", "period", "start", "end", "base", "source"],
+    "/v1/rates/changes": ["period", "start", "end", "base", "source", "currencies"],
+    "/v1/rates/at/{when}": ["when", "currencies", "source", "base"],
+    "/v1/rates/export.csv": ["currencies", "start", "end", "interval", "base", "tz", "source"],
+    "/v1/convert": ["from", "to", "amount", "at", "source"],
+    "/v1/currencies": [],
 }
 
 
@@ -42,7 +42,7 @@ def test_openapi_documents_every_query_endpoint(engine: Engine, database_url: st
             assert all("example" in _resolve(spec, ref) for ref in refs), path
         if "text/csv" in content:
             assert content["text/csv"]["example"].startswith("timestamp,")
-    interval = spec["paths"]["/rates/{currency}/history"]["get"]["parameters"][3]["schema"]
+    interval = spec["paths"]["/v1/rates/{currency}/history"]["get"]["parameters"][3]["schema"]
     assert interval["enum"] == ["raw", "1h", "1d", "1w", "1mo"]
 
 

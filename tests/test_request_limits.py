@@ -63,9 +63,12 @@ def test_a_head_over_the_limits_is_refused_and_the_connection_closed(
 ) -> None:
     answer, fields, body = _ask(server, head)
     assert answer == status
-    assert fields["content-type"] == "application/json" and fields["connection"] == "close"
+    assert fields["content-type"] == "application/problem+json" and fields["connection"] == "close"
     assert fields["x-content-type-options"] == "nosniff"
-    assert detail in json.loads(body)["detail"]
+    document = json.loads(body)
+    assert detail in document["detail"] and document["status"] == status
+    kind = "uri-too-long" if status == 414 else "header-fields-too-large"
+    assert document["type"] == f"https://fx-ticker.dev/problems/{kind}" and document["title"]
     assert server.get("/health").status_code == 200  # and the server serves on
 
 

@@ -17,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from app.api.app import create_app
+from app.api.problems import KINDS, PROBLEM_JSON
 from app.core.clock import utcnow
 from app.ingest.pipeline import process
 from app.sources import ticker
@@ -46,7 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # The schema the service publishes at /openapi.json (the app builds it without starting). The stream never ends
 # by design: its contract is tested in test_stream.py.
 SPEC = create_app(load_settings(database_url="sqlite://", role="api")).openapi()
-schema = schemathesis.openapi.from_dict(SPEC).exclude(path="/rates/stream")
+schema = schemathesis.openapi.from_dict(SPEC).exclude(path="/v1/rates/stream")
+TYPES = {kind.type for kind in KINDS}
 
 
 @pytest.mark.slow
@@ -56,7 +58,27 @@ def test_every_answer_keeps_to_the_schema(case: schemathesis.Case[Any], server: 
     # Every check but one: a request each of whose parameters the schema allows may still break a rule across
     # parameters (base equal to the currency, start after end, tz with raw spans), which OpenAPI cannot state;
     # those 422s have tests of their own (test_bad_params.py, test_views.py).
-    case.call_and_validate(base_url=server.base_url, excluded_checks=[schemathesis.checks.positive_data_acceptance])
+    case.call_and_validate(
+        base_url=server.base_url,
+        excluded_checks=[schemathesis.checks.positive_data_acceptance],
+        additional_checks=[errors_are_problem_documents],
+    )
+
+
+def errors_are_problem_documents(_ctx: Any, response: Any, _case: Any) -> None:
+    """Every 4xx and 5xx is an RFC 9457 problem document (app.api.problems): its content type, the RFC's members,
+    a `type` listed in docs/api.md and `status` equal to the answer's."""
+    if response.status_code < 400:
+        return
+    content_type = response.headers.get("content-type")
+    content_type = content_type[0] if isinstance(content_type, list) else content_type
+    assert content_type == PROBLEM_JSON, f"{response.status_code} answered as {content_type}"
+    document = response.json()
+    assert {"type", "title", "status", "detail"} <= document.keys(), document
+    assert document["status"] == response.status_code, document
+    assert document["type"] in TYPES, document
+    for error in document.get("errors", []):
+        assert error.keys() == {"parameter", "detail"} and error["parameter"], document
 
 
 BLANKS = ["", " ", "\t", "\n", "  ", " \t\n"]
@@ -67,11 +89,12 @@ FILLERS = {
 }  # fmt: skip
 
 
-def _blank_requests() -> Iterator[tuple[str, str]]:
-    """Every GET operation of the published schema, with each of its parameters in turn blank or whitespace."""
+def _blank_requests() -> Iterator[tuple[str, str, str]]:
+    """Every GET operation of the published schema, with each of its parameters in turn blank or whitespace (and
+    that parameter's name)."""
     for template, operations in SPEC["paths"].items():
         operation = operations.get("get")
-        if operation is None or template == "/rates/stream":
+        if operation is None or template == "/v1/rates/stream":
             continue
         parameters = [p for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
         for parameter in parameters:
@@ -84,20 +107,20 @@ def _blank_requests() -> Iterator[tuple[str, str]]:
                 for p in parameters:
                     if p["in"] == "path":
                         path = path.replace("{" + p["name"] + "}", quote(values.pop(p["name"]), safe=""))
-                yield path, urlencode(values)
+                yield path, urlencode(values), parameter["name"]
 
 
 @pytest.mark.slow
 def test_no_blank_or_whitespace_parameter_gets_a_server_error_or_loses_the_connection(server: Server) -> None:
     """Each parameter of each route, blank or whitespace only, on one keep-alive connection: every answer is a
-    JSON document (or the data asked for) with the security headers, never a 5xx, and the server keeps the
-    connection open for the next request."""
+    problem document naming the parameter (or the data asked for) with the security headers, never a 5xx, and
+    the server keeps the connection open for the next request."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         connection.connect()
         sock = connection.sock
         asked = 0
-        for path, query in _blank_requests():
+        for path, query, name in _blank_requests():
             connection.request("GET", f"{path}?{query}" if query else path)
             response = connection.getresponse()
             body = response.read()
@@ -105,8 +128,10 @@ def test_no_blank_or_whitespace_parameter_gets_a_server_error_or_loses_the_conne
             assert response.status < 500, what
             assert response.getheader("X-Content-Type-Options") == "nosniff", what
             if response.status >= 400:
-                assert response.getheader("Content-Type") == "application/json", what
-                assert json.loads(body)["detail"], what
+                assert response.getheader("Content-Type") == PROBLEM_JSON, what
+                document = json.loads(body)
+                assert document["detail"] and document["type"] in TYPES and document["status"] == response.status
+                assert name in [error["parameter"] for error in document["errors"]], what
             assert connection.sock is sock, f"the server closed the connection after {what}"
             asked += 1
         assert asked > 50  # every route's parameters were swept, not a handful
@@ -120,7 +145,7 @@ def _get_paths() -> Iterator[tuple[str, bool]]:
     yield from ((path, False) for path in ("/", "/widget/ticker", "/docs", "/openapi.json"))
     for template, operations in SPEC["paths"].items():
         operation = operations.get("get")
-        if operation is None or template == "/rates/stream":
+        if operation is None or template == "/v1/rates/stream":
             continue
         path, query, names = template, {}, set()
         for parameter in operation.get("parameters", []):
@@ -129,7 +154,7 @@ def _get_paths() -> Iterator[tuple[str, bool]]:
                 path = path.replace("{" + parameter["name"] + "}", FILLERS[parameter["name"]])
             elif parameter.get("required"):
                 query[parameter["name"]] = FILLERS[parameter["name"]]
-        moves = bool(names & {"end", "at", "date"}) or template in ("/metrics", "/ready", "/sources")
+        moves = bool(names & {"end", "at", "date"}) or template in ("/metrics", "/ready", "/v1/sources")
         moves = moves or template.startswith("/frankfurter/")  # their default date is today
         yield f"{path}?{urlencode(query)}" if query else path, moves
 
@@ -156,4 +181,4 @@ def test_every_get_resource_answers_head_with_its_status_and_headers_and_no_body
                 assert head.getheader(name) == get.getheader(name), (path, name)
     finally:
         connection.close()
-    assert 'method="HEAD",route="/rates/{currency}/history",status="200"' in server.get("/metrics").text
+    assert 'method="HEAD",route="/v1/rates/{currency}/history",status="200"' in server.get("/metrics").text

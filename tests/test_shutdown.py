@@ -48,6 +48,7 @@ def _stop_mid_poll(database_url: str, delay: float, **env_extra: str) -> tuple[i
             FX_SOURCE_TICKER_INTERVAL="3600",
             FX_POLL_JITTER="0",
             FX_LOG_FORMAT="json",
+            FX_METRICS_PORT="0",  # one metrics port for every test server would be shared
             **env_extra,
         )
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(_free_port())]

@@ -109,6 +109,8 @@ def test_compose_describes_db_api_and_one_poller() -> None:
         assert env["FX_ROLE"] == role
         assert env["FX_DATABASE_URL"].startswith("postgresql://") and "@db:5432/" in env["FX_DATABASE_URL"]
         assert env["FX_HOST"] == "0.0.0.0" and env["FX_PORT"] == "8000"
+        assert (env["FX_METRICS_HOST"], env["FX_METRICS_PORT"]) == ("0.0.0.0", "9464")
+        assert "9464" in service["expose"]  # for Prometheus on the compose network, never published
         assert service_command(name)[-1] == "serve"
     assert int(service_environment("api")["FX_WORKERS"]) >= 2
     assert services["api"]["ports"] == ["${API_PORT:-8000}:8000"]
@@ -155,12 +157,15 @@ class Service:
     def __init__(self, name: str, database_url: str, upstream_url: str, log: Path) -> None:
         self.name = name
         self.port = _free_port()
+        self.metrics_port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FX_")}
         env.update(service_environment(name))
         env.update(
             FX_DATABASE_URL=database_url,  # the `db` service
             FX_HOST="127.0.0.1",
             FX_PORT=str(self.port),
+            FX_METRICS_HOST="127.0.0.1",  # compose's 0.0.0.0 is the container's network, here the host's
+            FX_METRICS_PORT=str(self.metrics_port),
             FX_WORKERS=str(min(int(env.get("FX_WORKERS", "1")), 2)),  # 2 of the 4 are enough to show it
             FX_SOURCES="ticker,peg",
             FX_SOURCE_TICKER_URL=upstream_url,
@@ -181,6 +186,13 @@ class Service:
     def get(self, path: str, **headers: str) -> httpx.Response:
         # A new connection each time, so that the kernel may hand it to any of the workers.
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", headers={"Connection": "close", **headers}, timeout=5)
+
+    def metrics(self) -> str:
+        """A scrape of the metrics port (FX_METRICS_PORT), as Prometheus does on the compose network."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        response = httpx.get(url, headers={"Connection": "close"}, timeout=5)
+        assert response.status_code == 200
+        return response.text
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -279,7 +291,7 @@ def test_compose_topology_one_poller_agreeing_apis_and_a_poller_restart(postgres
 
         # Only the poller polls; the API processes only read.
         assert {p.poller for p in _polls(engine)} == {f"{host}:{poller.pid}"}
-        assert _sample(poller.get("/metrics").text, "fx_polls_total", source="ticker", outcome="ok") >= 3
+        assert _sample(poller.metrics(), "fx_polls_total", source="ticker", outcome="ok") >= 3
         assert apis[0].get("/rates/latest").status_code == 200
 
         # The poller stops mid-run (it polls every second): SIGTERM lets the poll in flight finish.
@@ -315,7 +327,8 @@ def test_compose_topology_one_poller_agreeing_apis_and_a_poller_restart(postgres
 
         # /metrics of a 2-worker API process adds up both workers: every request made to it is counted.
         made = 1 + 4 + 4  # /rates/latest answered 200 by apis[0] so far
-        metrics = apis[0].get("/metrics").text
+        assert apis[0].get("/metrics").status_code == 404  # not on the public port
+        metrics = apis[0].metrics()
         assert _sample(metrics, "fx_http_requests_total", route="/rates/latest", method="GET", status="200") == made
         assert _sample(metrics, "fx_info", version="0.1.0", role="api") == 1
         assert _sample(metrics, "fx_polls_total", source="ticker", outcome="ok") == 0  # an API process never polls

@@ -40,8 +40,13 @@ def test_an_unexpected_exception_is_a_json_500_and_the_connection_survives(tmp_p
         response = connection.getresponse()
         body = response.read()
         assert response.status == 500
-        assert response.getheader("Content-Type") == "application/json"
-        assert json.loads(body) == {"detail": INTERNAL_DETAIL}
+        assert response.getheader("Content-Type") == "application/problem+json"
+        assert json.loads(body) == {
+            "type": "https://fx-ticker.dev/problems/internal-error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": INTERNAL_DETAIL,
+        }
         assert response.getheader("X-Content-Type-Options") == "nosniff"
         assert response.getheader("X-Frame-Options") == "DENY"
         assert response.getheader("Cache-Control") == "no-store"

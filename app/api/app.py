@@ -14,9 +14,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
-from app.api import dbaccess, errors
+from app.api import dbaccess, errors, metricsport
 from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath, StreamFastPath
 from app.api.head import HeadAsGet
@@ -39,6 +40,7 @@ from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
 from app.api.security import SecurityHeaders
 from app.api.stream import StreamHub
+from app.api.version import V1
 from app.core import logs, metrics
 from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
@@ -59,6 +61,10 @@ Intraday rates of the Kyrgyz som, Kazakh tenge, Tajik somoni, Uzbek sum and Turk
 US dollar. Times are ISO 8601, written in UTC (the buckets of a `tz=` answer in that zone's offset); `rate` is
 USD (or the `base=` currency) per one unit of the currency, `inverse` units per USD (or per one of the base).
 Numbers are exact decimals, never written with an exponent. Every endpoint, with real answers: docs/api.md.
+
+The data endpoints below are the stable contract, under `/v1`: their shapes only ever grow. The same endpoints
+answer identically without the prefix (`/rates/latest`), as they always have. Errors are RFC 9457 problem
+documents (`application/problem+json`); docs/api.md lists every `type`.
 """
 
 
@@ -97,6 +103,29 @@ def _readers(settings: Settings) -> Engine:
     )
 
 
+class PublicCORS:
+    """CORS for a public read API: GET and HEAD from the origins allowed (any, by default), never with credentials,
+    and never on /admin, whose answers carry no CORS header whatever the origin."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["If-None-Match"],
+            allow_credentials=False,
+            expose_headers=["ETag"],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/admin" or path.startswith("/admin/")):
+            await self.app(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The application. `transport` lets tests serve recorded upstream bytes instead of the internet."""
     settings = settings or get_settings()
@@ -128,6 +157,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         app.state.stream = hub = StreamHub(service, settings.stream_heartbeat)
         hub.start()
         watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
+        scrapes = metricsport.start(settings.metrics_host, settings.metrics_port)
         scheduler: AsyncIOScheduler | None = None
         client: httpx.AsyncClient | None = None
         lock = None
@@ -150,6 +180,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             yield
         finally:
             hub.close()
+            if scrapes is not None:
+                scrapes.close()
             if scheduler is not None:
                 scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
                 await app.state.poller.drain(settings.shutdown_timeout)
@@ -182,30 +214,36 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.add_middleware(StreamFastPath, state=app.state)
     app.add_middleware(errors.Unexpected)  # a bug is a JSON 500 too, with the security headers, not a cut connection
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD"],
-            allow_headers=["If-None-Match"],
-            expose_headers=["ETag"],
-        )
+        app.add_middleware(PublicCORS, origins=settings.cors_origins)
     app.add_middleware(HeadAsGet)  # HEAD is routed as GET everywhere, the fast paths included
     app.add_middleware(HTTPMetrics)  # outermost: counts the fast path's answers too
-    app.include_router(rates.router)
-    app.include_router(stream.router)
-    app.include_router(at.router)
-    app.include_router(daily.router)
+    # The data endpoints: under /v1, the stable contract the OpenAPI document describes (its shapes only grow),
+    # and at the unversioned paths the service has always answered, identically but left out of the document.
+    data = (
+        rates.router,
+        stream.router,
+        at.router,
+        daily.router,
+        sources.router,
+        currencies.router,
+        history.router,
+        change.router,
+        export.router,
+        convert.router,
+    )
+    for router in data:
+        app.include_router(router, prefix=V1)
+    for router in data:
+        app.include_router(router, include_in_schema=False)
+    # Frankfurter's own paths, versioned by Frankfurter (/frankfurter/v1, /frankfurter/v2).
     app.include_router(frankfurter.v1)
     app.include_router(frankfurter.v2)
-    app.include_router(sources.router)
+    # Operations stay at the root only: /health, /ready, /metrics, /admin/poll.
     app.include_router(meta.router)
     app.include_router(ops.router)
+    if settings.metrics_port == 0:  # otherwise /metrics is on a port of its own (app.api.metricsport)
+        app.include_router(ops.public_metrics)
     if settings.admin_token is not None:  # otherwise POST /admin/poll does not exist (404)
         app.include_router(ops.admin)
-    app.include_router(currencies.router)
-    app.include_router(history.router)
-    app.include_router(change.router)
-    app.include_router(export.router)
-    app.include_router(convert.router)
     install_pages(app)  # the dashboard, the widget and their static files
     return app

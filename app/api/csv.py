@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
 from app.api.caching import cache_headers, not_modified, weak_etag
 from app.api.dbaccess import DatabaseUnavailable, database, log_unavailable
 from app.api.params import Window
+from app.api.problems import TOO_MANY_POINTS, Problem
 from app.read.export import CsvExport, csv_chunks, filename
 from app.read.history import Pair
 from app.read.series import TooMuchWork
@@ -79,7 +80,7 @@ def csv_response(request: Request, version: int, pairs: list[Pair], window: Wind
     try:
         first = export.step()  # a later pair too costly to cross cuts the download short (CsvStream)
     except TooMuchWork as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise Problem(TOO_MANY_POINTS, str(exc), "start", "end") from None
     db = database(request)
     # A download under way may wait for a turn as long as for an answer: cutting it off is worse than waiting.
     chunks = csv_chunks(export, first, lambda step: db.run(step, queue_timeout=db.timeout))

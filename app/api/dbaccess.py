@@ -1,5 +1,5 @@
 """How the API uses the database: in worker threads of its own, a bounded number at once, under a deadline, and
-database trouble answered as a JSON 503 with Retry-After and one log line.
+database trouble answered as a 503 problem document with Retry-After and one log line.
 
 - **A deadline on our side** (FX_DB_TIMEOUT). A frozen database (a paused server, a path that drops packets)
   neither answers nor refuses, so no driver or server timeout bounds a query already sent: only the client can
@@ -30,12 +30,12 @@ from concurrent.futures import Future
 from typing import Any, TypeVar, get_type_hints
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
+from app.api import problems
 from app.api.httpmetrics import ARRIVED
 from app.core import metrics
 from app.core.abandon import watched
@@ -291,11 +291,8 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
             raise exc  # a bug, not an outage: the 500 and its traceback are what is wanted
         exc = database(request).failure(exc)
     log_unavailable(request, exc)
-    return JSONResponse(
-        {"detail": exc.detail},
-        status_code=503,
-        headers={"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"},
-    )
+    kind = problems.SERVER_BUSY if exc.reason == "busy" else problems.DATABASE_UNAVAILABLE
+    return problems.response(kind, exc.detail, headers={"Retry-After": str(exc.retry_after)})
 
 
 def install(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""Every error the API gives is `{"detail": "<what is wrong and how to fix it>"}`, a bug included.
+"""Every error the API gives is a problem document (app.api.problems), a bug included.
 
 A bug is still a JSON answer with the security headers, and the connection stays usable: Starlette's own last
 resort answers `text/plain` outside every middleware and re-raises, so the server closes the keep-alive
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api import problems
 from app.api.security import HEADERS as SECURITY
-from app.core.jsonenc import dumps
 from app.read.history import NoData
 
 log = logging.getLogger(__name__)
@@ -23,32 +21,17 @@ log = logging.getLogger(__name__)
 INTERNAL_DETAIL = "internal error: the server could not answer this request; it is logged, and a retry may not help"
 
 
-def _describe(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
-        name = ".".join(where) or "request"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"parameter '{name}': {message}")
-    return "; ".join(parts) or "invalid request"
-
-
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _describe(exc)}, status_code=422)
-
-
-async def _no_data(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404)
+async def _no_data(_request: Request, exc: Exception) -> Response:
+    return problems.response(problems.NO_DATA, str(exc))
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    problems.install(app)  # bad parameters, unknown paths and methods, and every HTTPException raised
     app.add_exception_handler(NoData, _no_data)  # a currency with no data yet: 404 that says which
 
 
 class Unexpected:
-    """The last resort: an exception no handler took becomes a JSON 500 with the security headers, and the
+    """The last resort: an exception no handler took becomes a problem document (500) with the security headers, and the
     traceback goes to the log. Once an answer has begun (a download half-sent) nothing else can be said: the
     exception goes on, and the server cuts the connection, so the client sees the body is incomplete."""
 
@@ -72,9 +55,9 @@ class Unexpected:
             if started:
                 raise
             log.exception("%s %s failed unexpectedly", scope["method"], scope["path"])
-            body = dumps({"detail": INTERNAL_DETAIL})
+            body = problems.body(problems.INTERNAL_ERROR, INTERNAL_DETAIL)
             headers = [
-                (b"content-type", b"application/json"),
+                (b"content-type", problems.PROBLEM_JSON.encode()),
                 (b"content-length", b"%d" % len(body)),
                 (b"cache-control", b"no-store"),
                 *SECURITY,

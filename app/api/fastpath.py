@@ -16,10 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.security import HEADERS as SECURITY
 from app.api.stream import EventStream, StreamHub
+from app.api.version import V1
 from app.read.latest import LatestService
 
-PATH = "/rates/latest"
-STREAM_PATH = "/rates/stream"
+# Each endpoint answers at its unversioned path and under /v1 alike (app.api.app).
+PATHS = frozenset({"/rates/latest", V1 + "/rates/latest"})
+STREAM_PATHS = frozenset({"/rates/stream", V1 + "/rates/stream"})
 _JSON = (b"content-type", b"application/json")
 
 
@@ -43,7 +45,7 @@ class LatestFastPath:
         self.state = state  # the FastAPI app's state: the lifespan puts the LatestService there
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["path"] in PATHS and scope["method"] == "GET":
             service: LatestService | None = getattr(self.state, "latest", None)
             cached = service.answered(scope["query_string"]) if service is not None else None
             if cached is not None and service is not None:
@@ -71,7 +73,7 @@ class StreamFastPath:
         self.state = state  # the lifespan puts the StreamHub there
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == STREAM_PATH and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["path"] in STREAM_PATHS and scope["method"] == "GET":
             hub: StreamHub | None = getattr(self.state, "stream", None)
             key = hub.known(scope["query_string"]) if hub is not None else None
             if key is not None and hub is not None:

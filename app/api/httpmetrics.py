@@ -4,8 +4,9 @@
 cost several times that of the /rates/latest fast path itself. This wraps only `send`, to see the status.
 
 Requests are labelled with the matched route's *template* (`/rates/{currency}/history`), never the raw path,
-so the number of series stays fixed whatever clients ask for (FastAPI leaves the route in `scope["route"]`;
-routers are included without a prefix here, so its path is the whole template). The fast path
+so the number of series stays fixed whatever clients ask for (FastAPI leaves the route in `scope["route"]`; a
+router included under `/v1` keeps its own template there, so the prefix is put back: `/v1/rates/latest` and
+`/rates/latest` are counted apart, which shows how far clients have moved to the versioned paths). The fast path
 (app.api.fastpath) answers without routing, but only queries the FastAPI route has answered before: so a
 path once matched by a route without parameters is remembered as its own label. Anything else is
 `<unmatched>`.
@@ -18,6 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.version import twins, versioned
 from app.core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 UNMATCHED = "<unmatched>"
@@ -37,8 +39,9 @@ class HTTPMetrics:
         route = scope.get("route")
         path = getattr(route, "path", None)
         if isinstance(path, str):
+            path = versioned(scope["path"], path)  # /v1/rates/latest is counted apart from /rates/latest
             if path not in self._static and path == scope["path"]:
-                self._static.add(path)
+                self._static.update(twins(path))  # the fast path may answer either form first
             return path
         return scope["path"] if scope["path"] in self._static else UNMATCHED
 

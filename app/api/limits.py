@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.api import problems
 from app.api.security import HEADERS as SECURITY
-from app.core.jsonenc import dumps
 
 MAX_HEAD_BYTES = 32 * 1024  # the request line and every field: a browser's are about 1 KB
 MAX_FIELDS = 100  # header fields (Apache's default); a client of this API sends about ten
@@ -90,10 +90,11 @@ class LimitedHttpTools(HttpToolsProtocol):
     def _send_refusal(self, refusal: HeadTooLarge) -> None:
         if self.transport.is_closing():
             return
-        body = dumps({"detail": f"{refusal.detail}; send a smaller request"})
+        kind = problems.URI_TOO_LONG if refusal.status == 414 else problems.HEADERS_TOO_LARGE
+        body = problems.body(kind, f"{refusal.detail}; send a smaller request")
         reason = b"URI Too Long" if refusal.status == 414 else b"Request Header Fields Too Large"
         head = [b"HTTP/1.1 %d %s\r\n" % (refusal.status, reason)]
-        fields = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+        fields = [(b"content-type", problems.PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body)),
                   (b"connection", b"close"), *SECURITY]  # fmt: skip
         head += [name + b": " + value + b"\r\n" for name, value in fields]
         self.transport.write(b"".join([*head, b"\r\n", body]))

@@ -10,8 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Literal, cast
 
-from fastapi import HTTPException, Path, Query
+from fastapi import Path, Query
 
+from app.api.problems import (
+    CONFLICTING_PARAMETERS,
+    INVALID_PARAMETER,
+    TOO_MANY_POINTS,
+    UNKNOWN_CURRENCY,
+    UNKNOWN_SOURCE,
+    Problem,
+)
 from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
@@ -122,11 +130,15 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(text)
         moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise HTTPException(
-            422, f"parameter '{name}': {raw!r} is not an ISO 8601 date or time; use e.g. {TIME_EXAMPLE}"
+        raise Problem(
+            INVALID_PARAMETER,
+            f"parameter '{name}': {raw!r} is not an ISO 8601 date or time; use e.g. {TIME_EXAMPLE}",
+            name,
         ) from None
     if not EARLIEST <= moment < LATEST:
-        raise HTTPException(422, f"parameter '{name}': {raw!r} is out of range; use a time from 1900 to 2999")
+        raise Problem(
+            INVALID_PARAMETER, f"parameter '{name}': {raw!r} is out of range; use a time from 1900 to 2999", name
+        )
     return moment
 
 
@@ -134,8 +146,10 @@ def required_time(name: str, raw: str) -> datetime:
     """A time that must be given (a path segment): blank is a 422 like any other bad value, never a missing one."""
     moment = parse_time(name, raw)
     if moment is None:
-        raise HTTPException(
-            422, f"parameter '{name}': {raw!r} is blank; give an ISO 8601 date or time, e.g. {TIME_EXAMPLE}"
+        raise Problem(
+            INVALID_PARAMETER,
+            f"parameter '{name}': {raw!r} is blank; give an ISO 8601 date or time, e.g. {TIME_EXAMPLE}",
+            name,
         )
     return moment
 
@@ -145,14 +159,20 @@ def time_range(start: str | None, end: str | None, default: timedelta, now: date
     until = parse_time("end", end) or now
     since = parse_time("start", start) or until - default
     if since > until:
-        raise HTTPException(422, f"start ({iso(since)}) is after end ({iso(until)}); give a start at or before the end")
+        raise Problem(
+            CONFLICTING_PARAMETERS,
+            f"start ({iso(since)}) is after end ({iso(until)}); give a start at or before the end",
+            "start",
+            "end",
+        )
     return since, until
 
 
 def period_range(period: Period | None, start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
     """`period` (default 24h) ending at `end` (default now), or an explicit `start`; not both."""
     if period is not None and start is not None and start.strip():
-        raise HTTPException(422, "give either 'period' or 'start' (with an optional 'end'), not both")
+        both = "give either 'period' or 'start' (with an optional 'end'), not both"
+        raise Problem(CONFLICTING_PARAMETERS, both, "period", "start")
     return time_range(start, end, PERIODS[period or "24h"], now)
 
 
@@ -168,21 +188,29 @@ def base_code(raw: str | None, settings: Settings) -> str:
     code = raw.strip().upper()
     valid = [USD, *settings.currencies]
     if code not in valid:
-        raise HTTPException(422, f"parameter 'base': unknown currency {raw!r}; valid bases: {', '.join(valid)}")
+        raise Problem(
+            UNKNOWN_CURRENCY, f"parameter 'base': unknown currency {raw!r}; valid bases: {', '.join(valid)}", "base"
+        )
     return code
 
 
 def currency_code(raw: str, settings: Settings, base: str = USD) -> str:
-    """A `{currency}` path segment, case-insensitive; an unknown one is a 404 that lists the valid codes. In
+    """A `{currency}` path segment, case-insensitive; an unknown one is a 422 that lists the valid codes, as in a
+    query (app.api.problems: one status per kind of mistake). In
     another base than USD, USD itself may be asked for; the base may not (its rate in itself is 1)."""
     code = raw.strip().upper()
     if not code:
-        raise HTTPException(422, f"parameter 'currency': {raw!r} is blank; give a code such as KZT")
+        raise Problem(INVALID_PARAMETER, f"parameter 'currency': {raw!r} is blank; give a code such as KZT", "currency")
     if code == base:
-        raise HTTPException(422, f"the currency {code} is also the base: ask for another currency, or another base")
+        raise Problem(
+            CONFLICTING_PARAMETERS,
+            f"the currency {code} is also the base: ask for another currency, or another base",
+            "currency",
+            "base",
+        )
     valid = _codes(settings, base)
     if code not in valid:
-        raise HTTPException(404, f"unknown currency {raw!r}; valid codes: {', '.join(valid)}")
+        raise Problem(UNKNOWN_CURRENCY, f"unknown currency {raw!r}; valid codes: {', '.join(valid)}", "currency")
     return code
 
 
@@ -195,11 +223,18 @@ def currency_list(raw: str | None, settings: Settings, base: str = USD) -> list[
     if not codes:
         return valid
     if base in codes:
-        raise HTTPException(422, f"parameter 'currencies': {base} is also the base; leave it out, or ask another base")
+        raise Problem(
+            CONFLICTING_PARAMETERS,
+            f"parameter 'currencies': {base} is also the base; leave it out, or ask another base",
+            "currencies",
+            "base",
+        )
     unknown = sorted(codes - set(valid))
     if unknown:
-        raise HTTPException(
-            422, f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(valid)}"
+        raise Problem(
+            UNKNOWN_CURRENCY,
+            f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(valid)}",
+            "currencies",
         )
     return [code for code in valid if code in codes]
 
@@ -208,8 +243,11 @@ def raw_zone(raw: str | None, interval: str) -> tzinfo:
     """`tz=` where the interval may be `raw`: the stored spans are written in UTC, so a zone there is a 422."""
     zone = time_zone(raw)
     if interval == "raw" and zone is not UTC:
-        raise HTTPException(
-            422, "parameter 'tz': a time zone applies to bucketed intervals (1h, 1d, 1w, 1mo); raw spans are in UTC"
+        raise Problem(
+            CONFLICTING_PARAMETERS,
+            "parameter 'tz': a time zone applies to bucketed intervals (1h, 1d, 1w, 1mo); raw spans are in UTC",
+            "tz",
+            "interval",
         )
     return zone
 
@@ -221,8 +259,10 @@ def time_zone(raw: str | None) -> tzinfo:
     try:
         return zone_named(raw.strip())
     except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; a malformed name a ValueError
-        raise HTTPException(
-            422, f"parameter 'tz': unknown time zone {raw!r}; use an IANA name such as Asia/Almaty, or UTC"
+        raise Problem(
+            INVALID_PARAMETER,
+            f"parameter 'tz': unknown time zone {raw!r}; use an IANA name such as Asia/Almaty, or UTC",
+            "tz",
         ) from None
 
 
@@ -232,8 +272,10 @@ def source_name(raw: str | None, settings: Settings) -> str | None:
         return None
     name = raw.strip().lower()
     if name not in settings.sources:
-        raise HTTPException(
-            422, f"unknown or disabled source {raw.strip()!r}; enabled sources: {', '.join(settings.sources)}"
+        raise Problem(
+            UNKNOWN_SOURCE,
+            f"unknown or disabled source {raw.strip()!r}; enabled sources: {', '.join(settings.sources)}",
+            "source",
         )
     return name
 
@@ -295,8 +337,11 @@ def check_bucket_count(start: datetime, end: datetime, calendar: Calendar, serie
     fits = [(c.interval, n) for c in longer if 0 < (n := c.count(start, end) * series) <= MAX_BUCKETS]
     hint = f"use interval={fits[0][0]} ({fits[0][1]:,} buckets) or a shorter range" if fits else "use a shorter range"
     each = f" ({series} series)" if series > 1 else ""
-    raise HTTPException(
-        422,
+    raise Problem(
+        TOO_MANY_POINTS,
         f"interval={interval} from {iso(start)} to {iso(end)} gives {count:,} buckets{each}, more than the limit of "
         f"{MAX_BUCKETS:,}; {hint}",
+        "interval",
+        "start",
+        "end",
     )

@@ -128,8 +128,13 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(25.0, ge=0)
     # POST /admin/poll exists only when this is set, and wants it as a bearer token. Never logged.
     admin_token: SecretStr | None = None
-    # Browser origins allowed to GET the API (CORS), e.g. https://dash.example.com; none by default.
-    cors_origins: CodeList = Field(default_factory=list)
+    # Browser origins allowed to GET (and HEAD) the API (CORS), e.g. https://dash.example.com; `*` (the default)
+    # allows any, as a public read API should: no credentials are ever allowed, and never on /admin. Empty: none.
+    cors_origins: CodeList = Field(default_factory=lambda: ["*"])
+    # `fx-ticker serve` answers /metrics on this port of its own (every worker), bound to metrics_host, and not on
+    # the public port; 0 answers /metrics on the public port instead, as before.
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @model_validator(mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlmodel import Session
 
 from app.api.caching import cached_json
@@ -22,6 +22,7 @@ from app.api.params import (
     required_time,
     source_name,
 )
+from app.api.problems import INVALID_PARAMETER, Problem
 from app.api.schemas import NOT_MODIFIED, ErrorBody, RatesAt
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
@@ -68,7 +69,9 @@ def at(
     moment = required_time("when", when)
     now = utcnow()
     if moment > now:
-        raise HTTPException(422, f"parameter 'when': {iso(moment)} is in the future; ask for a time up to now")
+        raise Problem(
+            INVALID_PARAMETER, f"parameter 'when': {iso(moment)} is in the future; ask for a time up to now", "when"
+        )
     base_name = base_code(base, settings)
     codes = tuple(currency_list(currencies, settings, base_name))
     asked = source_name(source, settings)

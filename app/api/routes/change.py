@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -26,6 +26,7 @@ from app.api.params import (
     period_range,
     source_name,
 )
+from app.api.problems import NO_DATA, Problem
 from app.api.query_schemas import Change, Changes
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
@@ -94,7 +95,7 @@ def change(
     pair = pair_for(conn, latest, settings, code, base_name, asked)
     moved = change_between(conn, pair, since, until)
     if moved is None:
-        raise HTTPException(404, _no_data(conn, pair, since, until))
+        raise Problem(NO_DATA, _no_data(conn, pair, since, until))
     return json_response(request, dumps(moved.as_json()))
 
 

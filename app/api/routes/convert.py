@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -13,6 +13,7 @@ from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import AMOUNT_PATTERN, CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
+from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, Problem
 from app.api.query_schemas import Conversion
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
@@ -38,7 +39,9 @@ def _code(name: str, raw: str, settings: Settings) -> str:
     code = raw.strip().upper()
     valid = [USD, *settings.currencies]
     if code not in valid:
-        raise HTTPException(422, f"parameter '{name}': unknown currency {raw!r}; valid codes: {', '.join(valid)}")
+        raise Problem(
+            UNKNOWN_CURRENCY, f"parameter '{name}': unknown currency {raw!r}; valid codes: {', '.join(valid)}", name
+        )
     return code
 
 
@@ -47,7 +50,7 @@ def _leg(conn: Connection, currency: str, source: str, at: datetime) -> Span:
     if span is None:
         later = first_span_after(conn, currency, source, at)
         hint = f"its first value is from {iso(later.first_seen)}" if later else "it has none stored"
-        raise HTTPException(404, f"no {currency} rate from {source} at or before {iso(at)}; {hint}")
+        raise Problem(NO_DATA, f"no {currency} rate from {source} at or before {iso(at)}; {hint}")
     return span
 
 
@@ -98,7 +101,7 @@ def convert(
     try:
         value = parse_amount(amount)
     except AmountError as exc:
-        raise HTTPException(422, f"parameter 'amount': {exc}") from None
+        raise Problem(INVALID_PARAMETER, f"parameter 'amount': {exc}", "amount") from None
     moment = parse_time("at", at) or utcnow()
     asked = source_name(source, settings)
     conn = session.connection()

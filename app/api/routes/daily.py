@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -16,6 +16,7 @@ from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
 from app.api.params import BaseQuery, CurrenciesQuery, SourceQuery, base_code, currency_list, source_name, time_zone
+from app.api.problems import CONFLICTING_PARAMETERS, INVALID_PARAMETER, TOO_MANY_POINTS, Problem
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
@@ -59,12 +60,24 @@ def parse_day(name: str, raw: str, today: date) -> date:
     try:
         day = date.fromisoformat(raw.strip())
     except ValueError:
-        raise HTTPException(
-            422, f"parameter '{name}': {raw!r} is not a date; give YYYY-MM-DD, such as 2026-04-01"
-        ) from None
+        detail = f"parameter '{name}': {raw!r} is not a date; give YYYY-MM-DD, such as 2026-04-01"
+        raise Problem(INVALID_PARAMETER, detail, name) from None
     if (day - today).days > 1:
-        raise HTTPException(422, f"parameter '{name}': {day} is in the future; ask for a date up to {today}")
+        detail = f"parameter '{name}': {day} is in the future; ask for a date up to {today}"
+        raise Problem(INVALID_PARAMETER, detail, name)
     return day
+
+
+def check_range(first: date, last: date, start: str, end: str) -> None:
+    """A range of dates `start`..`end` (the parameters' names) that runs forwards and is not too long."""
+    if last < first:
+        detail = f"parameter '{end}': {last} is before {start} ({first}); give {end} on or after {start}"
+        raise Problem(CONFLICTING_PARAMETERS, detail, start, end)
+    if (last - first).days + 1 > MAX_DAYS:
+        detail = (
+            f"parameters '{start}' and '{end}': {(last - first).days + 1} dates; ask for at most {MAX_DAYS} at once"
+        )
+        raise Problem(TOO_MANY_POINTS, detail, start, end)
 
 
 def _optional_zone(raw: str | None) -> tzinfo | None:
@@ -178,12 +191,7 @@ def daily(
     now = utcnow()
     first = parse_day("start", start, now.date())
     last = parse_day("end", end, now.date()) if end is not None and end.strip() else now.date()
-    if last < first:
-        raise HTTPException(422, f"parameter 'end': {last} is before start ({first}); give end on or after start")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise HTTPException(
-            422, f"parameters 'start' and 'end': {(last - first).days + 1} dates; ask for at most {MAX_DAYS} at once"
-        )
+    check_range(first, last, "start", "end")
     base_name, codes, order = _choices(settings, currencies, base, source)
     zone = _optional_zone(tz)
     conn = session.connection()

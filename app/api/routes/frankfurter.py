@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -25,14 +25,15 @@ from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
 from app.api.params import base_code, currency_list
-from app.api.routes.daily import parse_day
+from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, UNKNOWN_SOURCE, Problem
+from app.api.routes.daily import check_range, parse_day
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
 from app.domain.cross import AmountError, parse_amount
 from app.domain.quotes import CURRENCY_NAMES
-from app.read.daily import MAX_DAYS, DayReader, day_rates, days_between
+from app.read.daily import DayReader, day_rates, days_between
 from app.read.query import data_version
 from app.read.series import stored_range
 from app.sources.registry import SOURCES
@@ -65,7 +66,7 @@ def _amount(raw: str | None) -> Decimal:
     try:
         return parse_amount(raw)
     except AmountError as exc:
-        raise HTTPException(422, f"parameter 'amount': {exc}") from None
+        raise Problem(INVALID_PARAMETER, f"parameter 'amount': {exc}", "amount") from None
 
 
 def _order(raw: str | None, settings: Settings) -> list[str]:
@@ -75,9 +76,8 @@ def _order(raw: str | None, settings: Settings) -> list[str]:
     asked = [part.strip().lower() for part in raw.split(",") if part.strip()]
     unknown = [name for name in asked if name not in every]
     if unknown:
-        raise HTTPException(
-            422, f"parameter 'providers': unknown provider {', '.join(unknown)}; valid providers: {', '.join(every)}"
-        )
+        detail = f"parameter 'providers': unknown provider {', '.join(unknown)}; valid providers: {', '.join(every)}"
+        raise Problem(UNKNOWN_SOURCE, detail, "providers")
     return asked
 
 
@@ -113,7 +113,7 @@ def _v1_day(
         reader = DayReader(conn, settings, day, day, None, now)
         rates = _rates(reader, day, base, codes, _order(None, settings), amount)
         if not rates:
-            raise HTTPException(404, f"no rates for {day}")
+            raise Problem(NO_DATA, f"no rates for {day}")
         return dumps({"amount": amount, "base": base, "date": day, "rates": rates})
 
     return cached_json(request, ("ff1", *_key(session, now, day, base, tuple(codes), amount)), render)
@@ -154,7 +154,7 @@ def v1_period(
     start_text, _, end_text = period.partition("..")
     first = parse_day("start", start_text, now.date())
     last = parse_day("end", end_text, now.date()) if end_text.strip() else now.date()
-    _check_range(first, last)
+    check_range(first, last, "start", "end")
     conn = session.connection()
     order = _order(None, settings)
 
@@ -163,19 +163,12 @@ def v1_period(
         days = {d.isoformat(): _rates(reader, d, base_name, codes, order, size) for d in days_between(first, last)}
         rates = {day: found for day, found in days.items() if found}
         if not rates:
-            raise HTTPException(404, f"no rates from {first} to {last}")
+            raise Problem(NO_DATA, f"no rates from {first} to {last}")
         return dumps(
             {"amount": size, "base": base_name, "start_date": min(rates), "end_date": max(rates), "rates": rates}
         )
 
     return cached_json(request, ("ff1r", *_key(session, now, first, last, base_name, tuple(codes), size)), render)
-
-
-def _check_range(first: date, last: date) -> None:
-    if last < first:
-        raise HTTPException(422, f"the range ends ({last}) before it starts ({first})")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise HTTPException(422, f"the range holds {(last - first).days + 1} dates; ask for at most {MAX_DAYS} at once")
 
 
 # --- v2: rows of {"date", "base", "quote", "rate"} -------------------------------------------------------------------
@@ -197,7 +190,7 @@ def _v2_days(now: datetime, day: str | None, start: str | None, end: str | None)
     if start is not None and start.strip():
         first = parse_day("from", start, now.date())
         last = parse_day("to", end, now.date()) if end is not None and end.strip() else now.date()
-        _check_range(first, last)
+        check_range(first, last, "from", "to")
         return days_between(first, last)
     return [parse_day("date", day, now.date()) if day is not None and day.strip() else now.date()]
 
@@ -280,7 +273,7 @@ def v2_rate(
     def render() -> bytes:
         rows = _v2_rows(conn, settings, [day], base_name, codes, _order(None, settings), now)
         if not rows:
-            raise HTTPException(404, f"no {base_name}/{code} rate for {day}")
+            raise Problem(NO_DATA, f"no {base_name}/{code} rate for {day}")
         return dumps(rows[0])
 
     return cached_json(request, ("ff2p", *_key(session, now, day, base_name, code)), render)
@@ -308,7 +301,8 @@ def v2_currencies(request: Request, session: Session, settings: SettingsDep) -> 
 def v2_currency(request: Request, session: Session, settings: SettingsDep, code: str) -> Response:
     wanted = code.strip().upper()
     if wanted not in (USD, *settings.currencies):
-        raise HTTPException(404, f"unknown currency {code!r}; valid codes: {', '.join([USD, *settings.currencies])}")
+        valid = ", ".join([USD, *settings.currencies])
+        raise Problem(UNKNOWN_CURRENCY, f"unknown currency {code!r}; valid codes: {valid}", "code")
     conn = session.connection()
     return cached_json(
         request, ("ff2o", data_version(session), wanted), lambda: dumps(_currency(conn, settings, wanted))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, tzinfo
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -32,6 +32,7 @@ from app.api.params import (
     raw_zone,
     source_name,
 )
+from app.api.problems import TOO_MANY_POINTS, Problem
 from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
@@ -63,7 +64,7 @@ def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
     try:
         return dumps(document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon))
     except TooMuchWork as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise Problem(TOO_MANY_POINTS, str(exc), "start", "end") from None
 
 
 @router.get(
@@ -177,5 +178,5 @@ def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -
                 left -= len(one["points"])
             series.append({k: v for k, v in one.items() if k not in ("interval", "base", "tz")})
     except TooMuchWork as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise Problem(TOO_MANY_POINTS, str(exc), "start", "end") from None
     return dumps({**head, "series": series})

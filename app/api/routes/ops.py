@@ -5,11 +5,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.api import problems
 from app.api.deps import poller_views
+from app.api.problems import ADMIN_TOKEN_REQUIRED, ADMIN_TOKEN_WRONG, NOT_POLLING, UNKNOWN_SOURCE, Problem
 from app.core import metrics
 from app.core.settings import Settings
 from app.ingest.pipeline import Outcome
@@ -34,7 +36,11 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(state.json(), status_code=200 if state.ready else 503, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
+# On the public port only with FX_METRICS_PORT=0; otherwise on a port of its own (app.api.metricsport).
+public_metrics = APIRouter(tags=["service"])
+
+
+@public_metrics.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
 def prometheus() -> Response:
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
@@ -45,11 +51,13 @@ def _authorized(request: Request) -> None:
     expected = settings.admin_token.get_secret_value() if settings.admin_token is not None else ""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        raise HTTPException(
-            401, "an admin token is required: Authorization: Bearer <FX_ADMIN_TOKEN>", {"WWW-Authenticate": "Bearer"}
+        raise Problem(
+            ADMIN_TOKEN_REQUIRED,
+            "an admin token is required: Authorization: Bearer <FX_ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     if not expected or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise HTTPException(403, "wrong admin token")
+        raise Problem(ADMIN_TOKEN_WRONG, "wrong admin token")
 
 
 def _outcome(outcome: Outcome) -> dict[str, Any]:
@@ -84,23 +92,27 @@ async def poll_now(
     settings: Settings = request.app.state.settings
     poller: Poller | None = getattr(request.app.state, "poller", None)
     if poller is None:
-        raise HTTPException(
-            409, f"this process does not poll (FX_ROLE={settings.role}): polls run in the poller process; call it there"
+        raise Problem(
+            NOT_POLLING,
+            f"this process does not poll (FX_ROLE={settings.role}): polls run in the poller process; call it there",
         )
     if source is not None and source not in settings.sources:
-        raise HTTPException(422, f"unknown or disabled source {source!r}; enabled: {', '.join(settings.sources)}")
+        raise Problem(
+            UNKNOWN_SOURCE, f"unknown or disabled source {source!r}; enabled: {', '.join(settings.sources)}", "source"
+        )
     outcomes = await poller.poll_all([source] if source else None)
     done = [o for o in outcomes if o is not None]
     if not done:
-        raise HTTPException(409, "another process holds the poller lock: polls run there")
+        raise Problem(NOT_POLLING, "another process holds the poller lock: polls run there")
     if any(not o.recorded for o in done):
         detail = (
             "the database is unreachable: the polls failed, and are written to the poll log once it is back; "
             "retry later"
         )
-        return JSONResponse(
-            {"detail": detail, "outcomes": [_outcome(o) for o in done]},
-            status_code=503,
+        return problems.response(
+            problems.POLL_FAILED,
+            detail,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            extra={"outcomes": [_outcome(o) for o in done]},
         )
     return {"outcomes": [_outcome(o) for o in done]}
