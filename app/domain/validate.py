@@ -79,8 +79,8 @@ def _pct_apart(a: Decimal, b: Decimal) -> Decimal:
 def jump_flag(quote: Quote, previous: Value | None, threshold_pct: Decimal) -> Flag | None:
     if previous is None:
         return None
-    previous_rate = previous.rate
-    moved = _pct_apart(quote.rate, previous_rate)
+    previous_rate = previous.in_base
+    moved = _pct_apart(quote.in_base, previous_rate)
     if moved <= threshold_pct:
         return None
     return Flag(
@@ -96,8 +96,8 @@ def spread_flags(quote: Quote, others: dict[str, Value], threshold_pct: Decimal)
     flags = []
     for source, other in sorted(others.items()):
         allowed = threshold_pct + rounding_pct(quote.value.value) + rounding_pct(other.value)
-        rate = other.rate
-        apart = _pct_apart(quote.rate, rate)
+        rate = other.in_base
+        apart = _pct_apart(quote.in_base, rate)
         if apart > allowed:
             detail = f"differs {apart:.2f}% from {source} ({rate:.6g} USD; allowed {allowed:.2f}% with rounding)"
             flags.append(Flag(quote.currency, quote.source, "spread", detail))
