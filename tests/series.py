@@ -10,8 +10,9 @@ the values are chosen so that every inverse is exact), allowed gap 30 minutes:
     --- nothing in force from 03:40 to 05:15 ---
     S4  800  2026-01-01 05:15 -> 06:00               inverse 0.00125  (in force until 06:30)
 
-KGS from `ticker` (USD per som, published directly: the inverse; rate is som per USD, derived), gap 15 minutes: 0.01144 from 00:00 to 00:50, then 0.01150
-from 01:00 to 02:00 (2026-01-01). UZS from `cbu`: 12500 per USD from 2025-12-30 00:00 to 2026-01-01 06:00.
+KGS from `ticker` (USD per som, published directly: the inverse; rate is som per USD, derived), gap 15 minutes:
+0.01144 from 00:00 to 00:50, then 0.01150 from 01:00 to 02:00 (2026-01-01). UZS from `cbu`: 12500 per USD from
+2025-12-30 00:00 to 2026-01-01 06:00.
 """
 
 from __future__ import annotations
