@@ -512,14 +512,14 @@ class _Chain:
     """Consecutive items joined into one run: their sums, and the stretches between them, each in force until
     the next item began or it lapsed."""
 
-    __slots__ = ("area", "covered", "first", "first_seen", "high", "high_rate", "inverse_area", "last", "last_seen",
-                 "last_start", "low", "low_rate")  # fmt: skip
+    __slots__ = ("area", "covered", "first", "first_seen", "high", "high_in_base", "inverse_area", "last", "last_seen",
+                 "last_start", "low", "low_in_base")  # fmt: skip
 
     def __init__(self, item: _Item, exact: _Exact) -> None:
         self.first_seen, self.first = item.first_seen, item.first
         # The extremes' rates are kept beside them: each item is compared with them, and parsing costs.
         self.low, self.high = item.low, item.high
-        self.low_rate, self.high_rate = exact.in_base(item.low), exact.in_base(item.high)
+        self.low_in_base, self.high_in_base = exact.in_base(item.low), exact.in_base(item.high)
         self.last_start, self.last, self.last_seen = item.last_start, item.last, item.last_seen
         self.area, self.inverse_area, self.covered = Decimal(item.area), Decimal(item.inverse_area), item.covered
 
@@ -530,8 +530,8 @@ class _Exact:
 
     def __init__(self) -> None:
         self._values: dict[LevelKey, Level] = {}
-        self._rates: dict[LevelKey, Decimal] = {}
-        self._inverses: dict[LevelKey, Decimal] = {}
+        self._in_base: dict[LevelKey, Decimal] = {}
+        self._per_base: dict[LevelKey, Decimal] = {}
 
     def value(self, key: LevelKey) -> Level:
         found = self._values.get(key)
@@ -540,15 +540,15 @@ class _Exact:
         return found
 
     def in_base(self, key: LevelKey) -> Decimal:
-        found = self._rates.get(key)
+        found = self._in_base.get(key)
         if found is None:
-            found = self._rates[key] = self.value(key).exact_in_base
+            found = self._in_base[key] = self.value(key).exact_in_base
         return found
 
     def per_base(self, key: LevelKey) -> Decimal:
-        found = self._inverses.get(key)
+        found = self._per_base.get(key)
         if found is None:
-            found = self._inverses[key] = self.value(key).exact_per_base
+            found = self._per_base[key] = self.value(key).exact_per_base
         return found
 
 
@@ -595,10 +595,10 @@ def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact) -> None:
         chain.area = _EXACT.add(chain.area, Decimal(item.area))
         chain.inverse_area = _EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
         chain.covered += item.covered
-    if item.low != chain.low and (rate := exact.in_base(item.low)) < chain.low_rate:
-        chain.low, chain.low_rate = item.low, rate
-    if item.high != chain.high and (rate := exact.in_base(item.high)) > chain.high_rate:
-        chain.high, chain.high_rate = item.high, rate
+    if item.low != chain.low and (found := exact.in_base(item.low)) < chain.low_in_base:
+        chain.low, chain.low_in_base = item.low, found
+    if item.high != chain.high and (found := exact.in_base(item.high)) > chain.high_in_base:
+        chain.high, chain.high_in_base = item.high, found
     chain.last_start, chain.last, chain.last_seen = item.last_start, item.last, item.last_seen
 
 
