@@ -133,7 +133,7 @@ class Bare:
         sink = _Sink()
         writer = csv.writer(sink)
         writer.writerow(("timestamp", "until", "currency", "pair", "rate", "inverse", "source"))
-        pair = f"{currency}/USD"
+        pair = f"USD/{currency}"  # the app's market notation: units of the currency per dollar
         derived: dict[tuple[str, bool], tuple[str, str]] = {}
         rows = 0
         began = time.perf_counter()
@@ -146,7 +146,7 @@ class Bare:
                     both = derived.get(key)
                     if both is None:
                         other = str(_INVERSE.divide(1, Decimal(value)))
-                        both = derived[key] = (other, value) if per_usd else (value, other)
+                        both = derived[key] = (value, other) if per_usd else (other, value)
                     writer.writerow((first, last, currency, pair, both[0], both[1], source))
                 rows += len(batch)
         finally:

@@ -89,7 +89,7 @@ def stretches(series: CrossSeries, start: datetime, end: datetime) -> list[Stret
         following = moments[n + 1] if n + 1 < len(moments) else datetime.max.replace(tzinfo=moment.tzinfo)
         until = max(min(*seen, following), moment)
         if until >= start and moment <= end:
-            found.append(Stretch(moment, until, level.rate, level.inverse))
+            found.append(Stretch(moment, until, level.per_base, level.in_base))
     return found
 
 
@@ -125,15 +125,16 @@ def bucket(series: Series | CrossSeries, start: datetime, stop: datetime) -> Exp
     if middles:
         total = Decimal(0)
         for level in middles:
-            total = _EXACT.add(total, _EXACT.multiply(level.exact, Decimal(60_000_000)))
+            total = _EXACT.add(total, _EXACT.multiply(level.exact_per_base, Decimal(60_000_000)))
         average = plain(_SERVED.divide(total, Decimal(60_000_000 * len(middles))))
     else:
-        average = plain(_SERVED.plus(first.exact))
+        average = plain(_SERVED.plus(first.exact_per_base))
+    # As answers write `rate`: units of the currency per one of the base (`per_base`); the inverse beside the close.
     return Expected(
-        first.rate,
-        max(levels, key=lambda level: level.exact).rate,
-        min(levels, key=lambda level: level.exact).rate,
-        points[-1][1].rate,
+        first.per_base,
+        max(levels, key=lambda level: level.exact_per_base).per_base,
+        min(levels, key=lambda level: level.exact_per_base).per_base,
+        points[-1][1].per_base,
         average,
-        points[-1][1].inverse,
+        points[-1][1].in_base,
     )

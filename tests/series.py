@@ -1,17 +1,18 @@
 """A hand-built series of spans with known answers, shared by the query API tests.
 
-KZT from `erapi` (an intraday source, so its gaps show; tenge per USD, so rate = 1 / value; the values
-are chosen so that every rate is exact), allowed gap 30 minutes:
+KZT from `erapi` (an intraday source, so its gaps show; tenge per USD, so rate = value and inverse = 1 / value;
+the values are chosen so that every inverse is exact), allowed gap 30 minutes:
 
-    S0  625  2025-12-30 12:00 -> 2025-12-31 23:50   rate 0.0016
-    S1  500  2026-01-01 00:00 -> 01:20               rate 0.002    (begins exactly at a bucket start)
-    S2  400  2026-01-01 01:30 -> 01:40               rate 0.0025
-    S3  250  2026-01-01 01:45 -> 03:10               rate 0.004    (in force until 03:40)
+    S0  625  2025-12-30 12:00 -> 2025-12-31 23:50   inverse 0.0016
+    S1  500  2026-01-01 00:00 -> 01:20               inverse 0.002    (begins exactly at a bucket start)
+    S2  400  2026-01-01 01:30 -> 01:40               inverse 0.0025
+    S3  250  2026-01-01 01:45 -> 03:10               inverse 0.004    (in force until 03:40)
     --- nothing in force from 03:40 to 05:15 ---
-    S4  800  2026-01-01 05:15 -> 06:00               rate 0.00125  (in force until 06:30)
+    S4  800  2026-01-01 05:15 -> 06:00               inverse 0.00125  (in force until 06:30)
 
-KGS from `ticker` (USD per som, published directly), gap 15 minutes: 0.01144 from 00:00 to 00:50, then 0.01150
-from 01:00 to 02:00 (2026-01-01). UZS from `cbu`: 12500 per USD from 2025-12-30 00:00 to 2026-01-01 06:00.
+KGS from `ticker` (USD per som, published directly: the inverse; rate is som per USD, derived), gap 15 minutes:
+0.01144 from 00:00 to 00:50, then 0.01150 from 01:00 to 02:00 (2026-01-01). UZS from `cbu`: 12500 per USD from
+2025-12-30 00:00 to 2026-01-01 06:00.
 """
 
 from __future__ import annotations

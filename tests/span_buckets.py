@@ -58,6 +58,9 @@ def reference_buckets(
 def rates(found: list[Bucket]) -> list[tuple[datetime, Rates]]:
     """What an answer shows of each bucket: its start, its four rates and its average."""
     return [
-        (b.t, (*(level.rate if level is not None else None for level in (b.open, b.high, b.low, b.close)), b.average))
+        (
+            b.t,
+            (*(level.per_base if level is not None else None for level in (b.open, b.high, b.low, b.close)), b.average),
+        )
         for b in found
     ]

@@ -39,11 +39,13 @@ def test_latest_after_the_seed_page(engine: Engine, settings: Settings) -> None:
     assert body["base"] == "USD"
     assert [r["currency"] for r in body["rates"]] == ["KGS", "KZT", "TJS", "UZS", "TMT"]
     kgs, _, tjs, uzs, _ = body["rates"]
-    assert kgs["pair"] == "KGS/USD"
-    assert kgs["rate"] == 0.01144
-    assert kgs["inverse"] == 87.4125874125874
-    assert uzs["inverse"] == 12500
-    assert tjs["reported_change_pct"] == -0.09
+    # Units of the currency per one USD, as every rates API answers base=USD; the ticker's own digits in inverse.
+    assert kgs["pair"] == "USD/KGS"
+    assert kgs["rate"] == 87.4125874125874
+    assert kgs["inverse"] == 0.01144
+    assert uzs["rate"] == 12500
+    assert tjs["source_change_pct"] == -0.09  # what the ticker printed, about its own TJS/USD
+    assert "reported_change_pct" not in tjs
     assert kgs["source"] == "ticker"
     assert kgs["previous_rate"] is None and kgs["change_pct"] is None
     assert kgs["effective_date"] is None
@@ -51,7 +53,7 @@ def test_latest_after_the_seed_page(engine: Engine, settings: Settings) -> None:
     assert kgs["since"] == kgs["last_seen"] == body["as_of"]
     assert body["as_of"].endswith("Z")
     # The exact digits the source printed, not a float's idea of them.
-    assert b'"rate":0.00008,' in response.content and b'"rate":0.10567,' in response.content
+    assert b'"inverse":0.00008,' in response.content and b'"inverse":0.10567,' in response.content
 
 
 def test_a_changed_value_shows_previous_rate_and_change(engine: Engine, settings: Settings) -> None:
@@ -60,9 +62,10 @@ def test_a_changed_value_shows_previous_rate_and_change(engine: Engine, settings
     ingest(engine, settings, seed.replace(b"0.01144", b"0.01150"), minutes_ago=5)
     with TestClient(create_app(settings)) as client:
         kgs = client.get("/rates/latest", params={"currencies": "KGS"}).json()["rates"][0]
-    assert kgs["rate"] == 0.0115
-    assert kgs["previous_rate"] == 0.01144
-    assert kgs["change_pct"] == 0.524476  # (0.01150 - 0.01144) / 0.01144 * 100, six decimals
+    assert kgs["rate"] == 86.9565217391304
+    assert kgs["previous_rate"] == 87.4125874125874
+    # Of rate as written: (1/0.01150 - 1/0.01144) / (1/0.01144) * 100, on the exact values, six decimals
+    assert kgs["change_pct"] == -0.521739
 
 
 def test_etag_and_conditional_get(engine: Engine, settings: Settings) -> None:
@@ -164,4 +167,4 @@ def test_the_fast_path_serves_a_known_query_and_forgets_it_when_data_changes(eng
             time.sleep(0.05)
         changed = client.get("/rates/latest?currencies=KGS")
         assert changed.headers["etag"] != first.headers["etag"]
-        assert changed.json()["rates"][0]["rate"] == 0.0115
+        assert changed.json()["rates"][0]["inverse"] == 0.0115

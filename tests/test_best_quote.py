@@ -35,7 +35,7 @@ def test_the_bank_wins_while_fresh(engine: Engine, database_url: str) -> None:
     put(engine, database_url, "nbk", "KZT", "478.77", per_usd=True, effective=today)
     put(engine, database_url, "ticker", "KZT", "0.00209", per_usd=False, effective=None)
     kzt = latest(database_url)["KZT"]
-    assert (kzt["source"], kzt["inverse"], kzt["stale"], kzt["effective_date"]) == ("nbk", 478.77, False, str(today))
+    assert (kzt["source"], kzt["rate"], kzt["stale"], kzt["effective_date"]) == ("nbk", 478.77, False, str(today))
 
 
 def test_a_stale_bank_gives_way_to_the_next_fresh_source(engine: Engine, database_url: str) -> None:

@@ -27,27 +27,27 @@ def test_change_between_two_times(client: TestClient) -> None:
         "currency": "KZT",
         "source": "erapi",
         "start_at": "2026-01-01T01:35:00Z",
-        "start_rate": 0.0025,  # S2, begun at 01:30
+        "start_rate": 400,  # S2, begun at 01:30: tenge per dollar
         "end_at": "2026-01-01T02:00:00Z",
-        "end_rate": 0.004,  # S3
-        "change": 0.0015,
-        "change_pct": 60,
+        "end_rate": 250,  # S3
+        "change": -150,
+        "change_pct": -37.5,  # of rate as written: the tenge strengthened, fewer of it buy a dollar
     }
-    assert b'"change":0.0015,' in response.content
+    assert b'"change":-150,' in response.content
 
 
 def test_a_window_that_starts_before_the_first_span_starts_at_the_first_value(client: TestClient) -> None:
     body = client.get("/rates/KZT/change", params={"start": "2025-12-29", "end": "2026-01-01T06:00"}).json()
     assert body["start_at"] == "2025-12-30T12:00:00Z"  # S0: nothing was known at the start
-    assert (body["start_rate"], body["end_rate"]) == (0.0016, 0.00125)
-    assert body["change"] == -0.00035  # the tenge weakened: fewer dollars per tenge
-    assert body["change_pct"] == -21.875
+    assert (body["start_rate"], body["end_rate"]) == (625, 800)
+    assert body["change"] == 175  # the tenge weakened: more of it per dollar
+    assert body["change_pct"] == 28
 
 
 def test_the_last_known_value_counts_even_after_a_gap(client: TestClient) -> None:
     """04:00 falls in the gap: the change is measured from S3, the last value known then."""
     body = client.get("/rates/KZT/change", params={"start": "2026-01-01T04:00", "end": "2026-01-01T06:00"}).json()
-    assert (body["start_at"], body["start_rate"], body["end_rate"]) == ("2026-01-01T04:00:00Z", 0.004, 0.00125)
+    assert (body["start_at"], body["start_rate"], body["end_rate"]) == ("2026-01-01T04:00:00Z", 250, 800)
 
 
 def test_no_data_in_the_range_is_a_404_that_says_where_the_data_is(client: TestClient) -> None:
@@ -76,12 +76,21 @@ def test_periods_end_now(engine: Engine, database_url: str) -> None:
         year = client.get("/rates/KGS/change", params={"period": "1y"}).json()
         changes = client.get("/rates/changes", params={"period": "24h"}).json()
         ending = client.get("/rates/KGS/change", params={"period": "24h", "end": iso(now - timedelta(hours=2))})
-    assert (day["start_rate"], day["end_rate"], day["change"], day["change_pct"]) == (0.011, 0.01122, 0.00022, 2)
+    # som per dollar: 1/0.011 and 1/0.01122 at 15 digits; the percentage from the exact values
+    assert (day["start_rate"], day["end_rate"], day["change"], day["change_pct"]) == (
+        90.9090909090909,
+        89.126559714795,
+        -1.7825311942959,
+        -1.960784,
+    )
     assert default["start_rate"] == day["start_rate"]
-    assert (year["start_at"], year["start_rate"]) == (iso(now - timedelta(days=300)), 0.0105)
+    assert (year["start_at"], year["start_rate"]) == (iso(now - timedelta(days=300)), 95.2380952380952)
     assert changes["period"] == "24h"
     assert [c["currency"] for c in changes["changes"]] == ["KGS"]  # KZT has no data in the last 24 hours
-    assert (changes["changes"][0]["start_rate"], changes["changes"][0]["end_rate"]) == (0.011, 0.01122)
+    assert (changes["changes"][0]["start_rate"], changes["changes"][0]["end_rate"]) == (
+        90.9090909090909,
+        89.126559714795,
+    )
     assert ending.status_code == 404  # nothing from 26 h to 2 h ago
 
 
@@ -91,9 +100,9 @@ def test_changes_of_every_currency_between_two_times(client: TestClient) -> None
     body = response.json()
     assert body["period"] is None
     assert [(c["currency"], c["source"], c["start_rate"], c["end_rate"]) for c in body["changes"]] == [
-        ("KGS", "ticker", 0.01144, 0.0115),
-        ("KZT", "erapi", 0.002, 0.004),
-        ("UZS", "cbu", 0.00008, 0.00008),
+        ("KGS", "ticker", 87.4125874125874, 86.9565217391304),
+        ("KZT", "erapi", 500, 250),
+        ("UZS", "cbu", 12500, 12500),
     ]
     subset = client.get("/rates/changes", params={"start": "2026-01-01", "currencies": "uzs"}).json()
     assert [c["currency"] for c in subset["changes"]] == ["UZS"]

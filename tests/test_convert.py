@@ -43,14 +43,14 @@ def test_kzt_to_uzs_through_usd_is_exact_to_15_digits(client: TestClient) -> Non
     assert body["sources"] == {
         "KZT": {
             "source": "erapi",
-            "rate": fifteen.divide(1, Decimal("512.34")),
+            "rate": Decimal("512.34"),  # each leg per one USD, as published
             "since": "2026-01-02T00:00:00Z",
             "last_seen": "2026-01-02T12:00:00Z",
             "stale": False,
         },
         "UZS": {
             "source": "cbu",
-            "rate": fifteen.divide(1, Decimal("12345.67")),
+            "rate": Decimal("12345.67"),
             "since": "2026-01-02T00:00:00Z",
             "last_seen": "2026-01-02T12:00:00Z",
             "stale": False,

@@ -40,11 +40,11 @@ def test_every_currency_in_configured_order(client: TestClient) -> None:
     )
     assert response.text.splitlines() == [
         "timestamp,until,currency,pair,rate,inverse,source",
-        "2026-01-01T01:00:00Z,2026-01-01T02:00:00Z,KGS,KGS/USD,0.01150,86.9565217391304,ticker",
-        "2026-01-01T00:00:00Z,2026-01-01T01:20:00Z,KZT,KZT/USD,0.002,500,erapi",
-        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,KZT/USD,0.0025,400,erapi",
-        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,KZT/USD,0.004,250,erapi",
-        "2025-12-30T00:00:00Z,2026-01-01T06:00:00Z,UZS,UZS/USD,0.00008,12500,cbu",
+        "2026-01-01T01:00:00Z,2026-01-01T02:00:00Z,KGS,USD/KGS,86.9565217391304,0.01150,ticker",
+        "2026-01-01T00:00:00Z,2026-01-01T01:20:00Z,KZT,USD/KZT,500,0.002,erapi",
+        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,USD/KZT,400,0.0025,erapi",
+        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,USD/KZT,250,0.004,erapi",
+        "2025-12-30T00:00:00Z,2026-01-01T06:00:00Z,UZS,USD/UZS,12500,0.00008,cbu",
     ]
     assert response.content.endswith(b"\r\n")
 
@@ -56,14 +56,14 @@ def test_buckets_a_subset_and_a_source(client: TestClient) -> None:
     )
     assert daily.text.splitlines() == [
         "timestamp,currency,pair,rate,average,inverse,source",
-        # 0.01144 for 60 minutes, then 0.01150 for 75 (until 02:00 plus the 15 minutes it holds)
-        "2026-01-01T00:00:00Z,KGS,KGS/USD,0.01150,0.0114733333333333,86.9565217391304,ticker",
-        "2025-12-31T00:00:00Z,UZS,UZS/USD,0.00008,0.00008,12500,cbu",
-        "2026-01-01T00:00:00Z,UZS,UZS/USD,0.00008,0.00008,12500,cbu",
+        # 1/0.01144 som per dollar for 60 minutes, then 1/0.01150 for 75 (until 02:00 plus the 15 minutes it holds)
+        "2026-01-01T00:00:00Z,KGS,USD/KGS,86.9565217391304,87.1592175940002,0.01150,ticker",
+        "2025-12-31T00:00:00Z,UZS,USD/UZS,12500,12500,0.00008,cbu",
+        "2026-01-01T00:00:00Z,UZS,USD/UZS,12500,12500,0.00008,cbu",
     ]
     assert daily.headers["content-disposition"] == 'attachment; filename="fx-rates_2025-12-31_2026-01-01.csv"'
     only = client.get("/rates/export.csv", params={"source": "cbu", "start": "2026-01-01", "end": "2026-01-02"})
-    assert only.text.splitlines()[1:] == ["2025-12-30T00:00:00Z,2026-01-01T06:00:00Z,UZS,UZS/USD,0.00008,12500,cbu"]
+    assert only.text.splitlines()[1:] == ["2025-12-30T00:00:00Z,2026-01-01T06:00:00Z,UZS,USD/UZS,12500,0.00008,cbu"]
 
 
 def test_an_empty_range_is_just_the_header(client: TestClient) -> None:
@@ -197,11 +197,11 @@ def test_half_a_million_spans_stream_in_constant_memory(tmp_path: Path) -> None:
     assert frame["timestamp"].tolist() == [iso(r["first_seen"]) for r in expected]
     assert frame["until"].tolist() == [iso(r["last_seen"]) for r in expected]
     assert frame["currency"].tolist() == [r["currency"] for r in expected]
-    assert frame["pair"].tolist() == [r["currency"] + "/USD" for r in expected]
+    assert frame["pair"].tolist() == ["USD/" + r["currency"] for r in expected]
     assert frame["source"].tolist() == [r["source"] for r in expected]
-    assert frame["rate"].tolist() == [other(r["value"]) if r["per_usd"] else r["value"] for r in expected]
-    assert frame["inverse"].tolist() == [r["value"] if r["per_usd"] else other(r["value"]) for r in expected]
-    assert frame["rate"].iloc[0] == "0.011000"  # every digit as stored, trailing zeros too
+    assert frame["rate"].tolist() == [r["value"] if r["per_usd"] else other(r["value"]) for r in expected]
+    assert frame["inverse"].tolist() == [other(r["value"]) if r["per_usd"] else r["value"] for r in expected]
+    assert frame["inverse"].iloc[0] == "0.011000"  # every digit as stored, trailing zeros too
 
 
 def test_pages_follow_each_other_exactly_and_hold_no_connection_between_them(engine: Engine) -> None:
@@ -231,6 +231,6 @@ def test_pages_follow_each_other_exactly_and_hold_no_connection_between_them(eng
     lines = b"".join(chunk for step in steps for chunk in step).decode().split("\r\n")
     assert lines[0] == "timestamp,until,currency,pair,rate,inverse,source" and lines[-1] == ""
     assert lines[1:-1] == [
-        f"{iso(r['first_seen'])},{iso(r['last_seen'])},KGS,KGS/USD,{r['value']},{invert(Decimal(r['value']))},ticker"
+        f"{iso(r['first_seen'])},{iso(r['last_seen'])},KGS,USD/KGS,{invert(Decimal(r['value']))},{r['value']},ticker"
         for r in rows
     ]

@@ -109,12 +109,13 @@ def test_the_current_bucket_is_averaged_up_to_now_not_over_its_future(engine: En
         quote = Quote("KGS", "ticker", value, when)
         store_quotes(engine, settings, "ticker", [quote], started_at=when, entries_seen=1)
     # At 10:30: 0.01144 for 20 minutes, then 0.01150 for 10 (the 30 minutes after now are not known yet; the
-    # whole bucket would weigh the second value until its hold ran out at 10:35).
-    expected = (20 * first.value + 10 * second.value) / 30
+    # whole bucket would weigh the second value until its hold ran out at 10:35). The average is of rate, som per
+    # dollar: (20 / 0.01144 + 10 / 0.01150) / 30, at 15 significant digits.
+    expected = Decimal("87.2605655214351")
     with freeze_time(SEEN + timedelta(minutes=30), real_asyncio=True), TestClient(create_app(settings)) as c:
         (bucket,) = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T10:00").json()["points"]
         assert Decimal(str(bucket["average"])) == expected
-        assert (bucket["open"], bucket["close"]) == (0.01144, 0.0115)
+        assert (bucket["open"], bucket["close"]) == (87.4125874125874, 86.9565217391304)
         csv = c.get("/rates/export.csv?currencies=KGS&interval=1h&start=2026-02-23T10:00").text.splitlines()
         assert csv[1].split(",")[4] == str(bucket["average"])
         later = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T09:00&end=2026-02-23T09:59").json()
@@ -127,6 +128,6 @@ def test_a_value_seen_this_minute_is_in_the_current_bucket(engine: Engine, datab
     _poll(engine, settings, seen)
     with freeze_time(seen + timedelta(seconds=10), real_asyncio=True), TestClient(create_app(settings)) as c:
         (bucket,) = c.get("/rates/KGS/history?interval=1h&start=2026-02-23T10:00").json()["points"]
-        assert (bucket["open"], bucket["close"], bucket["average"]) == (0.01144, 0.01144, 0.01144)
+        assert (bucket["open"], bucket["close"], bucket["average"]) == (87.4125874125874,) * 3
         csv = c.get("/rates/export.csv?currencies=KGS&interval=1h&start=2026-02-23T10:00").text.splitlines()
-        assert csv[1].startswith("2026-02-23T10:00:00Z,KGS,KGS/USD,0.01144,0.01144,")
+        assert csv[1].startswith("2026-02-23T10:00:00Z,KGS,USD/KGS,87.4125874125874,87.4125874125874,0.01144,")

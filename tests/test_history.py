@@ -49,13 +49,13 @@ def test_hourly_buckets_carry_forward_and_lapse(client: TestClient) -> None:
     assert (body["currency"], body["source"], body["interval"]) == ("KZT", "erapi", "1h")
     assert [p["t"] for p in body["points"]] == [f"2026-01-01T{h:02d}:00:00Z" for h in range(8)]
     assert ohlc(body["points"]) == [
-        ("0.002", "0.002", "0.002", "0.002"),  # S1 begins exactly at 00:00: S0 is not carried in
-        ("0.002", "0.004", "0.002", "0.004"),  # S1 carried in, then S2 and S3
-        ("0.004", "0.004", "0.004", "0.004"),  # S3 carried through
-        ("0.004", "0.004", "0.004", "0.004"),  # S3 in force at 03:00, lapses at 03:40: close is its value
+        ("500", "500", "500", "500"),  # S1 begins exactly at 00:00: S0 is not carried in
+        ("500", "500", "250", "250"),  # S1 carried in, then S2 and S3
+        ("250", "250", "250", "250"),  # S3 carried through
+        ("250", "250", "250", "250"),  # S3 in force at 03:00, lapses at 03:40: close is its value
         None,  # nothing in force after the gap
-        ("0.00125", "0.00125", "0.00125", "0.00125"),  # S4 begins at 05:15: open is the first value within
-        ("0.00125", "0.00125", "0.00125", "0.00125"),  # S4 carried in (in force until 06:30)
+        ("800", "800", "800", "800"),  # S4 begins at 05:15: open is the first value within
+        ("800", "800", "800", "800"),  # S4 carried in (in force until 06:30)
         None,
     ]
 
@@ -64,9 +64,9 @@ def test_a_range_that_starts_mid_series_carries_the_earlier_span_in(client: Test
     body = client.get(
         "/rates/KZT/history", params={"start": "2026-01-01T01:00", "end": "2026-01-01T01:59", "interval": "1h"}
     ).json()
-    # 0.002 for 30 minutes, 0.0025 for 15, 0.004 for 15: a mean of 0.002625 weighted by time
+    # 500 tenge per dollar for 30 minutes, 400 for 15, 250 for 15: a mean of 412.5 weighted by time
     assert body["points"] == [
-        {"t": "2026-01-01T01:00:00Z", "open": 0.002, "high": 0.004, "low": 0.002, "close": 0.004, "average": 0.002625}
+        {"t": "2026-01-01T01:00:00Z", "open": 500, "high": 500, "low": 250, "close": 250, "average": 412.5}
     ]
 
 
@@ -77,16 +77,16 @@ def test_daily_weekly_and_monthly_buckets(client: TestClient) -> None:
         return ohlc(exact(response)["points"])
 
     assert get("1d", "2025-12-30", "2026-01-02") == [
-        ("0.0016", "0.0016", "0.0016", "0.0016"),  # S0 begins at 12:00
-        ("0.0016", "0.0016", "0.0016", "0.0016"),  # carried all day
-        ("0.002", "0.004", "0.00125", "0.00125"),  # S1..S4, the gap does not matter for the extremes
+        ("625", "625", "625", "625"),  # S0 begins at 12:00
+        ("625", "625", "625", "625"),  # carried all day
+        ("500", "800", "250", "800"),  # S1..S4, the gap does not matter for the extremes
         None,  # S4 lapsed at 06:30 the day before
     ]
     # 2025-12-29 is a Monday.
-    assert get("1w", "2025-12-29", "2026-01-05") == [("0.0016", "0.004", "0.00125", "0.00125"), None]
+    assert get("1w", "2025-12-29", "2026-01-05") == [("625", "800", "250", "800"), None]
     assert get("1mo", "2025-12-01", "2026-01-31") == [
-        ("0.0016", "0.0016", "0.0016", "0.0016"),
-        ("0.002", "0.004", "0.00125", "0.00125"),
+        ("625", "625", "625", "625"),
+        ("500", "800", "250", "800"),
     ]
 
 
@@ -105,7 +105,8 @@ def test_extremes_are_by_value_and_written_plainly(client: TestClient) -> None:
     body = client.get(
         "/rates/KGS/history", params={"start": "2026-01-01", "end": "2026-01-01", "interval": "1d"}
     ).content
-    assert b'"open":0.01144,"high":0.0115,"low":0.01144,"close":0.0115' in body
+    # som per dollar, 1/0.01144 then 1/0.01150 at 15 digits: the highest is the first
+    assert b'"open":87.4125874125874,"high":87.4125874125874,"low":86.9565217391304,"close":86.9565217391304' in body
 
 
 def test_raw_gives_the_spans_that_overlap_the_range(client: TestClient) -> None:
@@ -119,23 +120,23 @@ def test_raw_gives_the_spans_that_overlap_the_range(client: TestClient) -> None:
             {
                 "since": "2026-01-01T01:30:00Z",
                 "until": "2026-01-01T01:40:00Z",
-                "rate": Decimal("0.0025"),
-                "inverse": Decimal("400"),
+                "rate": Decimal("400"),
+                "inverse": Decimal("0.0025"),
                 "observations": 4,
                 "effective_date": "2026-01-01",
             },
             {
                 "since": "2026-01-01T01:45:00Z",
                 "until": "2026-01-01T03:10:00Z",
-                "rate": Decimal("0.004"),
-                "inverse": Decimal("250"),
+                "rate": Decimal("250"),
+                "inverse": Decimal("0.004"),
                 "observations": 5,
                 "effective_date": "2026-01-01",
             },
         ],
     }
     whole = client.get("/rates/KZT/history", params={"start": "2025-01-01", "end": "2026-02-01"}).json()
-    assert [p["inverse"] for p in whole["points"]] == [625, 500, 400, 250, 800]
+    assert [p["rate"] for p in whole["points"]] == [625, 500, 400, 250, 800]
 
 
 def test_an_empty_range_has_no_points(client: TestClient) -> None:
@@ -169,15 +170,16 @@ def test_defaults_are_the_last_30_days_raw(engine: Engine, database_url: str) ->
     with serve(engine, database_url, rows) as client:
         body = client.get("/rates/KGS/history").json()
     assert body["interval"] == "raw"
-    assert [p["rate"] for p in body["points"]] == [0.0112]
+    assert [p["inverse"] for p in body["points"]] == [0.0112]
 
 
 def test_wide_values_are_compared_exactly(engine: Engine, database_url: str) -> None:
-    """17 significant digits: two values one double apart (SQLite compares doubles, then checks exactly)."""
+    """17 significant digits: two values one double apart (SQLite compares doubles, then checks exactly). Published
+    per USD, so that the served rates are the published digits."""
     rows = [
-        span("KGS", "ticker", "1.2345678901234568", False, at("2026-01-01T00:00"), at("2026-01-01T00:01")),
-        span("KGS", "ticker", "1.2345678901234567", False, at("2026-01-01T00:02"), at("2026-01-01T00:03")),
-        span("KGS", "ticker", "1.2345678901234569", False, at("2026-01-01T00:04"), at("2026-01-01T00:05")),
+        span("KGS", "ticker", "1.2345678901234568", True, at("2026-01-01T00:00"), at("2026-01-01T00:01")),
+        span("KGS", "ticker", "1.2345678901234567", True, at("2026-01-01T00:02"), at("2026-01-01T00:03")),
+        span("KGS", "ticker", "1.2345678901234569", True, at("2026-01-01T00:04"), at("2026-01-01T00:05")),
     ]
     with serve(engine, database_url, rows) as client:
         response = client.get(
@@ -217,8 +219,8 @@ def test_history_as_csv(client: TestClient) -> None:
     )
     assert response.text.splitlines() == [
         "timestamp,until,currency,pair,rate,inverse,source",
-        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,KZT/USD,0.0025,400,erapi",
-        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,KZT/USD,0.004,250,erapi",
+        "2026-01-01T01:30:00Z,2026-01-01T01:40:00Z,KZT,USD/KZT,400,0.0025,erapi",
+        "2026-01-01T01:45:00Z,2026-01-01T03:10:00Z,KZT,USD/KZT,250,0.004,erapi",
     ]
     daily = client.get(
         "/rates/KZT/history", params={"start": "2025-12-30", "end": "2026-01-02", "format": "csv", "interval": "1d"}
@@ -226,10 +228,10 @@ def test_history_as_csv(client: TestClient) -> None:
     assert daily.headers["content-disposition"] == 'attachment; filename="fx-rates_2025-12-30_2026-01-02.csv"'
     assert daily.text.splitlines() == [
         "timestamp,currency,pair,rate,average,inverse,source",
-        "2025-12-30T00:00:00Z,KZT,KZT/USD,0.0016,0.0016,625,erapi",
-        "2025-12-31T00:00:00Z,KZT,KZT/USD,0.0016,0.0016,625,erapi",
-        # 0.002 for 90 minutes, 0.0025 for 15, 0.004 for 115, nothing for 95, 0.00125 for 75
-        "2026-01-01T00:00:00Z,KZT,KZT/USD,0.00125,0.00261440677966102,800,erapi",
+        "2025-12-30T00:00:00Z,KZT,USD/KZT,625,625,0.0016,erapi",
+        "2025-12-31T00:00:00Z,KZT,USD/KZT,625,625,0.0016,erapi",
+        # 500 for 90 minutes, 400 for 15, 250 for 115, nothing for 95, 800 for 75: 139750 / 295
+        "2026-01-01T00:00:00Z,KZT,USD/KZT,800,473.728813559322,0.00125,erapi",
     ]  # 2026-01-02 had nothing in force: no row
 
 
@@ -257,7 +259,8 @@ def test_new_data_changes_the_answer_and_the_etag(engine: Engine, database_url: 
         insert_spans(engine, [span("KZT", "erapi", "100", True, at("2026-01-01T08:00"), at("2026-01-01T09:00"))])
         after = client.get("/rates/KZT/history", params=params)
         csv = {"start": "2026-01-01", "end": "2026-01-02", "format": "csv"}
-        assert after.json()["points"][0]["high"] == 0.01
+        assert after.json()["points"][0]["high"] == 800  # S4; the new 100 is the low
+        assert after.json()["points"][0]["low"] == 100
         assert after.headers["etag"] != before.headers["etag"]
         old = client.get("/rates/KZT/history", params=csv).headers["etag"]
         insert_spans(engine, [])
@@ -286,10 +289,11 @@ def test_the_database_groups_spans_on_the_same_bucket_edges_as_python(engine: En
             params = {"start": start, "end": end, "interval": interval}
             return [p["close"] for p in client.get("/rates/KGS/history", params=params).json()["points"]]
 
-        assert closes("1w", "2025-12-29", "2026-01-05") == [0.011, 0.01101]
-        assert closes("1mo", "2026-01-01", "2026-02-01") == [0.01102, 0.01105]
-        assert closes("1d", "2026-01-31", "2026-02-01") == [0.01102, 0.01105]
-        assert closes("1h", "2026-02-01T12:00", "2026-02-01T13:00") == [0.01104, 0.01105]
+        # som per dollar: 1/0.011, 1/0.01101, ... at 15 digits
+        assert closes("1w", "2025-12-29", "2026-01-05") == [90.9090909090909, 90.8265213442325]
+        assert closes("1mo", "2026-01-01", "2026-02-01") == [90.7441016333938, 90.4977375565611]
+        assert closes("1d", "2026-01-31", "2026-02-01") == [90.7441016333938, 90.4977375565611]
+        assert closes("1h", "2026-02-01T12:00", "2026-02-01T13:00") == [90.5797101449275, 90.4977375565611]
 
 
 def test_an_official_daily_rate_holds_over_the_weekend(engine: Engine, database_url: str) -> None:
@@ -306,7 +310,7 @@ def test_an_official_daily_rate_holds_over_the_weekend(engine: Engine, database_
             "/rates/KZT/history",
             params={"start": "2026-03-06T12:00", "end": "2026-03-06T12:00", "interval": "1h", "source": "nbk"},
         ).json()["points"]
-    tenge, later = 0.00208868559015811, 0.00208333333333333  # 1 / 478.77 and 1 / 480, 15 digits
+    tenge, later = 478.77, 480  # tenge per dollar, as NBK published them
     assert [(p["t"][:10], p["close"]) for p in daily] == [
         ("2026-03-06", tenge),
         ("2026-03-07", tenge),

@@ -148,4 +148,4 @@ def test_a_failed_store_leaves_no_half_snapshot(
 def test_exact_values_survive_the_round_trip(engine: Engine, settings: Settings) -> None:
     ingest(engine, settings, b"UZS/USD = 0.0000812345678901 0%", START)
     (span,) = spans(engine)
-    assert span.rate == Decimal("0.0000812345678901")
+    assert span.in_base == Decimal("0.0000812345678901")

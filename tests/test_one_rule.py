@@ -55,13 +55,13 @@ def test_every_endpoint_agrees_on_the_same_quote(
 
 
 def test_a_source_that_changes_direction_moves_by_rates_not_by_digits(engine: Engine, database_url: str) -> None:
-    """480 KZT per USD, then 0.002 USD per KZT: the rate fell from 0.00208333... to 0.002, 4 %."""
+    """480 KZT per USD, then 0.002 USD per KZT: the rate (tenge per dollar) rose from 480 to 500, 4.1666... %."""
     settings = make_settings(database_url, role="api", sources=["erapi"])
     first, then = at("2026-03-02T03:00"), at("2026-03-02T04:00")
     _store(engine, settings, "erapi", Quote("KZT", "erapi", Value(Decimal("480"), per_usd=True), first))
     _store(engine, settings, "erapi", Quote("KZT", "erapi", Value(Decimal("0.002"), per_usd=False), then))
     with freeze_time(then + timedelta(minutes=5), real_asyncio=True), TestClient(create_app(settings)) as client:
         (latest,) = client.get("/rates/latest").json()["rates"]
-        assert latest["rate"] == 0.002 and latest["previous_rate"] == 0.00208333333333333
+        assert latest["rate"] == 500 and latest["previous_rate"] == 480
         change = client.get("/rates/KZT/change", params={"start": first.isoformat(), "end": then.isoformat()}).json()
-    assert latest["change_pct"] == change["change_pct"] == -4
+    assert latest["change_pct"] == change["change_pct"] == 4.166667

@@ -55,9 +55,9 @@ APRIL = [
 RANGE = {"start": "2026-04-01", "end": "2026-04-02"}
 RAW_HEADER = "timestamp,until,currency,pair,rate,inverse,source,base_source"
 BUCKET_HEADER = "timestamp,currency,pair,rate,average,inverse,source"
-USD_KZT = "2026-04-01T03:00:00Z,2026-04-02T09:30:00Z,USD,USD/KZT,475.09,0.00210486434149319,,erapi"
-# 475.09 / 12142.10 and its inverse, at 15 significant digits; from 03:10, when both legs are known
-UZS_KZT = "2026-04-01T03:10:00Z,2026-04-02T09:30:00Z,UZS,UZS/KZT,0.0391274985381441,25.5574733208445,cbu,erapi"
+USD_KZT = "2026-04-01T03:00:00Z,2026-04-02T09:30:00Z,USD,KZT/USD,0.00210486434149319,475.09,,erapi"
+# 12142.10 / 475.09 (sum per tenge) and its inverse, at 15 significant digits; from 03:10, when both legs are known
+UZS_KZT = "2026-04-01T03:10:00Z,2026-04-02T09:30:00Z,UZS,KZT/UZS,25.5574733208445,0.0391274985381441,cbu,erapi"
 
 
 @pytest.fixture
@@ -107,11 +107,11 @@ def test_several_series_leave_out_a_currency_with_no_data_at_all(april: TestClie
 def test_an_export_in_a_base_one_leg_of_which_is_missing_is_complete(april: TestClient) -> None:
     response = april.get("/rates/export.csv", params={**RANGE, "base": "KZT"})
     assert response.status_code == 200
-    # USD/KZT, then KGS/KZT (no KGS in the range: no rows), TJS (none in the range), UZS/KZT; TMT (no data) left out
+    # KZT/USD, then KZT/KGS (no KGS in the range: no rows), TJS (none in the range), KZT/UZS; TMT (no data) left out
     assert response.text.splitlines() == [RAW_HEADER, USD_KZT, UZS_KZT]
     assert response.content.endswith(b"\r\n")
     days = april.get("/rates/export.csv", params={**RANGE, "base": "KZT", "interval": "1d"})
-    assert [line.split(",")[2] for line in days.text.splitlines()[1:]] == ["USD/KZT", "USD/KZT", "UZS/KZT", "UZS/KZT"]
+    assert [line.split(",")[2] for line in days.text.splitlines()[1:]] == ["KZT/USD", "KZT/USD", "KZT/UZS", "KZT/UZS"]
 
 
 def test_an_export_in_another_base_has_its_columns_even_with_no_pair_to_show(april: TestClient) -> None:
@@ -138,7 +138,7 @@ def test_a_change_in_a_base_one_leg_of_which_is_missing_is_a_404_that_says_where
     response = april.get("/rates/KGS/change", params={**RANGE, "base": "KZT"})
     assert response.status_code == 404
     assert response.json()["detail"] == (
-        "no KGS/KZT rate between 2026-04-01T00:00:00Z and 2026-04-02T00:00:00Z (KGS from ticker: it has data from "
+        "no KZT/KGS rate between 2026-04-01T00:00:00Z and 2026-04-02T00:00:00Z (KGS from ticker: it has data from "
         "2026-03-30T00:00:00Z to 2026-03-30T06:00:00Z; KZT from erapi: it has data from 2026-04-01T03:00:00Z to "
         "2026-04-02T09:30:00Z)"
     )
@@ -151,7 +151,7 @@ def test_a_change_in_a_base_one_leg_of_which_is_missing_is_a_404_that_says_where
 def test_rates_at_an_instant_and_conversions_leave_out_or_refuse_a_missing_leg(april: TestClient) -> None:
     assert body(april.get("/rates/at/2026-04-01T12:00", params={"base": "TJS"}))["rates"] == []
     kzt = body(april.get("/rates/at/2026-04-01T12:00", params={"base": "KZT"}))
-    assert [r["pair"] for r in kzt["rates"]] == ["USD/KZT", "UZS/KZT"]
+    assert [r["pair"] for r in kzt["rates"]] == ["KZT/USD", "KZT/UZS"]
     later = april.get("/convert", params={"from": "TJS", "to": "KZT", "amount": "1", "at": "2026-04-01T12:00"})
     assert later.status_code == 404
     assert later.json()["detail"] == (
@@ -180,16 +180,16 @@ def test_a_leg_ending_just_before_the_range_holds_into_it_in_json_and_csv_alike(
             params = {"start": start, "end": "2026-01-01T02:00", "base": "KZT", "source": "ticker"}
             points = body(client.get("/rates/KGS/history", params=params))["points"]
             assert points == [
-                {"since": "2026-01-01T01:00:00Z", "until": "2026-01-01T01:00:00Z", "rate": 5, "inverse": Decimal("0.2")}
+                {"since": "2026-01-01T01:00:00Z", "until": "2026-01-01T01:00:00Z", "rate": Decimal("0.2"), "inverse": 5}
             ], start
             csv = client.get("/rates/KGS/history", params={**params, "format": "csv"}).text.splitlines()
-            assert csv[1:] == ["2026-01-01T01:00:00Z,2026-01-01T01:00:00Z,KGS,KGS/KZT,5,0.2,ticker,ticker"], start
+            assert csv[1:] == ["2026-01-01T01:00:00Z,2026-01-01T01:00:00Z,KGS,KZT/KGS,0.2,5,ticker,ticker"], start
         # Seen no later than 01:00, the piece is not listed for a range that begins after it (as a span is not)
         later = {"start": "2026-01-01T01:02", "end": "2026-01-01T02:00", "base": "KZT", "source": "ticker"}
         assert body(client.get("/rates/KGS/history", params=later))["points"] == []
         one_hour = {**later, "start": "2026-01-01T01:00", "end": "2026-01-01T01:00", "interval": "1h"}
         (hour,) = body(client.get("/rates/KGS/history", params=one_hour))["points"]
-    assert (hour["open"], hour["close"], hour["average"]) == (5, 5, 5)
+    assert (hour["open"], hour["close"], hour["average"]) == (Decimal("0.2"), Decimal("0.2"), Decimal("0.2"))
 
 
 # --- every endpoint that crosses, on drawn data ------------------------------------------------------------------
@@ -310,8 +310,8 @@ class Reference:
         if d.interval == "raw" and base is None:
             assert quote is not None
             return [
-                {"since": iso(s.first_seen), "until": iso(s.last_seen), "rate": s.value.rate,
-                 "inverse": s.value.inverse, "observations": 1, "effective_date": None}
+                {"since": iso(s.first_seen), "until": iso(s.last_seen), "rate": s.value.per_base,
+                 "inverse": s.value.in_base, "observations": 1, "effective_date": None}
                 for s in quote.spans
                 if s.first_seen <= d.end and s.last_seen >= d.start
             ]  # fmt: skip
@@ -354,7 +354,7 @@ class Reference:
     def known_rate(legs: tuple[RefSeries | None, RefSeries | None], moment: datetime) -> Decimal:
         quote, base = (leg.known(moment) if leg is not None else None for leg in legs)
         values = [span.value if span is not None else USD_VALUE for span in (quote, base)]
-        return values[0].rate if legs[1] is None else Cross(values[0], values[1]).rate
+        return values[0].per_base if legs[1] is None else Cross(values[0], values[1]).per_base
 
     def at(self, moment: datetime) -> list[tuple[str, Decimal]]:
         found = []
@@ -364,7 +364,7 @@ class Reference:
                 continue
             level = CrossSeries(*legs).at(moment)
             if level is not None:
-                found.append((code, level.rate))
+                found.append((code, level.per_base))
         return found
 
 
@@ -392,7 +392,7 @@ def _check_history(client: TestClient, d: Drawn, ref: Reference, code: str) -> t
     points = body(answer)["points"]
     expected = ref.points(code)
     sources = [ref.source(c) if c != USD else "" for c in (code, d.base)]
-    pair = [code, f"{code}/{d.base}"]
+    pair = [code, f"{d.base}/{code}"]
     if d.interval == "raw":
         assert points == expected
         rows = [(p["since"], p["until"], *pair, p["rate"], p["inverse"], *sources) for p in points]

@@ -26,10 +26,10 @@ def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
 
 def test_the_inverse_of_0_00008_is_12500_in_json_and_csv(client: TestClient) -> None:
     latest = client.get("/rates/latest?currencies=UZS").content
-    assert b'"inverse":12500,' in latest and b"E+" not in latest
+    assert b'"rate":12500,' in latest and b"E+" not in latest
     history = client.get("/rates/UZS/history").content
-    assert b'"inverse":12500,' in history and b"E+" not in history
+    assert b'"rate":12500,' in history and b"E+" not in history
     csv = client.get("/rates/export.csv?currencies=UZS").text
-    assert ",UZS,UZS/USD,0.00008,12500,ticker" in csv and "E+" not in csv
+    assert ",UZS,USD/UZS,12500,0.00008,ticker" in csv and "E+" not in csv
     buckets = client.get("/rates/export.csv?currencies=UZS&interval=1h").text
-    assert ",UZS,UZS/USD,0.00008,0.00008,12500,ticker" in buckets and "E+" not in buckets
+    assert ",UZS,USD/UZS,12500,12500,0.00008,ticker" in buckets and "E+" not in buckets

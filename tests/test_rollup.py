@@ -216,7 +216,7 @@ def test_migrations_0005_to_0007_fill_the_rollups_from_stored_spans(database_url
             ("TJS", "KGS", at("2026-01-01T00:00"), 2, at("2026-01-01T02:00")),
             ("TJS", "KGS", at("2026-01-01T02:00"), 1, at("2026-01-01T02:15")),
         ]
-        assert [parse_level(r["high"]).rate for r in crosses[:2]] == [Decimal("0.115"), Decimal("0.11")]
+        assert [parse_level(r["high"]).in_base for r in crosses[:2]] == [Decimal("0.115"), Decimal("0.11")]
         # KGS went unseen from 00:50 until its next span began at 00:55: five minutes, in microseconds.
         assert [r["inner_gap"] for r in crosses] == [300_000_000, 0, 300_000_000, 0]
         # A day row starts at each of the 24 hours up to each hour row: 2025-12-31T01:00 to 2026-01-01T02:00 for
@@ -276,8 +276,8 @@ def test_a_run_that_begins_as_the_other_leg_lapses_ends_with_its_first_span(engi
     with engine.connect() as conn:
         found = series_buckets(conn, quote, calendar, day, day, base)
         assert rates(found) == rates(reference_buckets(conn, quote, calendar, day, day, base))
-    # 1/482 USD per tenge over 0.0114 USD per som, at 15 significant digits.
-    assert found[0].average == Decimal("0.181990245322851")
+    # Tenge per som: 482 tenge per dollar times 0.0114 dollars per som, exactly.
+    assert found[0].average == Decimal("5.4948")
 
 
 def test_a_poll_of_unchanged_values_only_moves_the_pairs_last_seen(

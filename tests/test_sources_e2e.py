@@ -206,9 +206,10 @@ def test_all_sources_then_best_quote_and_provenance(engine: Engine, database_url
     # The bank's rate of 2026-04-01 is weeks old by now: stale, so the ticker (also old) is not better;
     # everything is stale and the first source in order of preference is shown, flagged.
     assert latest["KZT"]["source"] == "nbk" and latest["KZT"]["stale"] is True
-    assert latest["KZT"]["inverse"] == 478.77
-    assert Decimal(str(latest["KZT"]["rate"])) == Decimal("0.00208868559015811")  # 1 / 478.77 at 15 digits
-    assert ticker_only["rates"][0]["source"] == "ticker" and ticker_only["rates"][0]["rate"] == 0.00201
+    assert latest["KZT"]["rate"] == 478.77  # tenge per dollar, as NBK published it
+    assert Decimal(str(latest["KZT"]["inverse"])) == Decimal("0.00208868559015811")  # 1 / 478.77 at 15 digits
+    assert ticker_only["rates"][0]["source"] == "ticker" and ticker_only["rates"][0]["inverse"] == 0.00201
+    assert ticker_only["rates"][0]["rate"] == 497.512437810945  # 1 / 0.00201 at 15 digits
     assert bad.status_code == 422 and "enabled sources: nbk, nbkr" in bad.json()["detail"]
 
 

@@ -140,7 +140,7 @@ def test_the_first_event_is_the_latest_body_and_a_change_gives_exactly_one_more(
         changed = server.get("/rates/latest?currencies=KGS,UZS").content
         second = reader.rates[1]
         assert second.data is not None and second.data.encode() == changed
-        assert json.loads(second.data)["rates"][0]["rate"] == 0.0115
+        assert json.loads(second.data)["rates"][0]["inverse"] == 0.0115  # the ticker's USD per som
         assert second.id != first.id
         time.sleep(2)  # several refreshes and heartbeats later: still exactly one event for the one change
         assert len(reader.rates) == 2
@@ -274,7 +274,7 @@ def test_ticker_text_reads_back_to_the_same_rates_at_its_precision(
         assert [line.split("/")[0] for line in lines] == ["KGS", "TJS", "UZS"]  # configured order
         parsed = ticker.parse(response.content, utcnow())
         for quote in parsed:
-            exact = Decimal(str(latest[quote.currency]["rate"]))
+            exact = Decimal(str(latest[quote.currency]["inverse"]))  # the ticker's direction: USD per unit
             places = max(decimals, -exact.adjusted())
             assert quote.value.value == exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     kgs = server.get("/rates/ticker.txt?currencies=KGS").text

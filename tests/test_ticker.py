@@ -33,8 +33,8 @@ def test_seed_page_has_five_pairs_repeated_eight_times(seed_page: bytes) -> None
 
 def test_rate_is_usd_per_unit_and_inverse_is_derived() -> None:
     (quote,) = parse(b"KGS/USD = 0.01144 0%", SEEN)
-    assert quote.rate == Decimal("0.01144")
-    assert quote.inverse == Decimal("87.4125874125874")
+    assert quote.in_base == Decimal("0.01144")
+    assert quote.per_base == Decimal("87.4125874125874")
 
 
 @pytest.mark.parametrize(

@@ -93,4 +93,4 @@ def test_flags_are_stored_with_the_quote_and_shown(engine: Engine, database_url:
         kzt = client.get("/rates/latest", params={"currencies": "KZT"}).json()["rates"][0]
     assert sources["nbk"]["flags_raised"] == 1
     assert sources["nbk"]["recent_flags"][0]["kind"] == "jump"
-    assert kzt["inverse"] == 578.77  # flagged, never dropped
+    assert kzt["rate"] == 578.77  # flagged, never dropped

@@ -31,7 +31,8 @@ def _ticker(currency: str, value: str, first: str, last: str) -> dict[str, Any]:
 
 # Two ticker legs (USD per unit) that change at different times; the ticker's values hold 15 minutes.
 #   KGS 0.0100 from 00:00, 0.0125 from 02:00     KZT 0.0020 from 00:00, 0.0025 from 03:00
-#   KGS/KZT: 5 until 02:00, 6.25 until 03:00, then 5 again (until 06:10, when both lapse)
+#   KZT in KGS (tenge per som, pair KGS/KZT): 5 until 02:00, 6.25 until 03:00, then 5 again (until 06:10, when
+#   both lapse)
 CROSS = [
     _ticker("KGS", "0.0100", "2026-01-01T00:00", "2026-01-01T01:55"),
     _ticker("KGS", "0.0125", "2026-01-01T02:00", "2026-01-01T05:55"),
@@ -48,22 +49,22 @@ def cross(engine: Engine, database_url: str) -> Iterator[TestClient]:
 
 
 def test_a_cross_changes_at_each_legs_change(cross: TestClient) -> None:
-    raw = exact(cross.get("/rates/KGS/history", params={**DAY, "end": "2026-01-02", "base": "KZT"}))
-    assert (raw["currency"], raw["source"], raw["base"], raw["base_source"]) == ("KGS", "ticker", "KZT", "ticker")
+    raw = exact(cross.get("/rates/KZT/history", params={**DAY, "end": "2026-01-02", "base": "KGS"}))
+    assert (raw["currency"], raw["source"], raw["base"], raw["base_source"]) == ("KZT", "ticker", "KGS", "ticker")
     assert [(p["since"], p["rate"]) for p in raw["points"]] == [
         ("2026-01-01T00:00:00Z", 5),
         ("2026-01-01T02:00:00Z", Decimal("6.25")),
         ("2026-01-01T03:00:00Z", 5),
     ]
-    hours = exact(cross.get("/rates/KGS/history", params={**DAY, "end": "2026-01-01T03:00", "interval": "1h",
-                                                          "base": "KZT"}))["points"]  # fmt: skip
+    hours = exact(cross.get("/rates/KZT/history", params={**DAY, "end": "2026-01-01T03:00", "interval": "1h",
+                                                          "base": "KGS"}))["points"]  # fmt: skip
     assert [(p["open"], p["high"], p["low"], p["close"]) for p in hours] == [
         (5, 5, 5, 5), (5, 5, 5, 5), (Decimal("6.25"),) * 4, (5, 5, 5, 5)
     ]  # fmt: skip
 
 
 def test_the_ohlc_of_a_cross_is_of_the_cross_not_of_the_legs(cross: TestClient) -> None:
-    (day,) = exact(cross.get("/rates/KGS/history", params={**DAY, "interval": "1d", "base": "KZT"}))["points"]
+    (day,) = exact(cross.get("/rates/KZT/history", params={**DAY, "interval": "1d", "base": "KGS"}))["points"]
     # Dividing the legs' OHLC would give a high of 0.0125 / 0.0025 = 5; the cross was 6.25 from 02:00 to 03:00.
     assert (day["open"], day["high"], day["low"], day["close"]) == (5, Decimal("6.25"), 5, 5)
     # 5 for 120 minutes, 6.25 for 60, 5 for 190 (to 06:10): 1925 / 370
@@ -71,22 +72,27 @@ def test_the_ohlc_of_a_cross_is_of_the_cross_not_of_the_legs(cross: TestClient) 
     usd = exact(cross.get("/rates/USD/history", params={**DAY, "interval": "1d", "base": "KZT"}))
     (point,) = usd["points"]
     assert (usd["currency"], usd["source"], usd["base"]) == ("USD", None, "KZT")
-    assert (point["open"], point["high"], point["low"], point["close"]) == (500, 500, 400, 400)
+    # Dollars per tenge: 0.0020, then 0.0025 from 03:00
+    assert (point["open"], point["high"], point["low"], point["close"]) == (
+        Decimal("0.002"), Decimal("0.0025"), Decimal("0.002"), Decimal("0.0025"))  # fmt: skip
 
 
 def test_the_latest_rates_in_another_base_say_where_each_leg_came_from(cross: TestClient) -> None:
-    body = exact(cross.get("/rates/latest", params={"base": "KZT", "source": "ticker"}))
-    assert body["base"] == "KZT"
+    body = exact(cross.get("/rates/latest", params={"base": "KGS", "source": "ticker"}))
+    assert body["base"] == "KGS"
     rates = {r["currency"]: r for r in body["rates"]}
-    assert list(rates) == ["USD", "KGS"]  # USD first, the base itself left out, currencies without data too
-    kgs = rates["KGS"]
-    assert (kgs["pair"], kgs["rate"], kgs["inverse"]) == ("KGS/KZT", 5, Decimal("0.2"))
-    assert kgs["legs"]["KGS"]["source"] == kgs["legs"]["KZT"]["source"] == "ticker"
-    assert kgs["since"] == "2026-01-01T03:00:00Z"  # when the cross last changed: the later leg
-    assert (kgs["previous_rate"], kgs["change_pct"]) == (Decimal("6.25"), -20)
+    assert list(rates) == ["USD", "KZT"]  # USD first, the base itself left out, currencies without data too
+    kzt = rates["KZT"]
+    # Tenge per som, in market notation: the base first
+    assert (kzt["pair"], kzt["rate"], kzt["inverse"]) == ("KGS/KZT", 5, Decimal("0.2"))
+    assert kzt["legs"]["KZT"]["source"] == kzt["legs"]["KGS"]["source"] == "ticker"
+    # Each leg's rate is its own in base USD: tenge (som) per dollar, 1 / 0.0025 (1 / 0.0125)
+    assert (kzt["legs"]["KZT"]["rate"], kzt["legs"]["KGS"]["rate"]) == (400, 80)
+    assert kzt["since"] == "2026-01-01T03:00:00Z"  # when the cross last changed: the later leg
+    assert (kzt["previous_rate"], kzt["change_pct"]) == (Decimal("6.25"), -20)
     usd = rates["USD"]
-    assert (usd["pair"], usd["rate"], usd["inverse"], usd["source"]) == ("USD/KZT", 400, Decimal("0.0025"), None)
-    assert list(usd["legs"]) == ["KZT"]
+    assert (usd["pair"], usd["rate"], usd["inverse"], usd["source"]) == ("KGS/USD", Decimal("0.0125"), 80, None)
+    assert list(usd["legs"]) == ["KGS"]
 
 
 def test_base_usd_is_the_answer_without_a_base(cross: TestClient) -> None:
@@ -105,10 +111,10 @@ def test_base_usd_is_the_answer_without_a_base(cross: TestClient) -> None:
 
 
 def test_change_in_another_base(cross: TestClient) -> None:
-    moved = exact(cross.get("/rates/KGS/change", params={"start": "2026-01-01T00:30", "end": "2026-01-01T02:30",
-                                                         "base": "KZT", "source": "ticker"}))  # fmt: skip
+    moved = exact(cross.get("/rates/KZT/change", params={"start": "2026-01-01T00:30", "end": "2026-01-01T02:30",
+                                                         "base": "KGS", "source": "ticker"}))  # fmt: skip
     assert (moved["start_rate"], moved["end_rate"], moved["change_pct"]) == (5, Decimal("6.25"), 25)
-    assert (moved["base"], moved["base_source"]) == ("KZT", "ticker")
+    assert (moved["base"], moved["base_source"]) == ("KGS", "ticker")
 
 
 def test_several_series_in_one_call_are_each_the_single_answer(cross: TestClient) -> None:
@@ -147,10 +153,10 @@ def kzt(engine: Engine, database_url: str) -> Iterator[TestClient]:
     ("when", "rate", "stale"),
     [
         ("2025-12-01", None, None),  # before any data: absent
-        ("2026-01-01T01:42", Decimal("0.0025"), False),  # between S2 (last seen 01:40) and S3: S2 still holds
+        ("2026-01-01T01:42", Decimal("400"), False),  # between S2 (last seen 01:40) and S3: S2 still holds
         ("2026-01-01T04:00", None, None),  # inside the gap (S3 lapsed at 03:40): absent
-        ("2026-01-01T01:45", Decimal("0.004"), False),  # at S3's exact start: S3
-        ("2026-01-01T03:20", Decimal("0.004"), False),  # S3 last seen 03:10, holds until 03:40: in force, fresh
+        ("2026-01-01T01:45", Decimal("250"), False),  # at S3's exact start: S3
+        ("2026-01-01T03:20", Decimal("250"), False),  # S3 last seen 03:10, holds until 03:40: in force, fresh
     ],
 )
 def test_rates_at_an_instant(kzt: TestClient, when: str, rate: Decimal | None, stale: bool | None) -> None:
@@ -169,7 +175,7 @@ def test_rates_at_a_past_instant_are_cached_long_and_follow_the_data(kzt: TestCl
     assert kzt.get("/rates/at/2026-01-01T01:42", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
     body = exact(kzt.get("/rates/at/2026-01-01T01:42", params={"base": "KZT"}))
     usd = body["rates"][0]
-    assert (usd["currency"], usd["rate"]) == ("USD", 400)
+    assert (usd["currency"], usd["rate"], usd["inverse"]) == ("USD", Decimal("0.0025"), 400)  # dollars per tenge
 
 
 # --- local days ------------------------------------------------------------------------------------------------
@@ -186,11 +192,11 @@ def test_days_in_almaty_across_its_move_to_utc_plus_5(engine: Engine, database_u
                                                               "interval": "1d", "tz": "Asia/Almaty"}))  # fmt: skip
     assert body["tz"] == "Asia/Almaty"
     assert [(p["t"], p["open"], p["close"]) for p in body["points"]] == [
-        ("2024-02-29T00:00:00+06:00", Decimal("0.0020"), Decimal("0.0021")),
-        ("2024-03-01T00:00:00+05:00", Decimal("0.0021"), Decimal("0.0021")),
+        ("2024-02-29T00:00:00+06:00", 500, Decimal("476.190476190476")),
+        ("2024-03-01T00:00:00+05:00", Decimal("476.190476190476"), Decimal("476.190476190476")),
     ]
-    # 0.0020 for 24 h 30 min of the 25-hour day, then 0.0021 for 30 min
-    assert body["points"][0]["average"] == Decimal("0.002002")
+    # Tenge per dollar: 1 / 0.0020 for 24 h 30 min of the 25-hour day, then 1 / 0.0021 for 30 min
+    assert body["points"][0]["average"] == Decimal("499.523809523810")
 
 
 def test_days_in_kolkata_begin_at_half_past_the_utc_hour(engine: Engine, database_url: str) -> None:
@@ -206,18 +212,23 @@ def test_days_in_kolkata_begin_at_half_past_the_utc_hour(engine: Engine, databas
         csv = client.get("/rates/export.csv", params={**params, "currencies": "KGS"})
     first, second = body["points"]
     assert first["t"] == "2026-02-22T00:00:00+05:30" and second["t"] == "2026-02-23T00:00:00+05:30"
-    assert (first["open"], first["high"], first["close"]) == (Decimal("0.0110"), Decimal("0.0120"), Decimal("0.0120"))
-    assert (second["open"], second["low"]) == (Decimal("0.0120"), Decimal("0.0120"))
-    # The 22nd local: nothing until 12:00 UTC, 0.0110 from 12:00 to 18:15, 0.0120 from 18:15 to 18:30: 390 minutes
-    assert first["average"] == Decimal("0.0110384615384615")
-    assert csv.text.splitlines()[1].startswith("2026-02-22T00:00:00+05:30,KGS,KGS/USD,0.0120,0.0110384615384615,")
+    # Som per dollar: 1 / 0.0110, 1 / 0.0120 and 1 / 0.0130 at 15 digits
+    som = Decimal("90.9090909090909"), Decimal("83.3333333333333"), Decimal("76.9230769230769")
+    assert (first["open"], first["high"], first["close"]) == (som[0], som[0], som[1])
+    assert (second["open"], second["low"]) == (som[1], som[2])
+    # The 22nd local: nothing until 12:00 UTC, 1 / 0.0110 from 12:00 to 18:15, 1 / 0.0120 from 18:15 to 18:30:
+    # 390 minutes
+    assert first["average"] == Decimal("90.6177156177156")
+    assert csv.text.splitlines()[1].startswith(
+        "2026-02-22T00:00:00+05:30,KGS,USD/KGS,83.3333333333333,90.6177156177156,"
+    )
 
 
 def test_an_average_leaves_out_the_time_nothing_was_in_force(kzt: TestClient) -> None:
     (day,) = exact(kzt.get("/rates/KZT/history", params={"start": "2026-01-01", "end": "2026-01-01",
                                                          "interval": "1d"}))["points"]  # fmt: skip
-    # 0.002 for 90 minutes, 0.0025 for 15, 0.004 for 115, nothing from 03:40 to 05:15, 0.00125 for 75
-    assert day["average"] == Decimal("0.00261440677966102")
+    # 500 for 90 minutes, 400 for 15, 250 for 115, nothing from 03:40 to 05:15, 800 for 75: 139750 / 295
+    assert day["average"] == Decimal("473.728813559322")
     empty = exact(kzt.get("/rates/KZT/history", params={"start": "2026-01-03", "end": "2026-01-03",
                                                         "interval": "1d"}))["points"]  # fmt: skip
     assert empty == [{"t": "2026-01-03T00:00:00Z", "open": None, "high": None, "low": None, "close": None,
@@ -298,8 +309,9 @@ def test_a_busy_cross_of_one_source_is_read_from_the_pair_rollups(engine: Engine
     ]
     with serve(engine, database_url, rows) as client:
         params = {"start": "2026-01-01", "end": "2026-01-02T23:59", "interval": "1d", "source": "ticker", "base": "KZT"}
-        days = exact(client.get("/rates/KGS/history", params=params))["points"]
-        hours = exact(client.get("/rates/KGS/history", params={**params, "interval": "1h"}))["points"]
+        params["base"] = "KGS"  # KZT in som: its rate is KGS's dollars per som over KZT's dollars per tenge
+        days = exact(client.get("/rates/KZT/history", params=params))["points"]
+        hours = exact(client.get("/rates/KZT/history", params={**params, "interval": "1h"}))["points"]
     fifteen = decimal.Context(prec=15, rounding=decimal.ROUND_HALF_EVEN)
 
     def cross(minute: int) -> Decimal:  # KGS over KZT at that minute, at 15 significant digits
@@ -335,6 +347,6 @@ def test_an_export_whose_later_pair_is_too_busy_to_cross_is_cut_short_with_one_l
         response = client.get("/rates/export.csv", params={**params, "currencies": "KGS,KZT"})
     assert response.status_code == 200
     pairs = {line.split(",")[2] for line in response.text.splitlines()[1:]}
-    assert pairs == {"KGS/UZS"}  # KZT/UZS never started
+    assert pairs == {"UZS/KGS"}  # UZS/KZT never started
     (line,) = [r.getMessage() for r in caplog.records if "download cut off" in r.getMessage()]
     assert "crossed one by one" in line

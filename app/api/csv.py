@@ -22,13 +22,14 @@ log = logging.getLogger(__name__)
 
 CSV_EXAMPLE = (
     "timestamp,until,currency,pair,rate,inverse,source\r\n"
-    "2026-02-23T08:00:00Z,2026-02-23T10:05:00Z,KGS,KGS/USD,0.01144,87.4125874125874,ticker\r\n"
+    "2026-02-23T08:00:00Z,2026-02-23T10:05:00Z,KGS,USD/KGS,87.4125874125874,0.01144,ticker\r\n"
 )
 CSV_DESCRIPTION = (
     "CSV, UTF-8. Raw: `timestamp,until,currency,pair,rate,inverse,source` (the span's start and its last sighting); "
     "with an interval: `timestamp,currency,pair,rate,average,inverse,source` (the bucket's start in the asked zone, "
-    "its close and its time-weighted average). In another base a `base_source` column follows. Rates are the exact "
-    "decimals, never written with an exponent."
+    "its close and its time-weighted average). `rate` is units of the currency per one USD (or one unit of the base), "
+    "`pair` in market notation (`USD/KGS`), `inverse` the other way round. In another base a `base_source` column "
+    "follows. Rates are the exact decimals, never written with an exponent."
 )
 CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}
 CSV_RESPONSE = {"description": CSV_DESCRIPTION, "content": CSV_CONTENT}

@@ -73,8 +73,9 @@ USD = "USD"
 BaseQuery = Annotated[
     str | None,
     Query(
-        description="Express every rate in this currency instead of USD: USD or a configured code; each pair is then "
-        "C/base, `rate` units of the base per one C, and each answer says which source each leg came from",
+        description="Give every rate per one unit of this currency instead of per one USD: USD or a configured code; "
+        "each pair is then base/C, `rate` units of C per one unit of the base, and each answer says which source "
+        "each leg came from",
         examples=["KZT"],
         json_schema_extra={"pattern": OR_EMPTY + CODE_PATTERN},
     ),
@@ -214,14 +215,17 @@ def currency_code(raw: str, settings: Settings, base: str = USD) -> str:
     return code
 
 
-def currency_list(raw: str | None, settings: Settings, base: str = USD) -> list[str]:
+def currency_list(raw: str | None, settings: Settings, base: str = USD, itself: bool = False) -> list[str]:
     """`kzt,UZS` as a query parameter: in answer order (USD first in another base, then the configured order);
-    an unknown code, or the base itself, is a 422. Blank items are skipped, so a list with none (`currencies=`,
-    `currencies=,`) means what leaving it out means: all."""
+    an unknown code is a 422. The base itself is first when `itself` (an answer of rates, where it is 1), and a
+    422 elsewhere (a history or a change of a constant). Blank items are skipped, so a list with none
+    (`currencies=`, `currencies=,`) means what leaving it out means: all."""
     valid = _codes(settings, base)
     codes = {part.strip().upper() for part in (raw or "").split(",") if part.strip()}
     if not codes:
         return valid
+    first = [base] if base in codes and itself else []
+    codes -= set(first)
     if base in codes:
         raise Problem(
             CONFLICTING_PARAMETERS,
@@ -236,7 +240,7 @@ def currency_list(raw: str | None, settings: Settings, base: str = USD) -> list[
             f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(valid)}",
             "currencies",
         )
-    return [code for code in valid if code in codes]
+    return first + [code for code in valid if code in codes]
 
 
 def raw_zone(raw: str | None, interval: str) -> tzinfo:

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RATE = "USD (or the base) per one unit of the currency"
-INVERSE = "Units of the currency per one USD (or one unit of the base)"
+RATE = "Units of the currency per one USD (or one unit of the base), as every rates API writes it"
+INVERSE = "USD (or the base) per one unit of the currency: the other way round"
 SOURCE = "The source of the currency's rates (null for USD itself)"
 BASE = "With base=: the currency the rates are in (absent for USD)"
 BASE_SOURCE = "With base=: the source of the base currency's rates"
@@ -38,16 +38,16 @@ class RawHistory(BaseModel):
                     {
                         "since": "2026-04-01T03:05:00Z",
                         "until": "2026-04-01T18:35:00Z",
-                        "rate": 0.00208868559015811,
-                        "inverse": 478.77,
+                        "rate": 478.77,
+                        "inverse": 0.00208868559015811,
                         "observations": 32,
                         "effective_date": "2026-04-01",
                     },
                     {
                         "since": "2026-04-01T19:05:00Z",
                         "until": "2026-04-02T09:35:00Z",
-                        "rate": 0.00210486434149319,
-                        "inverse": 475.09,
+                        "rate": 475.09,
+                        "inverse": 0.00210486434149319,
                         "observations": 30,
                         "effective_date": "2026-04-02",
                     },
@@ -73,13 +73,16 @@ class BucketPoint(BaseModel):
         description="The bucket's start: local midnight of the asked zone (UTC by default), written with its offset; "
         "weeks start on Monday, months on the 1st"
     )
-    open: float | None = Field(description="The rate in force at t, or else the first value within the bucket")
+    open: float | None = Field(
+        description="The rate (units of the currency per one of the base) in force at t, or else the first value "
+        "within the bucket"
+    )
     high: float | None = Field(description="The highest rate in force within the bucket")
     low: float | None = Field(description="The lowest rate in force within the bucket")
     close: float | None = Field(description="The last rate in force within the bucket")
     average: float | None = Field(
-        description="The time-weighted mean of the rate over the part of the bucket that had one in force, at 15 "
-        "significant digits"
+        description="The time-weighted mean of the rate (units of the currency per one of the base) over the part of "
+        "the bucket that had one in force, at 15 significant digits"
     )
 
 
@@ -93,11 +96,11 @@ class BucketHistory(BaseModel):
                 "points": [
                     {
                         "t": "2026-04-01T20:00:00Z",
-                        "open": 0.01144,
-                        "high": 0.01144,
-                        "low": 0.01144,
-                        "close": 0.01144,
-                        "average": 0.01144,
+                        "open": 87.4125874125874,
+                        "high": 87.4125874125874,
+                        "low": 87.4125874125874,
+                        "close": 87.4125874125874,
+                        "average": 87.4125874125874,
                     },
                     {
                         "t": "2026-04-01T21:00:00Z",
@@ -141,8 +144,9 @@ class MultiHistory(BaseModel):
                         "source": None,
                         "base_source": "nbk",
                         "points": [
-                            {"t": "2026-04-02T00:00:00+05:00", "open": 478.77, "high": 478.77, "low": 475.09,
-                             "close": 475.09, "average": 475.102777777778},
+                            {"t": "2026-04-02T00:00:00+05:00", "open": 0.00208868559015811,
+                             "high": 0.00210486434149319, "low": 0.00208868559015811, "close": 0.00210486434149319,
+                             "average": 0.00210480816527328},
                         ],
                     }
                 ],
@@ -160,10 +164,8 @@ class Change(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
-                "currency": "USD",
-                "source": None,
-                "base": "KZT",
-                "base_source": "nbk",
+                "currency": "KZT",
+                "source": "nbk",
                 "start_at": "2026-04-01T10:01:00Z",
                 "start_rate": 478.77,
                 "end_at": "2026-04-02T10:01:00Z",
@@ -182,8 +184,11 @@ class Change(BaseModel):
     start_rate: float = Field(description="The last value known at start_at (" + RATE + ")")
     end_at: datetime
     end_rate: float = Field(description="The last value known at end_at")
-    change: float = Field(description="end_rate - start_rate: negative when the currency weakened")
-    change_pct: float = Field(description="change / start_rate * 100, six decimals")
+    change: float = Field(
+        description="end_rate - start_rate: positive when the currency weakened against the base (more of it per one "
+        "unit of the base)"
+    )
+    change_pct: float = Field(description="change / start_rate * 100, from the exact values, six decimals")
 
 
 class Changes(BaseModel):
@@ -199,11 +204,11 @@ class Changes(BaseModel):
                         "base": "KZT",
                         "base_source": "nbk",
                         "start_at": "2026-04-01T03:10:00Z",
-                        "start_rate": 0.0392620760180446,
+                        "start_rate": 25.469870710362,
                         "end_at": "2026-04-02T10:01:00Z",
-                        "end_rate": 0.0391274985381441,
-                        "change": -0.0001345774799005,
-                        "change_pct": -0.342767,
+                        "end_rate": 25.5574733208445,
+                        "change": 0.0876026104825,
+                        "change_pct": 0.343946,
                     }
                 ],
             }
@@ -217,7 +222,7 @@ class Changes(BaseModel):
 
 class ConversionLeg(BaseModel):
     source: str
-    rate: float = Field(description="The " + RATE + " used")
+    rate: float = Field(description="The value used: units of this currency per one USD")
     since: datetime = Field(description="When that value was first seen")
     last_seen: datetime
     stale: bool = Field(description="The value was not fresh at `at` by its source's freshness rule")
@@ -237,7 +242,7 @@ class Conversion(BaseModel):
                 "sources": {
                     "KGS": {
                         "source": "ticker",
-                        "rate": 0.01145,
+                        "rate": 87.3362445414847,
                         "since": "2026-04-01T00:00:00Z",
                         "last_seen": "2026-04-01T11:45:00Z",
                         "stale": False,
@@ -250,7 +255,7 @@ class Conversion(BaseModel):
     from_: str = Field(alias="from")
     to: str
     amount: float
-    rate: float = Field(description="Units of `to` per one unit of `from`, 15 significant digits")
+    rate: float = Field(description="Units of `to` per one unit of `from` (`from` is the base), 15 significant digits")
     result: float = Field(description="amount * rate, from the exact values, 15 significant digits")
     at: datetime
     sources: dict[str, ConversionLeg] = Field(description="Per currency other than USD: the value used")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Leg(BaseModel):
     source: str
-    rate: float = Field(description="USD per one unit of this currency")
+    rate: float = Field(description="Units of this currency per one USD (the leg's own rate in base USD)")
     since: datetime
     last_seen: datetime
     stale: bool
@@ -17,19 +17,34 @@ class Leg(BaseModel):
 
 class LatestRate(BaseModel):
     currency: str = Field(examples=["KGS"])
-    pair: str = Field(examples=["KGS/USD"])
-    rate: float = Field(
-        description="USD (or the base) per one unit of the currency: with every digit the source published, or (in "
-        "another base) one division of the exact legs at 15 significant digits"
+    pair: str = Field(
+        examples=["USD/KGS"], description="Market notation: the base, then the currency (`USD/KZT`: tenge per dollar)"
     )
-    inverse: float = Field(description="Units of the currency per one USD, or per one of the base (15 digits derived)")
-    source: str | None = Field(examples=["ticker"], description="The source of the currency's rate (null for USD)")
-    since: datetime = Field(description="When the current value was first seen")
-    last_seen: datetime
+    rate: float = Field(
+        description="Units of the currency per one USD (or one unit of the base), as every rates API answers: KZT "
+        "497.51 for base USD. Exact when the source published this direction (a central bank's tenge per dollar), "
+        "else one division at 15 significant digits; in another base, one division of the exact legs. 1 for the base "
+        "itself"
+    )
+    inverse: float = Field(
+        description="USD (or the base) per one unit of the currency: the other way round (the ticker's own 0.01144 "
+        "for KGS in base USD, with every digit it printed)"
+    )
+    source: str | None = Field(
+        examples=["ticker"], description="The source of the currency's rate (null for USD, and for the base itself)"
+    )
+    since: datetime | None = Field(description="When the current value was first seen (null for the base itself)")
+    last_seen: datetime | None = Field(description="When it was last seen (null for the base itself)")
     effective_date: date | None = Field(description="The date the source says the rate takes effect")
-    previous_rate: float | None = Field(description="The last different value before the current one")
-    change_pct: float | None = Field(description="(rate - previous_rate) / previous_rate * 100, six decimals")
-    reported_change_pct: float | None = Field(description="The change the source printed itself")
+    previous_rate: float | None = Field(description="The rate before its last move: the last different value")
+    change_pct: float | None = Field(
+        description="(rate - previous_rate) / previous_rate * 100 of the rate as written here (units of the currency "
+        "per one of the base), from the exact values, six decimals: positive when the currency weakened"
+    )
+    source_change_pct: float | None = Field(
+        description="The change the source printed itself, in its own direction: the ticker's `-0.09%` is about its "
+        "TJS/USD (USD per unit), the opposite of `rate`'s direction; null when the source prints none"
+    )
     stale: bool = Field(description="True when the value is old by its source's rule (in another base: either leg)")
     legs: dict[str, Leg] | None = Field(
         None, description="In another base: each leg (the currency's and the base's) with its source and since"
@@ -45,16 +60,16 @@ class LatestResponse(BaseModel):
                 "rates": [
                     {
                         "currency": "KGS",
-                        "pair": "KGS/USD",
-                        "rate": 0.01144,
-                        "inverse": 87.4125874125874,
+                        "pair": "USD/KGS",
+                        "rate": 87.4125874125874,
+                        "inverse": 0.01144,
                         "source": "ticker",
                         "since": "2026-02-23T08:00:00Z",
                         "last_seen": "2026-02-23T10:05:00Z",
                         "effective_date": None,
-                        "previous_rate": 0.01145,
-                        "change_pct": -0.087336,
-                        "reported_change_pct": 0,
+                        "previous_rate": 87.3362445414847,
+                        "change_pct": 0.087413,
+                        "source_change_pct": 0,
                         "stale": False,
                     }
                 ],
@@ -62,7 +77,7 @@ class LatestResponse(BaseModel):
         }
     )
 
-    base: str = Field("USD", description="The currency every rate is in (base=; USD by default)")
+    base: str = Field("USD", description="The currency every rate is per one unit of (base=; USD by default)")
     as_of: datetime | None = Field(description="The newest last_seen among the rates")
     rates: list[LatestRate]
     attribution: list[str] | None = Field(

@@ -11,6 +11,7 @@ import decimal
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from app.core.numbers import plain
 from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value
@@ -87,28 +88,34 @@ _PRECISE = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 
 @dataclass(frozen=True, slots=True)
 class Cross:
-    """The rate of one currency in units of another, from the two USD legs in force: `rate` is units of `base`
-    per one unit of `quote`, `inverse` units of `quote` per one `base`, each one division of the exact legs."""
+    """The rate of one currency in units of another, from the two USD legs in force: `in_base` is units of `base`
+    per one unit of `quote` (its price in the base), `per_base` units of `quote` per one `base` (the API's
+    `rate`), each one division of the exact legs."""
 
     quote: Value
     base: Value
 
     @property
-    def rate(self) -> Decimal:
+    def in_base(self) -> Decimal:
         numerator, denominator = _fraction(self.quote, self.base)
         return plain(_ROUNDED.divide(numerator, denominator))
 
     @property
-    def inverse(self) -> Decimal:
+    def per_base(self) -> Decimal:
         numerator, denominator = _fraction(self.base, self.quote)
         return plain(_ROUNDED.divide(numerator, denominator))
 
+    def per_base_key(self) -> Fraction:
+        """`per_base` as an exact fraction: what a change in percent is measured on."""
+        numerator, denominator = _fraction(self.base, self.quote)
+        return Fraction(numerator) / Fraction(denominator)
+
     @property
-    def exact(self) -> Decimal:
+    def exact_in_base(self) -> Decimal:
         return _PRECISE.divide(*_fraction(self.quote, self.base))
 
     @property
-    def exact_inverse(self) -> Decimal:
+    def exact_per_base(self) -> Decimal:
         return _PRECISE.divide(*_fraction(self.base, self.quote))
 
 

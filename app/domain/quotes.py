@@ -34,11 +34,11 @@ class Quote:
     reported_change_pct: Decimal | None = None
 
     @property
-    def rate(self) -> Decimal:
+    def in_base(self) -> Decimal:
         """USD per one unit of the currency."""
-        return self.value.rate
+        return self.value.in_base
 
     @property
-    def inverse(self) -> Decimal:
+    def per_base(self) -> Decimal:
         """Units of the currency per one USD."""
-        return self.value.inverse
+        return self.value.per_base

@@ -7,12 +7,13 @@ hold, app.domain.freshness): a source that stopped confirming a value does not k
 that nothing is in force until the next span begins.
 
 A bucket [t, next t) then has:
-  open     the rate in force at t, or if none, the first one that begins within the bucket;
-  high     the largest rate in force at any moment within it (the value carried in at t counts);
+  open     the level in force at t, or if none, the first one that begins within the bucket;
+  high     the level of the largest rate (`per_base`: units of the currency per one of the base) in force at any
+           moment within it (the value carried in at t counts);
   low      the smallest, likewise;
-  close    the last rate in force within it (at its end, or the last one before it lapsed);
-  average  the time-weighted mean of the rate over the part of the bucket that had one in force (a rate in
-           force for 3 of 4 hours weighs 3).
+  close    the last level in force within it (at its end, or the last one before it lapsed);
+  average  the time-weighted mean of the rate (`per_base`) over the part of the bucket that had one in force (a
+           rate in force for 3 of 4 hours weighs 3).
 Nothing in force within a bucket at all: all five are None.
 
 The spans come grouped into runs: the spans of a series that begin within one stretch of time inside one
@@ -21,8 +22,10 @@ span, its extremes, and the time-weighted sum of every span but the last while i
 end is decided by whatever comes next, which the sweep knows. So a year of per-minute spans is about 8,760 runs.
 
 Rates are compared and summed exactly (at EXACT_DIGITS), and each figure is rounded once, when it is served.
-A level (what is in force) is anything with `rate`, `inverse` and their `exact` forms: a published Value, or a
-Cross of two of them (another base than USD).
+A level (what is in force) is anything with `in_base` (units of the base per one unit of the currency), `per_base`
+(units of the currency per one of the base) and their exact forms: a published Value, or a Cross of two of them
+(another base than USD). Runs, their extremes and their sums are kept in `in_base` (the rollups store them so, with
+the `per_base` sums beside them as `inverse_area`); a bucket is served in `per_base`, as the API's `rate`.
 """
 
 from __future__ import annotations
@@ -47,19 +50,19 @@ _ZERO = Decimal(0)
 
 
 class Level(Protocol):
-    """What is in force: its rate and inverse as served, and both at EXACT_DIGITS for sums and comparisons."""
+    """What is in force: both directions, and both at EXACT_DIGITS for sums and comparisons."""
 
     @property
-    def rate(self) -> Decimal: ...
+    def in_base(self) -> Decimal: ...
 
     @property
-    def inverse(self) -> Decimal: ...
+    def per_base(self) -> Decimal: ...
 
     @property
-    def exact(self) -> Decimal: ...
+    def exact_in_base(self) -> Decimal: ...
 
     @property
-    def exact_inverse(self) -> Decimal: ...
+    def exact_per_base(self) -> Decimal: ...
 
 
 def micros(delta: timedelta) -> int:
@@ -95,8 +98,8 @@ class Run:
     low: Level
     high: Level
     tail: Tail  # the last of them
-    area: Decimal = _ZERO  # sum of exact rate x microseconds in force, over every span but the tail
-    inverse_area: Decimal = _ZERO  # the same for the inverse (what a cross divides by this series)
+    area: Decimal = _ZERO  # sum of exact in_base x microseconds in force, over every span but the tail
+    inverse_area: Decimal = _ZERO  # the same for per_base (what a bucket's average and a cross are made of)
     covered: int = 0  # microseconds those spans were in force
 
     @classmethod
@@ -117,8 +120,8 @@ def run_of(spans: Sequence[Span], hold: timedelta | None) -> Run:
     for span, following in pairwise(spans):
         end = following.first_seen if hold is None else min(following.first_seen, span.last_seen + hold)
         lasted = micros(end - span.first_seen)
-        area = _EXACT.fma(span.value.exact, Decimal(lasted), area)
-        inverse_area = _EXACT.fma(span.value.exact_inverse, Decimal(lasted), inverse_area)
+        area = _EXACT.fma(span.value.exact_in_base, Decimal(lasted), area)
+        inverse_area = _EXACT.fma(span.value.exact_per_base, Decimal(lasted), inverse_area)
         covered += lasted
     levels = [span.value for span in spans]
     return Run(
@@ -150,7 +153,7 @@ def merged(a: Run, b: Run) -> Run:
 
 
 def _exact(level: Level) -> Decimal:
-    return level.exact
+    return level.exact_in_base
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +170,19 @@ class Bucket:
         return self.close is None
 
 
+def _served(level: Level) -> Decimal:
+    return level.exact_per_base
+
+
 def _part(tail: Tail, following: datetime, start: datetime, stop: datetime) -> tuple[Decimal, int]:
-    """(exact area, microseconds) of `tail` within [start, stop): it holds until `following` or its `until`."""
+    """(exact `per_base` area, microseconds) of `tail` within [start, stop): it holds until `following` or its
+    `until`."""
     low = max(tail.start, start)
     high = min(following, tail.until, stop)
     if high <= low:
         return _ZERO, 0
     span = micros(high - low)
-    return _EXACT.multiply(tail.level.exact, Decimal(span)), span
+    return _EXACT.multiply(tail.level.exact_per_base, Decimal(span)), span
 
 
 def buckets(
@@ -200,7 +208,7 @@ def buckets(
         for n, run in enumerate(inside):
             following = inside[n + 1].first_seen if n + 1 < len(inside) else after
             part_area, part_covered = _part(run.tail, following, start, limit)
-            area = _EXACT.add(area, _EXACT.add(run.area, part_area))
+            area = _EXACT.add(area, _EXACT.add(run.inverse_area, part_area))
             covered += run.covered + part_covered
             levels += (run.low, run.high)
         if not levels:
@@ -208,9 +216,11 @@ def buckets(
             continue
         opening = carried.level if carried is not None else inside[0].first
         closing = inside[-1].tail.level if inside else opening
-        mean = _SERVED.divide(area, Decimal(covered)) if covered else opening.exact
+        mean = _SERVED.divide(area, Decimal(covered)) if covered else opening.exact_per_base
         out.append(
-            Bucket(start, opening, max(levels, key=_exact), min(levels, key=_exact), closing, plain(_SERVED.plus(mean)))
+            Bucket(
+                start, opening, max(levels, key=_served), min(levels, key=_served), closing, plain(_SERVED.plus(mean))
+            )
         )
         if inside:
             held = inside[-1].tail
@@ -264,8 +274,8 @@ def _scaled(run: Run, by: Value, base: bool, until: datetime) -> Run:
             Cross(_value(run.low), by),
             Cross(_value(run.high), by),
             Tail(run.tail.start, Cross(_value(run.tail.level), by), min(run.tail.until, until)),
-            _EXACT.divide(run.area, by.exact),
-            _EXACT.multiply(run.inverse_area, by.exact),
+            _EXACT.divide(run.area, by.exact_in_base),
+            _EXACT.multiply(run.inverse_area, by.exact_in_base),
             run.covered,
         )
     # by / run: dividing by a larger rate gives a smaller cross, so the extremes swap
@@ -275,8 +285,8 @@ def _scaled(run: Run, by: Value, base: bool, until: datetime) -> Run:
         Cross(by, _value(run.high)),
         Cross(by, _value(run.low)),
         Tail(run.tail.start, Cross(by, _value(run.tail.level)), min(run.tail.until, until)),
-        _EXACT.multiply(run.inverse_area, by.exact),
-        _EXACT.divide(run.area, by.exact),
+        _EXACT.multiply(run.inverse_area, by.exact_in_base),
+        _EXACT.divide(run.area, by.exact_in_base),
         run.covered,
     )
 

@@ -79,15 +79,15 @@ def _pct_apart(a: Decimal, b: Decimal) -> Decimal:
 def jump_flag(quote: Quote, previous: Value | None, threshold_pct: Decimal) -> Flag | None:
     if previous is None:
         return None
-    previous_rate = previous.rate
-    moved = _pct_apart(quote.rate, previous_rate)
+    previous_in_base = previous.in_base
+    moved = _pct_apart(quote.in_base, previous_in_base)
     if moved <= threshold_pct:
         return None
     return Flag(
         quote.currency,
         quote.source,
         "jump",
-        f"moved {moved:.2f}% from its previous value {previous_rate:.6g} (threshold {threshold_pct}%)",
+        f"moved {moved:.2f}% from its previous value {previous_in_base:.6g} (threshold {threshold_pct}%)",
     )
 
 
@@ -96,9 +96,11 @@ def spread_flags(quote: Quote, others: dict[str, Value], threshold_pct: Decimal)
     flags = []
     for source, other in sorted(others.items()):
         allowed = threshold_pct + rounding_pct(quote.value.value) + rounding_pct(other.value)
-        rate = other.rate
-        apart = _pct_apart(quote.rate, rate)
+        other_in_base = other.in_base
+        apart = _pct_apart(quote.in_base, other_in_base)
         if apart > allowed:
-            detail = f"differs {apart:.2f}% from {source} ({rate:.6g} USD; allowed {allowed:.2f}% with rounding)"
+            detail = (
+                f"differs {apart:.2f}% from {source} ({other_in_base:.6g} USD; allowed {allowed:.2f}% with rounding)"
+            )
             flags.append(Flag(quote.currency, quote.source, "spread", detail))
     return flags

@@ -2,12 +2,13 @@
 
 A source publishes one direction exactly: the ticker prints USD per som, a central bank prints tenge per dollar.
 `Value` keeps what was published, as published (the nominal divided out, which is exact), and says which
-direction it is. `rate` (USD per one unit of the currency) and `inverse` (units per USD) follow from it; the
-direction the source did not publish is a division and cannot be exact, so it is computed at DERIVED_DIGITS
+direction it is. Both directions follow from it, each named for what it is: `in_base` (the currency's price in
+the base, USD: USD per one unit) and `per_base` (units of the currency per one USD, what the API serves as `rate`);
+the direction the source did not publish is a division and cannot be exact, so it is computed at DERIVED_DIGITS
 significant digits.
 
 Two values are the same value when they were published alike (the same digits, the same direction): that is
-what extends a span. Two values are compared as rates (`same_rate`, `rate_key`) exactly, by fractions, whatever
+what extends a span. Two values are compared as rates (`same_rate`, `in_base_key`) exactly, by fractions, whatever
 their directions: that is what a change or a flag is measured on.
 """
 
@@ -41,9 +42,11 @@ def plain_text(number: Decimal) -> str:
     return format(number, "f")
 
 
-def percent_change(start: Decimal, end: Decimal) -> Decimal:
-    """(end - start) / start * 100, rounded half-even to six decimal places (finer than any feed moves)."""
-    return plain(((end - start) / start * 100).quantize(_PERCENT_STEP) + 0)
+def percent_change(start: Fraction, end: Fraction) -> Decimal:
+    """(end - start) / start * 100 of two exact rates, rounded once, half-even, to six decimal places (finer than
+    any feed moves): a change of a derived direction is measured on the exact values, never on their roundings."""
+    millionths = round((end - start) / start * 100 * 1_000_000)  # Fraction rounds half to even
+    return plain(Decimal(millionths).scaleb(-6).quantize(_PERCENT_STEP) + 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,37 +71,46 @@ class Value:
         return self.text
 
     @property
-    def rate(self) -> Decimal:
-        """USD per one unit of the currency."""
+    def in_base(self) -> Decimal:
+        """USD per one unit of the currency (the ticker's direction)."""
         return invert(self.value) if self.per_usd else self.value
 
     @property
-    def inverse(self) -> Decimal:
-        """Units of the currency per one USD."""
+    def per_base(self) -> Decimal:
+        """Units of the currency per one USD (the banks' direction, and the API's `rate`)."""
         return self.value if self.per_usd else invert(self.value)
 
     @property
-    def exact(self) -> Decimal:
-        """The rate at EXACT_DIGITS: for time-weighted sums and comparisons."""
+    def exact_in_base(self) -> Decimal:
+        """`in_base` at EXACT_DIGITS: for time-weighted sums and comparisons."""
         return _EXACT.divide(_ONE, self.value) if self.per_usd else self.value
 
     @property
-    def exact_inverse(self) -> Decimal:
-        """The inverse at EXACT_DIGITS."""
+    def exact_per_base(self) -> Decimal:
+        """`per_base` at EXACT_DIGITS."""
         return self.value if self.per_usd else _EXACT.divide(_ONE, self.value)
 
-    def rate_key(self) -> Fraction:
-        """The rate as an exact fraction: for ordering and comparing values of either direction."""
+    def in_base_key(self) -> Fraction:
+        """`in_base` as an exact fraction: for ordering and comparing values of either direction."""
         exact = Fraction(self.value)
         return 1 / exact if self.per_usd else exact
 
+    def per_base_key(self) -> Fraction:
+        """`per_base` as an exact fraction."""
+        exact = Fraction(self.value)
+        return exact if self.per_usd else 1 / exact
+
     def same_rate(self, other: Value) -> bool:
         """Whether both say the same rate exactly (0.5 USD per unit is 2 units per USD)."""
-        return self.rate_key() == other.rate_key()
+        return self.in_base_key() == other.in_base_key()
 
-    def change_pct(self, previous: Value) -> Decimal:
-        """How far this rate is from `previous`'s, in percent of it (six decimals)."""
-        return percent_change(previous.rate, self.rate)
+    def per_base_change_pct(self, previous: Value) -> Decimal:
+        """How far `per_base` (the API's `rate`) moved from `previous`'s, in percent of it (six decimals, exact)."""
+        return percent_change(previous.per_base_key(), self.per_base_key())
+
+    def in_base_change_pct(self, previous: Value) -> Decimal:
+        """How far `in_base` (the ticker's direction) moved from `previous`'s, in percent of it (six decimals)."""
+        return percent_change(previous.in_base_key(), self.in_base_key())
 
 
 USD = Value(_ONE, per_usd=False)  # the dollar against itself: what a cross through USD divides by for USD

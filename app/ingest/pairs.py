@@ -56,8 +56,8 @@ KIND = Kind(HOURS, DAYS, ("currency", "base", "source"), {n: (n,) for n in ("fir
 def pair_rows(currency: str, base: str, source: str, hour: datetime, found: Sequence[Crossing]) -> list[dict[str, Any]]:
     """The rows of the pieces `found` (oldest first, all beginning within `hour`) of `currency`/`base`, and of
     the same pieces the other way round (`base`/`currency`): each piece is divided once for both."""
-    rates = [piece.value.exact for piece in found]
-    inverses = [piece.value.exact_inverse for piece in found]
+    rates = [piece.value.exact_in_base for piece in found]
+    inverses = [piece.value.exact_per_base for piece in found]
     gap = max(0, *(micros(piece.first_seen - piece.last_seen) for piece in found))
     area, inverse_area, covered = Decimal(0), Decimal(0), 0
     for n in range(len(found) - 1):

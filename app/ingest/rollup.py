@@ -283,8 +283,10 @@ class _Hour:
     @classmethod
     def of(cls, row: Mapping[str, Any], kind: Kind = USD_KIND) -> _Hour:
         last = kind.level(row, "last")
-        low, high = kind.level(row, "low").exact, kind.level(row, "high").exact
-        return cls(row, last.exact, last.exact_inverse, low, high, Decimal(row["area"]), Decimal(row["inverse_area"]))
+        low, high = kind.level(row, "low").exact_in_base, kind.level(row, "high").exact_in_base
+        return cls(
+            row, last.exact_in_base, last.exact_per_base, low, high, Decimal(row["area"]), Decimal(row["inverse_area"])
+        )
 
 
 def day_row(

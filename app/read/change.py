@@ -1,4 +1,5 @@
-"""How much a rate moved between two instants, on `rate` (USD per unit): a weakening currency falls.
+"""How much a rate moved between two instants, on `rate` (units of the currency per one of the base, as every
+answer writes it): a weakening currency rises (more of it buys one dollar).
 
 Each end takes the last value known at or before its instant (a step function with no lapse: the question is
 "what was the rate then", and a source that paused still had one). When nothing is known before `start`, the
@@ -16,7 +17,7 @@ from sqlalchemy import Connection
 
 from app.core.numbers import plain
 from app.domain.cross import Cross
-from app.domain.values import USD, percent_change
+from app.domain.values import USD, Value, percent_change
 from app.read.history import Pair
 from app.read.series import Series, first_span_after, overlaps, span_at
 
@@ -25,9 +26,17 @@ from app.read.series import Series, first_span_after, overlaps, span_at
 class Change:
     pair: Pair
     start_at: datetime
-    start_rate: Decimal
+    start_level: Value | Cross
     end_at: datetime
-    end_rate: Decimal
+    end_level: Value | Cross
+
+    @property
+    def start_rate(self) -> Decimal:
+        return self.start_level.per_base
+
+    @property
+    def end_rate(self) -> Decimal:
+        return self.end_level.per_base
 
     @property
     def change(self) -> Decimal:
@@ -41,7 +50,7 @@ class Change:
             "end_at": self.end_at,
             "end_rate": self.end_rate,
             "change": plain(self.change),
-            "change_pct": percent_change(self.start_rate, self.end_rate),
+            "change_pct": percent_change(self.start_level.per_base_key(), self.end_level.per_base_key()),
         }
 
 
@@ -57,8 +66,8 @@ def _known(conn: Connection, leg: Series, start: datetime, end: datetime) -> dat
     return first.first_seen
 
 
-def _level(conn: Connection, pair: Pair, moment: datetime) -> Decimal:
-    """The rate of the pair known at `moment` (each leg's last value at or before it)."""
+def _level(conn: Connection, pair: Pair, moment: datetime) -> Value | Cross:
+    """The level of the pair known at `moment` (each leg's last value at or before it)."""
     values = []
     for leg in (pair.quote, pair.base):
         if leg is None:
@@ -68,7 +77,7 @@ def _level(conn: Connection, pair: Pair, moment: datetime) -> Decimal:
         assert span is not None  # known from _known's instant on
         values.append(span.value)
     quote, base = values
-    return quote.rate if pair.base is None else Cross(quote, base).rate
+    return quote if pair.base is None else Cross(quote, base)
 
 
 def change_between(conn: Connection, pair: Pair, start: datetime, end: datetime) -> Change | None:

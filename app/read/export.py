@@ -79,7 +79,8 @@ def _field(text: str) -> str:
 
 
 class _Directions:
-    """'rate,inverse' for a stored value: the published direction verbatim, the other derived, memoized.
+    """'rate,inverse' for a stored value (`rate`: units of the currency per one USD): the published direction
+    verbatim, the other derived, memoized.
 
     One per page, dropped with it: a memo kept for the whole export held an entry for nearly every row already
     sent (a year of the ticker has a new value every minute), about 220 bytes a row, so a download that ran ahead
@@ -92,7 +93,7 @@ class _Directions:
         found = self._memo.get((value, per_usd))
         if found is None:
             derived = str(invert(Decimal(value)))
-            rate, inverse = (derived, value) if per_usd else (value, derived)
+            rate, inverse = (value, derived) if per_usd else (derived, value)
             found = f"{_field(rate)},{_field(inverse)}"
             self._memo[(value, per_usd)] = found
         return found
@@ -121,7 +122,7 @@ def _raw_page(
     )
     # Times come formatted from the database and the currency, pair and source are fixed: only the decimals
     # go through _field (once per distinct value), so no per-row quoting check is needed.
-    middle = "," + _line(series.currency, f"{series.currency}/USD").removesuffix("\r\n") + ","
+    middle = "," + _line(series.currency, f"{USD}/{series.currency}").removesuffix("\r\n") + ","
     tail = "," + _line(series.source)
     directions = _Directions()
     chunks: list[bytes] = []
@@ -147,10 +148,10 @@ def _cross_page(
     """One page of the raw cross rates of `pair` (app.read.history.cross_page, as raw JSON reads them), as chunks,
     and where the next page begins (None: this was the last)."""
     pieces, following = cross_page(conn, pair, start, end, after, EXPORT_PAGE)
-    code = f"{pair.currency},{pair.currency}/{pair.base_code}"
+    code = f"{pair.currency},{pair.name}"
     sources = f"{pair.quote.source if pair.quote else ''},{pair.base.source if pair.base else ''}"
     lines = [
-        _line(iso(p.since), iso(p.until), *code.split(","), plain_text(p.level.rate), plain_text(p.level.inverse),
+        _line(iso(p.since), iso(p.until), *code.split(","), plain_text(p.level.per_base), plain_text(p.level.in_base),
               *sources.split(","))
         for p in pieces
     ]  # fmt: skip
@@ -165,12 +166,12 @@ def _bucket_chunks(
     conn: Connection, pair: Pair, start: datetime, end: datetime, calendar: Calendar, horizon: datetime
 ) -> list[bytes]:
     """One row per bucket with a rate in force (its close, and its average); buckets with none are left out."""
-    pair_name = f"{pair.currency}/{pair.base_code}"
+    pair_name = pair.name
     sources = [pair.quote.source if pair.quote else ""] + ([pair.base.source] if pair.base else [])
     lines = [
         _line(
-            stamp(b.t, calendar.zone), pair.currency, pair_name, plain_text(b.close.rate),
-            plain_text(b.average) if b.average is not None else "", plain_text(b.close.inverse), *sources,
+            stamp(b.t, calendar.zone), pair.currency, pair_name, plain_text(b.close.per_base),
+            plain_text(b.average) if b.average is not None else "", plain_text(b.close.in_base), *sources,
         )
         for b in series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
         if b.close is not None

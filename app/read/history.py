@@ -99,7 +99,8 @@ class Pair:
 
     @property
     def name(self) -> str:
-        return f"{self.currency}/{self.base_code}"
+        """In market notation, as answers write `pair`: the base first (`USD/KZT`: tenge per dollar)."""
+        return f"{self.base_code}/{self.currency}"
 
     def head(self) -> dict[str, Any]:
         """The answer's opening fields: the currency and its source, then (another base) the base and its source."""
@@ -122,8 +123,8 @@ def raw_points(
             {
                 "since": stamp(span.first_seen, zone),
                 "until": stamp(span.last_seen, zone),
-                "rate": span.value.rate,
-                "inverse": span.value.inverse,
+                "rate": span.value.per_base,
+                "inverse": span.value.in_base,
                 "observations": span.observations,
                 "effective_date": span.effective_date,
             }
@@ -132,7 +133,12 @@ def raw_points(
     pieces, more = cross_page(conn, pair, start, end, None, budget)
     _check_raw(budget + 1 if more is not None else len(pieces), budget, pair, start, end)
     return [
-        {"since": stamp(p.since, zone), "until": stamp(p.until, zone), "rate": p.level.rate, "inverse": p.level.inverse}
+        {
+            "since": stamp(p.since, zone),
+            "until": stamp(p.until, zone),
+            "rate": p.level.per_base,
+            "inverse": p.level.in_base,
+        }
         for p in pieces
     ]
 
@@ -197,7 +203,7 @@ def _numbers() -> Callable[[Level | None], Decimal | None]:
             return None
         found = written.get(id(level))
         if found is None:
-            found = written[id(level)] = plain(level.rate)
+            found = written[id(level)] = plain(level.per_base)
         return found
 
     return number
@@ -207,7 +213,7 @@ def bucket_points(
     conn: Connection, pair: Pair, calendar: Calendar, start: datetime, end: datetime, horizon: datetime
 ) -> list[dict[str, Any]]:
     """One point per bucket start in [start, end]: open, high, low, close and the time-weighted average (of the
-    current bucket: up to `horizon`, the present)."""
+    current bucket: up to `horizon`, the present), each of `rate` (units of the currency per one of the base)."""
     number = _numbers()
     found = series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
     return [

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from time import time as wall_clock
 from typing import Any
 
@@ -59,28 +60,55 @@ def etag_of(body: bytes) -> str:
 
 
 USD = "USD"
+_ONE = Decimal(1)
 Picked = tuple[Latest, bool]  # a quote, and whether it is stale
 
 
 def _rate_json(row: Latest, stale: bool) -> dict[str, Any]:
+    """A currency in base USD: `rate` is units of it per one USD, `inverse` USD per one unit of it."""
     return {
         "currency": row.currency,
-        "pair": f"{row.currency}/USD",
-        "rate": row.rate,
-        "inverse": row.inverse,
+        "pair": f"{USD}/{row.currency}",
+        "rate": row.per_base,
+        "inverse": row.in_base,
         "source": row.source,
         "since": row.first_seen,
         "last_seen": row.last_seen,
         "effective_date": row.effective_date,
-        "previous_rate": row.previous_rate,
-        "change_pct": row.change_pct,
-        "reported_change_pct": row.reported_change_pct,
+        "previous_rate": row.previous_per_base,
+        "change_pct": row.per_base_change_pct,
+        "source_change_pct": row.reported_change_pct,
         "stale": stale,
     }
 
 
+def _itself_json(currency: str) -> dict[str, Any]:
+    """The base asked for in itself: one unit of it is one unit of it, at all times, from no source."""
+    return {
+        "currency": currency,
+        "pair": f"{currency}/{currency}",
+        "rate": _ONE,
+        "inverse": _ONE,
+        "source": None,
+        "since": None,
+        "last_seen": None,
+        "effective_date": None,
+        "previous_rate": None,
+        "change_pct": None,
+        "source_change_pct": None,
+        "stale": False,
+    }
+
+
 def _leg_json(row: Latest, stale: bool) -> dict[str, Any]:
-    return {"source": row.source, "rate": row.rate, "since": row.first_seen, "last_seen": row.last_seen, "stale": stale}
+    """A leg of a cross: its own rate against USD, as in base USD (units of the leg's currency per one USD)."""
+    return {
+        "source": row.source,
+        "rate": row.per_base,
+        "since": row.first_seen,
+        "last_seen": row.last_seen,
+        "stale": stale,
+    }
 
 
 def _previous(quote: Latest | None, base: Latest) -> Value | Cross | None:
@@ -96,7 +124,8 @@ def _previous(quote: Latest | None, base: Latest) -> Value | Cross | None:
 
 
 def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picked) -> dict[str, Any]:
-    """`currency` (None quote: USD) in units of the base: the two legs in force, and which source each came from."""
+    """`currency` (None quote: USD) in units of the base: `rate` is units of it per one unit of the base; the two
+    legs in force, and which source each came from."""
     base_row, base_stale = base
     row, stale = quote if quote is not None else (None, False)
     level = Cross(row.value if row is not None else USD_VALUE, base_row.value)
@@ -105,16 +134,16 @@ def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picke
     legs[base_code] = _leg_json(base_row, base_stale)
     return {
         "currency": currency,
-        "pair": f"{currency}/{base_code}",
-        "rate": level.rate,
-        "inverse": level.inverse,
+        "pair": f"{base_code}/{currency}",
+        "rate": level.per_base,
+        "inverse": level.in_base,
         "source": row.source if row is not None else None,
         "since": max(base_row.first_seen, row.first_seen) if row is not None else base_row.first_seen,
         "last_seen": min(base_row.last_seen, row.last_seen) if row is not None else base_row.last_seen,
         "effective_date": None,
-        "previous_rate": previous.rate if previous is not None else None,
-        "change_pct": percent_change(previous.rate, level.rate) if previous is not None else None,
-        "reported_change_pct": None,
+        "previous_rate": previous.per_base if previous is not None else None,
+        "change_pct": (percent_change(previous.per_base_key(), level.per_base_key()) if previous is not None else None),
+        "source_change_pct": None,
         "stale": stale or base_stale,
         "legs": legs,
     }
@@ -122,17 +151,27 @@ def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picke
 
 def rates_document(picked: Mapping[str, Picked], wanted: Sequence[str], base: str) -> dict[str, Any]:
     """The body of /rates/latest (and of /rates/at): the `wanted` currencies that have a quote, in units of
-    `base`. In any other base than USD each rate is the cross of two quotes, so the base needs one too."""
+    `base`. In any other base than USD each rate is the cross of two quotes, so the base needs one too. The base
+    itself, when asked for, is 1."""
     rows: list[Picked] = []
+    rates: list[dict[str, Any]] = []
     if base == USD:
-        rows = [pair for c in wanted if (pair := picked.get(c)) is not None]
-        rates = [_rate_json(row, stale) for row, stale in rows]
+        for code in wanted:
+            if code == base:
+                rates.append(_itself_json(code))
+            elif (pair := picked.get(code)) is not None:
+                rows.append(pair)
+                rates.append(_rate_json(*pair))
     else:
         base_pair = picked.get(base)
-        chosen = [c for c in wanted if base_pair is not None and (c == USD or c in picked)]
-        rows = [base_pair] if base_pair is not None and chosen else []
-        rows += [picked[c] for c in chosen if c != USD]
-        rates = [_cross_json(c, picked.get(c), base, base_pair) for c in chosen if base_pair is not None]
+        others = [c for c in wanted if c != base and base_pair is not None and (c == USD or c in picked)]
+        rows = [base_pair] if base_pair is not None and others else []
+        rows += [picked[c] for c in others if c != USD]
+        for code in wanted:
+            if code == base:
+                rates.append(_itself_json(code))
+            elif code in others and base_pair is not None:
+                rates.append(_cross_json(code, picked.get(code), base, base_pair))
     as_of = max((row.last_seen for row, _ in rows), default=None)
     document: dict[str, Any] = {"base": base, "as_of": iso(as_of) if as_of else None, "rates": rates}
     credits = sorted({c for row, _ in rows if (c := SOURCES[row.source].attribution)})
@@ -153,10 +192,11 @@ def pick(found: Sequence[Latest], at: datetime, settings: Settings, lapsed: bool
 
 
 def wanted_codes(settings: Settings, currencies: tuple[str, ...], base: str) -> list[str]:
-    """The currencies of an answer in `base`, in order: USD first in another base, then the configured ones but
-    the base (`currencies`: only those; empty: all)."""
+    """The currencies of an answer in `base`, in order: the base itself first when `currencies` names it (it is
+    1), then USD in another base, then the configured ones but the base (`currencies`: only those; empty: all)."""
     every = [USD, *settings.currencies] if base != USD else list(settings.currencies)
-    return [c for c in every if c != base and (not currencies or c in currencies)]
+    itself = [base] if base in currencies else []
+    return itself + [c for c in every if c != base and (not currencies or c in currencies)]
 
 
 def rates_at(

@@ -32,20 +32,28 @@ class Latest:
     previous: Value | None  # in its own direction: a source may have changed the direction it publishes
 
     @property
-    def rate(self) -> Decimal:
-        return self.value.rate
+    def in_base(self) -> Decimal:
+        """USD per one unit (the ticker's direction)."""
+        return self.value.in_base
 
     @property
-    def inverse(self) -> Decimal:
-        return self.value.inverse
+    def per_base(self) -> Decimal:
+        """Units of the currency per one USD: the API's `rate`."""
+        return self.value.per_base
 
     @property
-    def previous_rate(self) -> Decimal | None:
-        return None if self.previous is None else self.previous.rate
+    def previous_per_base(self) -> Decimal | None:
+        return None if self.previous is None else self.previous.per_base
 
     @property
-    def change_pct(self) -> Decimal | None:
-        return None if self.previous is None else self.value.change_pct(self.previous)
+    def per_base_change_pct(self) -> Decimal | None:
+        """The move of `per_base` (the API's `change_pct`)."""
+        return None if self.previous is None else self.value.per_base_change_pct(self.previous)
+
+    @property
+    def in_base_change_pct(self) -> Decimal | None:
+        """The move of `in_base`, as the ticker would print it."""
+        return None if self.previous is None else self.value.in_base_change_pct(self.previous)
 
 
 def data_version(session: Session) -> int:

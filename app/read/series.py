@@ -512,26 +512,26 @@ class _Chain:
     """Consecutive items joined into one run: their sums, and the stretches between them, each in force until
     the next item began or it lapsed."""
 
-    __slots__ = ("area", "covered", "first", "first_seen", "high", "high_rate", "inverse_area", "last", "last_seen",
-                 "last_start", "low", "low_rate")  # fmt: skip
+    __slots__ = ("area", "covered", "first", "first_seen", "high", "high_in_base", "inverse_area", "last", "last_seen",
+                 "last_start", "low", "low_in_base")  # fmt: skip
 
     def __init__(self, item: _Item, exact: _Exact) -> None:
         self.first_seen, self.first = item.first_seen, item.first
         # The extremes' rates are kept beside them: each item is compared with them, and parsing costs.
         self.low, self.high = item.low, item.high
-        self.low_rate, self.high_rate = exact.rate(item.low), exact.rate(item.high)
+        self.low_in_base, self.high_in_base = exact.in_base(item.low), exact.in_base(item.high)
         self.last_start, self.last, self.last_seen = item.last_start, item.last, item.last_seen
         self.area, self.inverse_area, self.covered = Decimal(item.area), Decimal(item.inverse_area), item.covered
 
 
 class _Exact:
-    """Each distinct published value, its rate and (only when a cross asks) its inverse at EXACT_DIGITS, each
+    """Each distinct published value, its `in_base` and `per_base` at EXACT_DIGITS, each
     worked out once: a year of a busy series holds tens of thousands of distinct values."""
 
     def __init__(self) -> None:
         self._values: dict[LevelKey, Level] = {}
-        self._rates: dict[LevelKey, Decimal] = {}
-        self._inverses: dict[LevelKey, Decimal] = {}
+        self._in_base: dict[LevelKey, Decimal] = {}
+        self._per_base: dict[LevelKey, Decimal] = {}
 
     def value(self, key: LevelKey) -> Level:
         found = self._values.get(key)
@@ -539,22 +539,22 @@ class _Exact:
             found = self._values[key] = parse_level(key) if isinstance(key, str) else Value.parse(*key)
         return found
 
-    def rate(self, key: LevelKey) -> Decimal:
-        found = self._rates.get(key)
+    def in_base(self, key: LevelKey) -> Decimal:
+        found = self._in_base.get(key)
         if found is None:
-            found = self._rates[key] = self.value(key).exact
+            found = self._in_base[key] = self.value(key).exact_in_base
         return found
 
-    def inverse(self, key: LevelKey) -> Decimal:
-        found = self._inverses.get(key)
+    def per_base(self, key: LevelKey) -> Decimal:
+        found = self._per_base.get(key)
         if found is None:
-            found = self._inverses[key] = self.value(key).exact_inverse
+            found = self._per_base[key] = self.value(key).exact_per_base
         return found
 
 
-def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) -> Leg:
-    """`leg` as runs for the sweep: consecutive items joined, except across a cut (naive UTC, sorted); with
-    `inverse`, the time-weighted sums of the inverse too (a cross divides by this leg)."""
+def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact) -> Leg:
+    """`leg` as runs for the sweep: consecutive items joined, except across a cut (naive UTC, sorted), with the
+    time-weighted sums of both directions (`per_base`'s is what a bucket's average is of)."""
     hold = leg.series.hold
     runs: list[Run] = []
     # The chain's first item, and the chain itself once a second joins it: most runs are one item (a day row
@@ -569,7 +569,7 @@ def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) 
         if alone is not None and item.first_seen < limit:
             if chain is None:
                 chain = _Chain(alone, exact)
-            _extend(chain, item, hold, exact, inverse)
+            _extend(chain, item, hold, exact)
             continue
         if alone is not None:
             runs.append(_run(chain or alone, hold, exact))
@@ -584,23 +584,21 @@ def _chained(leg: _Leg, cuts: Sequence[datetime], exact: _Exact, inverse: bool) 
     return Leg(tail, runs)
 
 
-def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact, inverse: bool) -> None:
+def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact) -> None:
     ends = min(item.first_seen, chain.last_seen + hold)
     if ends > chain.last_start:
         lasted = micros(ends - chain.last_start)
-        chain.area = _EXACT.fma(exact.rate(chain.last), lasted, chain.area)
-        if inverse:
-            chain.inverse_area = _EXACT.fma(exact.inverse(chain.last), lasted, chain.inverse_area)
+        chain.area = _EXACT.fma(exact.in_base(chain.last), lasted, chain.area)
+        chain.inverse_area = _EXACT.fma(exact.per_base(chain.last), lasted, chain.inverse_area)
         chain.covered += lasted
     if item.covered:
         chain.area = _EXACT.add(chain.area, Decimal(item.area))
-        if inverse:
-            chain.inverse_area = _EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
+        chain.inverse_area = _EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
         chain.covered += item.covered
-    if item.low != chain.low and (rate := exact.rate(item.low)) < chain.low_rate:
-        chain.low, chain.low_rate = item.low, rate
-    if item.high != chain.high and (rate := exact.rate(item.high)) > chain.high_rate:
-        chain.high, chain.high_rate = item.high, rate
+    if item.low != chain.low and (found := exact.in_base(item.low)) < chain.low_in_base:
+        chain.low, chain.low_in_base = item.low, found
+    if item.high != chain.high and (found := exact.in_base(item.high)) > chain.high_in_base:
+        chain.high, chain.high_in_base = item.high, found
     chain.last_start, chain.last, chain.last_seen = item.last_start, item.last, item.last_seen
 
 
@@ -659,7 +657,7 @@ def series_buckets(
     quote, other = readers
     if base is None:
         assert quote is not None
-        leg = _chained(quote.leg(), _cuts(edges, None), exact, inverse=False)
+        leg = _chained(quote.leg(), _cuts(edges, None), exact)
         return buckets(edges, leg.before, leg.runs, horizon)
     if quote is not None and other is not None:
         # Rows of several spans cross whole only while the other leg holds still. Days that do not are read as
@@ -682,7 +680,7 @@ def series_buckets(
     checkpoint()
     legs = [reader.leg() if reader is not None else None for reader in readers]
     chained = [
-        _chained(leg, _cuts(edges, legs[1 - side]), exact, inverse=True) if leg is not None else USD_LEG
+        _chained(leg, _cuts(edges, legs[1 - side]), exact) if leg is not None else USD_LEG
         for side, leg in enumerate(legs)
     ]
     cross = crossed(*chained)

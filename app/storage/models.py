@@ -43,8 +43,8 @@ class RateSpan(SQLModel, table=True):
         return Value.parse(self.value, self.per_usd)
 
     @property
-    def rate(self) -> Decimal:
-        return self.published.rate
+    def in_base(self) -> Decimal:
+        return self.published.in_base
 
 
 class RollupSums(SQLModel):

@@ -69,16 +69,18 @@ def test_the_ticker_and_the_table_show_every_rate_exactly_as_the_api_gives_it(op
     ]
     for rate in latest["rates"]:
         entry = page.locator(f"#ticker .marquee-list:not([aria-hidden]) > li[data-currency={rate['currency']}]")
-        expect(entry.locator(".pair")).to_have_text(rate["pair"])
-        expect(entry.locator(".rate")).to_have_text(plain(rate["rate"]))
+        # The ticker in its own notation: USD per unit (the answer's inverse), the pair turned round (KGS/USD).
+        base, currency = rate["pair"].split("/")
+        expect(entry.locator(".pair")).to_have_text(f"{currency}/{base}")
+        expect(entry.locator(".rate")).to_have_text(plain(rate["inverse"]))
         expect(entry.locator(".source")).to_have_text(rate["source"])
         expect(entry.locator(".age")).to_have_text(re.compile(r"just now|\d+ min ago"))
         row = page.locator(f"#rates-table tr[data-currency={rate['currency']}]")
         expect(row.locator("td.rate")).to_have_text(plain(rate["rate"]))
         expect(row.locator("td.inverse")).to_have_text(plain(rate["inverse"]))
         expect(row.locator("td.source")).to_have_text(rate["source"])
-    # The published digits survive: 12500 units per USD (the API writes 1.25E+4), trailing zeros kept.
-    expect(page.locator("#rates-table tr[data-currency=UZS] td.inverse")).to_have_text("12500")
+    # The published digits survive: 12500 units per USD (never 1.25E+4), trailing zeros kept.
+    expect(page.locator("#rates-table tr[data-currency=UZS] td.rate")).to_have_text("12500")
 
 
 def test_the_table_shows_the_change_over_each_period(open_tab: OpenTab, site: Site) -> None:

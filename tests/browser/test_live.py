@@ -15,6 +15,7 @@ from tests.browser.conftest import Site, Tab, served, ticker_page
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 OpenTab = Callable[..., Tab]
 CHANGED = "0.01160"  # KGS, where the recorded page says 0.01144
+CHANGED_RATE = "86.2068965517241"  # som per dollar: 1 / 0.01160 at 15 digits
 
 
 def load(site: Site) -> None:
@@ -41,16 +42,17 @@ def test_the_dashboard_shows_a_new_rate_within_5_seconds_without_a_reload(own_si
     page.locator("#chart").focus()
     page.keyboard.press("End")  # someone reading the newest bucket of the chart
     tooltip = page.locator("#chart .tooltip")
-    expect(tooltip).to_contain_text("close0.01144")
+    expect(tooltip).to_contain_text("close87.4125874125874")  # som per dollar: 1 / 0.01144
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
     own_site.ingest(ticker_page(KGS=CHANGED))
     row = page.locator("#rates-table tr[data-currency=KGS]")
-    expect(row.locator("td.rate")).to_have_text(CHANGED, timeout=5_000)
+    expect(row.locator("td.inverse")).to_have_text(CHANGED, timeout=5_000)
+    expect(row.locator("td.rate")).to_have_text(CHANGED_RATE)
     entry = page.locator("#ticker .marquee-list:not([aria-hidden]) > li[data-currency=KGS]")
-    expect(entry.locator(".rate")).to_have_text(CHANGED)
-    # The chart follows: the newest bucket now closes at the new rate (bucket values drop trailing zeros).
-    expect(tooltip).to_contain_text("close" + CHANGED.rstrip("0"), timeout=5_000)
+    expect(entry.locator(".rate")).to_have_text(CHANGED)  # the ticker's own notation: USD per som
+    # The chart follows: the newest bucket now closes at the new rate.
+    expect(tooltip).to_contain_text("close" + CHANGED_RATE, timeout=5_000)
     assert navigations == [], "the page was reloaded"
 
 
@@ -83,4 +85,4 @@ def test_a_stopped_server_shows_not_live_and_a_restarted_one_live_again(own_site
     ]
     # Reconnected and up to date: a rate written now arrives over the new stream.
     own_site.ingest(ticker_page(KGS=CHANGED))
-    expect(page.locator("#rates-table tr[data-currency=KGS] td.rate")).to_have_text(CHANGED, timeout=5_000)
+    expect(page.locator("#rates-table tr[data-currency=KGS] td.inverse")).to_have_text(CHANGED, timeout=5_000)

@@ -54,7 +54,8 @@ def test_the_widget_shows_the_configured_currencies_in_their_order_and_decimals(
         {
             "currency": code,
             "pair": f"{code}/USD",
-            "rate": str(Decimal(latest[code]["rate"]).quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)),
+            # The ticker's own direction: USD per unit, the answer's inverse
+            "rate": str(Decimal(latest[code]["inverse"]).quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)),
         }
         for code in ["TMT", "KGS", "KZT"]
     ]
@@ -71,10 +72,13 @@ def test_the_widget_prints_five_decimals_like_the_news_ticker(open_tab: OpenTab,
         ("TMT/USD", "0.28571"),
     ]
     kgs = page.locator("#ticker .marquee-list:not([aria-hidden]) > li[data-currency=KGS]")
-    change = Decimal(
+    # The answer's change_pct is of som per dollar, which rose; the widget shows the ticker's own figure (USD per
+    # som) fall by as much: 1 / (1 + p) - 1.
+    rate = Decimal(
         next(rate for rate in site.json("/rates/latest")["rates"] if rate["currency"] == "KGS")["change_pct"]
     )
-    assert change < 0  # 0.01147 an hour earlier
+    assert rate > 0
+    change = (1 / (1 + rate / 100) - 1) * 100
     expect(kgs).to_have_class(re.compile(r"\bdown\b"))
     expect(kgs.locator(".change")).to_have_text(f"▼−{abs(change).quantize(Decimal('0.01')).normalize()}% down")
 
@@ -82,7 +86,7 @@ def test_the_widget_prints_five_decimals_like_the_news_ticker(open_tab: OpenTab,
 def test_without_decimals_the_widget_prints_every_published_digit(open_tab: OpenTab, site: Site) -> None:
     page = open_widget(open_tab, site, "")
     latest = site.json("/rates/latest")["rates"]
-    assert [entry["rate"] for entry in entries(page)] == [plain(rate["rate"]) for rate in latest]
+    assert [entry["rate"] for entry in entries(page)] == [plain(rate["inverse"]) for rate in latest]
 
 
 def test_the_widget_has_a_dark_theme(open_tab: OpenTab, site: Site) -> None:

@@ -26,7 +26,7 @@ def test_a_piece_begins_whenever_either_leg_begins_a_span_once_both_have() -> No
     ]
     assert [p.value for p in found] == [Cross(kgs[0].value, kzt[0].value), Cross(kgs[1].value, kzt[1].value)]
     # 0.0115 USD per som over 1/481 USD per tenge: 5.5315 tenge per som.
-    assert found[1].value.rate == Decimal("5.5315")
+    assert found[1].value.in_base == Decimal("5.5315")
 
 
 def test_a_piece_whose_leg_was_last_seen_before_it_began_says_so() -> None:
@@ -43,4 +43,4 @@ def test_a_level_is_stored_as_both_legs_published_values_and_read_back_the_same(
     level = Cross(Value(Decimal("0.011440"), False), Value(Decimal("12500.00"), True))
     assert level_text(level) == "0.011440 0 12500.00 1"
     assert parse_level(level_text(level)) == level
-    assert parse_level(level_text(level)).rate == level.rate
+    assert parse_level(level_text(level)).in_base == level.in_base

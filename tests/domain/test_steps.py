@@ -107,7 +107,9 @@ def _explode(leg: Leg, flagged: list[Run], members: dict[int, list[Span]], hold:
 def _check(found: list[Bucket], expected: list[Expected]) -> None:
     assert len(found) == len(expected)
     for got, want in zip(found, expected, strict=True):
-        rates = tuple(level.rate if level is not None else None for level in (got.open, got.high, got.low, got.close))
+        rates = tuple(
+            level.per_base if level is not None else None for level in (got.open, got.high, got.low, got.close)
+        )
         assert rates == (want.open, want.high, want.low, want.close), (got.t, rates, want)
         assert got.average == want.average, (got.t, got.average, want.average)
 
@@ -181,7 +183,9 @@ def test_the_raw_stretches_of_a_cross_match_the_reference(data: st.DataObject) -
         Series(data.draw(shaped(origin, start, end)), holds[1]) if quote is None or data.draw(st.booleans()) else None
     )
     pieces = cross_pieces(quote.spans if quote else None, base.spans if base else None, holds[0], holds[1])
-    found = [(p.since, p.until, p.level.rate, p.level.inverse) for p in pieces if p.until >= start and p.since <= end]
+    found = [
+        (p.since, p.until, p.level.per_base, p.level.in_base) for p in pieces if p.until >= start and p.since <= end
+    ]
     expected = [(s.since, s.until, s.rate, s.inverse) for s in stretches(CrossSeries(quote, base), start, end)]
     assert found == expected
 

@@ -18,7 +18,7 @@ def test_declared_rate_for_the_day_observed() -> None:
     quotes = peg.parse(b"", seen)
     assert quotes == [Quote("TMT", "peg", Value(Decimal("3.50"), per_usd=True), seen, date(2026, 5, 24))]
     assert str(quotes[0].value) == "3.50"
-    assert quotes[0].rate == Decimal("0.285714285714286")
+    assert quotes[0].in_base == Decimal("0.285714285714286")
 
 
 def test_body_is_ignored() -> None:

@@ -73,7 +73,7 @@ def at(
             INVALID_PARAMETER, f"parameter 'when': {iso(moment)} is in the future; ask for a time up to now", "when"
         )
     base_name = base_code(base, settings)
-    codes = tuple(currency_list(currencies, settings, base_name))
+    codes = tuple(currency_list(currencies, settings, base_name, itself=True))
     asked = source_name(source, settings)
     key = ("at", data_version(session), moment, codes, asked, base_name)
     response = cached_json(request, key, lambda: dumps(rates_at(session, settings, moment, codes, asked, base_name)))

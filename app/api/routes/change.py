@@ -43,9 +43,9 @@ PeriodQuery = Annotated[
 ]
 SEMANTICS = """Each rate is the one known at that instant (the last value at or before it); when nothing is known
 before `start`, the first value after it, and `start_at` says when. `change = end_rate - start_rate` and
-`change_pct = change / start_rate * 100` (six decimals), on `rate` (USD, or the base, per unit): a weakening
-currency shows a negative change. In another base each rate is the cross of the two legs known then, and the
-answer names each leg's source. `end` defaults to now."""
+`change_pct = change / start_rate * 100` (from the exact values, six decimals), on `rate` (units of the currency
+per one USD, or one of the base): a weakening currency shows a positive change. In another base each rate is the
+cross of the two legs known then, and the answer names each leg's source. `end` defaults to now."""
 
 
 def _no_data(conn: Connection, pair: Pair, start: datetime, end: datetime) -> str:

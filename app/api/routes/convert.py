@@ -57,7 +57,7 @@ def _leg(conn: Connection, currency: str, source: str, at: datetime) -> Span:
 def _leg_json(span: Span, source: str, at: datetime, rule: Cadence) -> dict[str, Any]:
     return {
         "source": source,
-        "rate": span.value.rate,
+        "rate": span.value.per_base,  # units of the leg's currency per one USD
         "since": span.first_seen,
         "last_seen": span.last_seen,
         "stale": rule.state(span, at) is not State.FRESH,

@@ -21,7 +21,10 @@ router = APIRouter(tags=["rates"])
 @router.get(
     "/rates/latest",
     response_model=LatestResponse,
-    summary="The current rate of every currency against USD (or another base), from the best source",
+    summary="The current rate of every currency per one USD (or one of another base), from the best source",
+    description="`rate` is units of the currency per one unit of `base` (KZT 497.51 for base USD), as every rates "
+    "API answers; `inverse` is the other way round. Each source's own digits are kept in whichever of the two it "
+    "published. `currencies` may name the base itself, whose rate is 1.",
     responses={
         304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
         422: {"model": ErrorBody, "description": "An unknown currency code, source or base"},
@@ -37,7 +40,7 @@ async def rates_latest(
     service: LatestService = request.app.state.latest
     settings = service.settings
     base_name = base_code(base, settings)
-    codes = tuple(currency_list(currencies, settings, base_name))
+    codes = tuple(currency_list(currencies, settings, base_name, itself=True))
     rendered = service.render(codes, source_name(source, settings), request.scope["query_string"], base_name)
     headers = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={service.max_age()}"}
     if etag_matches(request.headers.get("if-none-match"), rendered.etag):
@@ -48,6 +51,8 @@ async def rates_latest(
 @router.get(
     "/rates/ticker.txt",
     summary="The latest rates in the ticker's own text form: `KGS/USD = 0.01144 0%`, one line per currency",
+    description="What the ticker prints, in its own direction: USD per one unit of the currency (the `inverse` of "
+    "/rates/latest), and the change of that figure.",
     response_class=PlainTextResponse,
     responses={
         200: {
@@ -72,7 +77,8 @@ async def ticker_text(
     codes = tuple(currency_list(currencies, service.settings))
     quotes = service.quotes(codes, source_name(source, service.settings))
     # The change of the last move: ours when we saw it, else what the source printed (the ticker prints one).
-    lines = (ticker.entry(q.currency, q.rate, _last_move(q), decimals) + "\n" for q, _ in quotes)
+    # In the ticker's own direction (USD per unit), whatever the source: that is what this text reproduces.
+    lines = (ticker.entry(q.currency, q.in_base, _last_move(q), decimals) + "\n" for q, _ in quotes)
     text = "".join(lines)
     body = text.encode()
     etag = etag_of(body)
@@ -83,4 +89,6 @@ async def ticker_text(
 
 
 def _last_move(quote: Latest) -> Decimal | None:
-    return quote.change_pct if quote.change_pct is not None else quote.reported_change_pct
+    """The last move of `in_base`, the ticker's direction: ours when we saw it, else what the source printed."""
+    moved = quote.in_base_change_pct
+    return moved if moved is not None else quote.reported_change_pct

@@ -16,7 +16,7 @@ router = APIRouter(tags=["rates"])
 EXAMPLE = (
     f"retry: {RETRY_MS}\n\n"
     "id: 42.5f0c1a9d3e\nevent: rates\n"
-    'data: {"base":"USD","as_of":"2026-02-23T10:05:00Z","rates":[{"currency":"KGS","pair":"KGS/USD",...}]}\n\n'
+    'data: {"base":"USD","as_of":"2026-02-23T10:05:00Z","rates":[{"currency":"KGS","pair":"USD/KGS",...}]}\n\n'
     ": keep-alive\n\n"
 )
 

@@ -449,7 +449,7 @@ async function convert() {
         ` ${data.to}`,
       ),
       el("p", { class: "note", text: `1 ${data.from} = ${plain(data.rate)} ${data.to}, rates in force at ${utc(data.at)}` }),
-      el("p", { class: "note", text: used.length ? `USD per unit: ${used.join("; ")}` : "" }),
+      el("p", { class: "note", text: used.length ? `Per USD: ${used.join("; ")}` : "" }),
     );
   } catch (error) {
     showError(output, error);

@@ -140,22 +140,37 @@ export function el(tag, attributes = {}, ...children) {
 
 // ---- The ticker ----------------------------------------------------------------------------------------
 // One entry per currency, as news sites print it (`KGS/USD = 0.01144 0%`), but with the change's direction,
-// the source and the age, and a stale rate marked as such. The change is `change_pct`, against the previous
-// different value; a rate with no earlier value shows the change the source printed, and says so.
+// the source and the age, and a stale rate marked as such. The ticker writes its own direction, USD per unit:
+// an answer's `inverse` (its `rate` is units per USD, `pair` USD/KGS), so the pair is turned round and the
+// change is that of the inverse. The change is the one since the previous different value; a rate with no
+// earlier value shows the change the source printed (`source_change_pct`, in its own direction), and says so.
+
+// The move of the inverse when the rate moved by `pct` percent: 1 / (1 + p) - 1, six decimals (for display).
+export function inversePercent(pct) {
+  const p = Number(pct) / 100;
+  return plain(String(Math.round((1 / (1 + p) - 1) * 1e8) / 1e6));
+}
 
 export function tickerChange(rate) {
   if (rate.change_pct !== null && rate.change_pct !== undefined) {
-    const previous = rate.previous_rate === null ? "" : ` (was ${plain(rate.previous_rate)})`;
-    return { value: rate.change_pct, note: `change since the previous value${previous}` };
+    const base = rate.pair.split("/")[0];
+    const previous = rate.previous_rate === null ? "" : ` (was ${plain(rate.previous_rate)} ${rate.currency} per ${base})`;
+    return { value: inversePercent(rate.change_pct), note: `change since the previous value${previous}` };
   }
-  if (rate.reported_change_pct !== null && rate.reported_change_pct !== undefined) {
-    return { value: rate.reported_change_pct, note: `change as printed by ${rate.source}` };
+  if (rate.source_change_pct !== null && rate.source_change_pct !== undefined) {
+    return { value: rate.source_change_pct, note: `change as printed by ${rate.source}` };
   }
   return null;
 }
 
+// `USD/KGS` (the answer's market notation) written the ticker's way round: `KGS/USD`.
+export function tickerPair(rate) {
+  const [base, currency] = rate.pair.split("/");
+  return currency ? `${currency}/${base}` : rate.pair;
+}
+
 export function tickerEntry(rate, { decimals = null, details = true, now = Date.now() } = {}) {
-  const shown = decimals === null ? plain(rate.rate) : roundTo(rate.rate, decimals);
+  const shown = decimals === null ? plain(rate.inverse) : roundTo(rate.inverse, decimals);
   const change = tickerChange(rate);
   const direction = change ? sign(change.value) : 0;
   const kind = change === null ? "none" : ["down", "flat", "up"][direction + 1];
@@ -163,7 +178,7 @@ export function tickerEntry(rate, { decimals = null, details = true, now = Date.
     class: `entry ${kind}${rate.stale ? " stale" : ""}`,
     "data-currency": rate.currency,
     title: [
-      `${rate.pair} = ${plain(rate.rate)} (${plain(rate.inverse)} ${rate.currency} per USD)`,
+      `${tickerPair(rate)} = ${plain(rate.inverse)} (${plain(rate.rate)} ${rate.currency} per ${rate.pair.split("/")[0]})`,
       change ? `${MARKS[direction]} ${plain(change.value)}%: ${change.note}` : "no change known",
       `source: ${rate.source}, since ${utc(rate.since)}, last seen ${utc(rate.last_seen)}`,
       rate.stale ? "STALE: not confirmed by its source recently" : null,
@@ -173,7 +188,7 @@ export function tickerEntry(rate, { decimals = null, details = true, now = Date.
   });
   item.append(
     el("span", { class: "bullet", "aria-hidden": "true", text: "•" }),
-    el("span", { class: "pair", text: rate.pair }),
+    el("span", { class: "pair", text: tickerPair(rate) }),
     el("span", { class: "equals", "aria-hidden": "true", text: "=" }),
     el("span", { class: "rate", text: shown }),
     el(
