@@ -168,3 +168,11 @@ def test_bad_dates_are_422s_that_say_what_to_give(engine: Engine, database_url: 
             response = client.get(path)
             assert response.status_code == 422, (path, response.text)
             assert message in response.text, (path, response.text)
+
+
+def test_the_base_in_itself_is_one(engine: Engine, database_url: str) -> None:
+    with serve(engine, database_url, ALL) as client:
+        rates = _on(client, "2026-04-02", currencies="KZT,UZS", base="KZT")
+    assert (rates["KZT"]["rate"], rates["KZT"]["inverse"], rates["KZT"]["source"]) == (1, 1, None)
+    assert rates["KZT"]["pair"] == "KZT/KZT"
+    assert Decimal(str(rates["UZS"]["rate"])) == _15.divide(Decimal("12142.10"), Decimal("473.10"))

@@ -141,7 +141,7 @@ def _leg(fixing: Fixing) -> dict[str, Any]:
 def entry(currency: str, base: str, quote: Fixing | None, base_fixing: Fixing | None) -> dict[str, Any]:
     """One currency's rate for the day in units per one `base` (None fixing: USD itself), with what it rests on."""
     if base_fixing is None and quote is not None:  # in USD: the published digits stay as published
-        rate, inverse = quote.value.inverse, quote.value.rate
+        rate, inverse = quote.value.per_base, quote.value.in_base
     else:
         rate, _ = cross(_ONE, base_fixing.value if base_fixing else None, quote.value if quote else None)
         inverse, _ = cross(_ONE, quote.value if quote else None, base_fixing.value if base_fixing else None)
@@ -169,13 +169,23 @@ def day_rates(
     base_fixing = reader.best(base, order, day) if base != USD else None
     if base != USD and base_fixing is None:
         return []
-    rates = []
+    rates: list[dict[str, Any]] = []
     for currency in wanted:
+        if currency == base:  # one unit of it is one unit of it, whatever was fixed
+            rates.append(_itself(base))
+            continue
         quote = reader.best(currency, order, day) if currency != USD else None
         if currency != USD and quote is None:
             continue
         rates.append(entry(currency, base, quote, base_fixing))
     return rates
+
+
+def _itself(base: str) -> dict[str, Any]:
+    return {
+        "currency": base, "pair": f"{base}/{base}", "rate": _ONE, "inverse": _ONE, "source": None,
+        "effective_date": None, "carried_from": None, "stale": False,
+    }  # fmt: skip
 
 
 def days_between(start: date, end: date) -> list[date]:

@@ -108,7 +108,7 @@ def _choices(
     settings: Settings, currencies: str | None, base: str | None, source: str | None
 ) -> tuple[str, tuple[str, ...], list[str]]:
     base_name = base_code(base, settings)
-    codes = tuple(currency_list(currencies, settings, base_name))
+    codes = tuple(currency_list(currencies, settings, base_name, itself=True))
     asked = source_name(source, settings)
     order = [asked] if asked is not None else [s for s in settings.source_priority if s in settings.sources]
     return base_name, codes, order

@@ -85,7 +85,9 @@ def _pick(
     settings: Settings, base: str | None, alias: str | None, symbols: str | None, to: str | None
 ) -> tuple[str, list[str]]:
     base_name = base_code(base if base is not None and base.strip() else alias, settings)
-    return base_name, currency_list(symbols if symbols is not None and symbols.strip() else to, settings, base_name)
+    return base_name, currency_list(
+        symbols if symbols is not None and symbols.strip() else to, settings, base_name, itself=True
+    )
 
 
 def _rates(
@@ -201,7 +203,7 @@ def _v2_rates(
 ) -> Response:  # fmt: skip
     now = utcnow()
     base_name = base_code(base, settings)
-    codes = currency_list(quotes, settings, base_name)
+    codes = currency_list(quotes, settings, base_name, itself=True)
     days = _v2_days(now, day, start, end)
     order = _order(providers, settings)
     conn = session.connection()
