@@ -17,7 +17,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
-from app.api import dbaccess, errors, metricsport
+from app.api import aliases, dbaccess, errors, metricsport
+from app.api.aliases import SymbolsAlias
 from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath, StreamFastPath
 from app.api.head import HeadAsGet
@@ -208,10 +209,12 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         redoc_url=None,
     )
     errors.install(app)
+    aliases.document(app)
     dbaccess.install(app)
     app.add_middleware(SecurityHeaders)  # inside the fast paths, which send the same headers themselves
     app.add_middleware(LatestFastPath, state=app.state)
     app.add_middleware(StreamFastPath, state=app.state)
+    app.add_middleware(SymbolsAlias)  # `symbols=` read as `currencies=`, before the fast paths look at the query
     app.add_middleware(errors.Unexpected)  # a bug is a JSON 500 too, with the security headers, not a cut connection
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
         app.add_middleware(PublicCORS, origins=settings.cors_origins)
