@@ -136,7 +136,7 @@ def test_health(client: TestClient) -> None:
 def test_openapi_documents_latest(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/v1/rates/latest"]["get"]
-    assert [p["name"] for p in operation["parameters"]] == ["currencies", "source", "base"]
+    assert [p["name"] for p in operation["parameters"]] == ["currencies", "source", "base", "symbols"]
     assert "304" in operation["responses"] and "422" in operation["responses"]
 
 

@@ -131,7 +131,8 @@ def test_no_blank_or_whitespace_parameter_gets_a_server_error_or_loses_the_conne
                 assert response.getheader("Content-Type") == PROBLEM_JSON, what
                 document = json.loads(body)
                 assert document["detail"] and document["type"] in TYPES and document["status"] == response.status
-                assert name in [error["parameter"] for error in document["errors"]], what
+                if response.status == 422:  # a bad parameter: this one (a 404 says the date asked has no data)
+                    assert name in [error["parameter"] for error in document["errors"]], what
             assert connection.sock is sock, f"the server closed the connection after {what}"
             asked += 1
         assert asked > 50  # every route's parameters were swept, not a handful

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +18,7 @@ from app.api.problems import CONFLICTING_PARAMETERS, response
 from app.api.security import HEADERS as SECURITY
 
 ALIAS, NAME = "symbols", "currencies"
+_ALIAS, _NAME = ALIAS.encode(), NAME.encode()
 _OWN = "/frankfurter/"  # Frankfurter's own endpoints, where `symbols` is its own parameter
 
 
@@ -30,15 +31,23 @@ class SymbolsAlias:
         if b"symbols=" not in raw or scope["path"].startswith(_OWN):
             await self.app(scope, receive, send)
             return
-        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-        given = {value for key, value in pairs if key == NAME}
-        aliased = {value for key, value in pairs if key == ALIAS}
+        # Renamed as bytes, item by item: the rest of the query reaches the app exactly as the client wrote it.
+        items = [item.partition(b"=") for item in raw.split(b"&")]
+        given = {_value(value) for key, _, value in items if _value(key) == _NAME}
+        aliased = {_value(value) for key, _, value in items if _value(key) == _ALIAS}
         if given and aliased and given != aliased:
             await _conflict()(scope, receive, send)
             return
-        renamed = [(NAME if key == ALIAS else key, value) for key, value in pairs if key != ALIAS or not given]
-        scope = dict(scope, query_string=urlencode(renamed, encoding="latin-1").encode("latin-1"))
+        kept = [(_NAME if _value(key) == _ALIAS else key, sep, value) for key, sep, value in items]
+        if given:  # the same list twice: the alias adds nothing
+            kept = [item for item, (key, _, _) in zip(kept, items, strict=True) if _value(key) != _ALIAS]
+        scope = dict(scope, query_string=b"&".join(key + sep + value for key, sep, value in kept))
         await self.app(scope, receive, send)
+
+
+def _value(text: bytes) -> bytes:
+    """A query item's key or value as the app will read it (`+` a space, `%XX` decoded)."""
+    return unquote_to_bytes(text.replace(b"+", b" "))
 
 
 def _conflict() -> Response:

@@ -23,6 +23,7 @@ from app.api.dbaccess import Database
 from app.api.fastpath import LatestFastPath, StreamFastPath
 from app.api.head import HeadAsGet
 from app.api.httpmetrics import HTTPMetrics
+from app.api.numbers import NumbersOption
 from app.api.routes import (
     at,
     change,
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app.add_middleware(LatestFastPath, state=app.state)
     app.add_middleware(StreamFastPath, state=app.state)
     app.add_middleware(SymbolsAlias)  # `symbols=` read as `currencies=`, before the fast paths look at the query
+    app.add_middleware(NumbersOption)  # `numbers=string`: decimals written as strings, the fast paths' too
     app.add_middleware(errors.Unexpected)  # a bug is a JSON 500 too, with the security headers, not a cut connection
     if settings.cors_origins:  # outside the fast path, so that its answers carry the CORS headers too
         app.add_middleware(PublicCORS, origins=settings.cors_origins)

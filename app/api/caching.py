@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 
 from fastapi import Request, Response
 
+from app.core.jsonenc import numbers_key
 from app.core.metrics import QUERY_CACHE
 from app.read.latest import LatestService, etag_of
 
@@ -102,4 +103,4 @@ def body_cache(request: Request) -> BodyCache:
 
 def cached_json(request: Request, key: Hashable, render: Callable[[], bytes]) -> Response:
     """The body for `key` (which must hold the data version), rendered at most once per key, with ETag/304."""
-    return json_response(request, body_cache(request).get_or_render(key, render))
+    return json_response(request, body_cache(request).get_or_render((key, numbers_key()), render))

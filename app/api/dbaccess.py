@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import math
@@ -27,6 +28,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, TypeVar, get_type_hints
 
 from fastapi import FastAPI, Request, Response
@@ -179,7 +181,9 @@ class Database:
 
         given_up = threading.Event()
         try:
-            future = self._workers.submit(watched(given_up, job))
+            # The request's context goes with it (how it asked for its numbers to be written: app.api.numbers).
+            context = contextvars.copy_context()
+            future = self._workers.submit(watched(given_up, partial(context.run, job)))
         except BaseException:
             self._turns.release()
             raise

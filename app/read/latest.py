@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.core.clock import utcnow
-from app.core.jsonenc import dumps, iso
+from app.core.jsonenc import dumps, iso, numbers_key
 from app.core.settings import Settings
 from app.domain.cross import Cross
 from app.domain.freshness import State
@@ -50,7 +50,7 @@ class Snapshot:
     # Wall-clock seconds: when a rate's staleness flips (forcing a rebuild) and when new data is expected.
     recheck_at: float
     next_poll_at: float
-    rendered: dict[tuple[tuple[str, ...], str | None, str], Rendered] = field(default_factory=dict)
+    rendered: dict[tuple[tuple[str, ...], str | None, str, str], Rendered] = field(default_factory=dict)
     # Raw query string -> answer, for the ASGI fast path (app.api.fastpath); filled by the validated route.
     by_query: dict[bytes, Rendered] = field(default_factory=dict)
 
@@ -306,7 +306,7 @@ class LatestService:
         return rendered
 
     def _render(self, snapshot: Snapshot, currencies: tuple[str, ...], source: str | None, base: str) -> Rendered:
-        key = (currencies, source, base)
+        key = (currencies, source, base, numbers_key())
         cached = snapshot.rendered.get(key)
         if cached is not None:
             return cached

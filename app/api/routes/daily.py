@@ -72,12 +72,12 @@ def check_range(first: date, last: date, start: str, end: str) -> None:
     """A range of dates `start`..`end` (the parameters' names) that runs forwards and is not too long."""
     if last < first:
         detail = f"parameter '{end}': {last} is before {start} ({first}); give {end} on or after {start}"
-        raise Problem(CONFLICTING_PARAMETERS, detail, start, end)
+        raise Problem(CONFLICTING_PARAMETERS, detail, *dict.fromkeys((start, end)))
     if (last - first).days + 1 > MAX_DAYS:
         detail = (
             f"parameters '{start}' and '{end}': {(last - first).days + 1} dates; ask for at most {MAX_DAYS} at once"
         )
-        raise Problem(TOO_MANY_POINTS, detail, start, end)
+        raise Problem(TOO_MANY_POINTS, detail, *dict.fromkeys((start, end)))
 
 
 def _optional_zone(raw: str | None) -> tzinfo | None:
