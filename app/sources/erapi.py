@@ -11,10 +11,11 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from app.core.settings import Settings
 from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
 from app.domain.values import Value
 from app.sources import _feed
-from app.sources.base import ParseError, SourceSpec
+from app.sources.base import ParseError, ServingTerms, SourceSpec
 
 NAME = "erapi"
 
@@ -83,6 +84,21 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
     return quotes
 
 
+def _licensed(settings: Settings) -> bool:
+    return settings.erapi_plan == "licensed"
+
+
+# The open access terms (https://www.exchangerate-api.com/terms) allow caching, but forbid redistributing the data
+# or using it in a service that offers programmatic access to exchange rates; attribution does not change that.
+TERMS = ServingTerms(
+    allowed=_licensed,
+    why=(
+        "ExchangeRate-API's open access terms forbid redistributing its rates or serving them through an API, so "
+        "it is a cross-check only (it feeds the spread and jump flags and /sources)"
+    ),
+    setting="FX_ERAPI_PLAN=licensed",
+)
+
 SPEC = SourceSpec(
     name=NAME,
     title="ExchangeRate-API open access daily rates (units per USD)",
@@ -91,4 +107,5 @@ SPEC = SourceSpec(
     default_interval_seconds=3600,
     # The open-access terms require this credit beside the rates.
     attribution="Rates By Exchange Rate API: https://www.exchangerate-api.com",
+    terms=TERMS,
 )

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.api.caching import etag_matches
 from app.api.params import BaseQuery, CurrenciesQuery, LatestSourceQuery, base_code, currency_list, source_name
-from app.api.schemas import ErrorBody, LatestResponse
+from app.api.schemas import CROSS_CHECK_ONLY, ErrorBody, LatestResponse
 from app.read.latest import LatestService, etag_of
 from app.read.query import Latest
 from app.sources import ticker
@@ -23,6 +23,7 @@ router = APIRouter(tags=["rates"])
     response_model=LatestResponse,
     summary="The current rate of every currency against USD (or another base), from the best source",
     responses={
+        403: CROSS_CHECK_ONLY,
         304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
         422: {"model": ErrorBody, "description": "An unknown currency code, source or base"},
     },
@@ -50,6 +51,7 @@ async def rates_latest(
     summary="The latest rates in the ticker's own text form: `KGS/USD = 0.01144 0%`, one line per currency",
     response_class=PlainTextResponse,
     responses={
+        403: CROSS_CHECK_ONLY,
         200: {
             "description": "text/plain: the rate rounded half-even to `decimals` places (never to zero: a smaller "
             "rate keeps its first significant digit) and the change of its last move in percent, two decimals",

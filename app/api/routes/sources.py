@@ -59,6 +59,13 @@ class SourceOut(BaseModel):
     flags_raised: int
     recent_flags: list[FlagOut]
     attribution: str | None = Field(description="Credit the source's terms require, to show with its numbers")
+    served: bool = Field(
+        description="Whether its values are served (answers, streams, exports). False for a source whose terms forbid"
+        " it: a cross-check only, still polled, stored and compared (spread and jump flags)"
+    )
+    not_served_because: str | None = Field(
+        description="Why it is a cross-check only, and the setting that declares a plan whose terms allow serving it"
+    )
 
 
 class SourcesOut(BaseModel):
