@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +19,20 @@ import pytest
 from fastapi.testclient import TestClient
 from freezegun import freeze_time
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from app.api.app import create_app
 from app.core.settings import Settings
+from app.domain.freshness import State
 from app.domain.quotes import Quote
 from app.domain.values import Value
 from app.ingest.lock import poller_lock
 from app.ingest.pipeline import store_quotes
 from app.ingest.poller import Poller
+from app.read.query import latest_of
+from app.sources import erapi
 from app.sources.fetch import make_client
+from app.sources.registry import cadence
 from tests.support import FIXTURES, at, make_settings
 
 RECORDED = (FIXTURES / "erapi_latest_usd_2024-08-19.json").read_bytes()
@@ -168,3 +173,68 @@ def test_a_plan_that_allows_serving_serves_erapi_as_before(polled: str) -> None:
     assert [c["sources"] for c in currencies] == [["erapi"]] * 5
     assert (erapi["served"], erapi["not_served_because"]) == (True, None)
     assert b"478.947251" in event
+
+
+# --- freshness: the day it publishes, not an intraday gap ----------------------------------------------------------
+
+NEXT_UPDATE = at("2024-08-20T00:06:21")  # the recorded response's time_next_update_utc
+GRACE = timedelta(hours=3)  # FX_SOURCE_ERAPI_MAX_GAP by default: three polls to see the next update
+
+
+def test_a_stored_value_keeps_its_announced_next_update(engine: Engine, polled: str) -> None:
+    settings = make_settings(polled)
+    rule = cadence(settings, "erapi")
+    with Session(engine) as session:
+        found = latest_of(session, [(c, "erapi") for c in settings.currencies])
+    assert {row.next_update for row in found.values()} == {NEXT_UPDATE}
+    kzt = found["KZT", "erapi"]
+    # Fresh all day long although unseen since 05:00 (the old rule: stale three hours after its last sighting)...
+    assert rule.state(kzt, POLLED + timedelta(hours=4)) is State.FRESH
+    assert rule.state(kzt, NEXT_UPDATE + GRACE - timedelta(seconds=1)) is State.FRESH
+    # ...and no longer once the next update is due and the poller had its time to see it.
+    assert rule.stale_at(kzt) == NEXT_UPDATE + GRACE
+    assert not rule.state(kzt, NEXT_UPDATE + GRACE + timedelta(seconds=1)).in_force
+    # The same response seen again after its next update was due: the feed did not move on; stale, in force.
+    seen_again = NEXT_UPDATE + GRACE
+    again = store_quotes(engine, settings, "erapi", _recorded(seen_again), started_at=seen_again, entries_seen=5)
+    assert again.result is not None
+    with Session(engine) as session:
+        kzt = latest_of(session, [("KZT", "erapi")])["KZT", "erapi"]
+    assert rule.state(kzt, NEXT_UPDATE + GRACE + timedelta(hours=1)) is State.STALE
+
+
+def _recorded(observed_at: datetime) -> list[Quote]:
+    return erapi.parse(RECORDED, observed_at)
+
+
+@pytest.mark.parametrize(
+    ("now", "stale"),
+    [
+        (POLLED + timedelta(hours=4), False),  # unseen for 4 hours: fresh, its next update is not due
+        (NEXT_UPDATE + timedelta(hours=2), False),  # the next update is due, and the poller has time to see it
+        (NEXT_UPDATE + GRACE + timedelta(minutes=1), True),  # it should have been seen by now
+    ],
+)
+def test_with_a_plan_that_allows_serving_its_stale_flag_follows_the_next_update(
+    polled: str, now: datetime, stale: bool
+) -> None:
+    settings = make_settings(polled, role="api", erapi_plan="licensed")
+    with freeze_time(now, real_asyncio=True), TestClient(create_app(settings)) as client:
+        latest = client.get("/rates/latest", params={"currencies": "KZT"}).json()["rates"]
+        converted = client.get("/convert", params={"from": "KZT", "to": "USD", "amount": "1"}).json()
+    assert [(r["source"], r["stale"]) for r in latest] == [("erapi", stale)]
+    assert converted["sources"]["KZT"]["stale"] is stale
+
+
+def test_a_cross_check_value_counts_against_the_others_until_its_next_update(engine: Engine, polled: str) -> None:
+    """A ticker value 15 hours after erapi's poll is still compared with it: erapi's day is not over."""
+    settings = make_settings(polled)
+    seen = POLLED + timedelta(hours=15)
+    kgs = Quote("KGS", "ticker", Value(Decimal("0.01300"), per_usd=False), seen)
+    outcome = store_quotes(engine, settings, "ticker", [kgs], started_at=seen, entries_seen=1)
+    assert "flagged: KGS from ticker: differs" in outcome.summary() and "from erapi" in outcome.summary()
+    after = NEXT_UPDATE + GRACE + timedelta(minutes=1)  # erapi's value is over: no one's word any more
+    later = Quote("KGS", "ticker", Value(Decimal("0.01400"), per_usd=False), after)
+    assert (
+        "differs" not in store_quotes(engine, settings, "ticker", [later], started_at=after, entries_seen=1).summary()
+    )
