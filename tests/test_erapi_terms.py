@@ -142,6 +142,7 @@ def test_by_default_sources_shows_erapi_and_it_still_flags_a_spread(engine: Engi
         latest = client.get("/rates/latest").json()
     erapi, ticker = shown["erapi"], shown["ticker"]
     assert (erapi["enabled"], erapi["served"], erapi["last_success"]) == (True, False, "2024-08-19T05:00:00Z")
+    assert (erapi["publishes"], shown["nbk"]["publishes"], ticker["publishes"]) == ("announced", "daily", "intraday")
     assert "FX_ERAPI_PLAN=licensed" in erapi["not_served_because"]
     assert erapi["spans_stored"] == 5
     assert (ticker["served"], ticker["not_served_because"]) == (True, None)

@@ -121,6 +121,7 @@ def _status(
         "currencies": quoted,
         "url": redact(settings.source_url(name)) if spec.fetches else None,  # public: no key or password in it
         "interval_seconds": settings.source_interval(name),
+        "publishes": spec.publication.value,
         "last_attempt": shown.last_attempt_at,
         "last_success": shown.last_success_at,
         "last_error": shown.last_error,

@@ -32,6 +32,12 @@ class SourceOut(BaseModel):
     currencies: list[str] = Field(description="Configured currencies this source quotes")
     url: str | None = Field(description="What is fetched; `{date:...}` is filled with the publisher's date")
     interval_seconds: int
+    publishes: str = Field(
+        description="How long its values hold (the freshness rule): `daily` (an official rate, until the next"
+        " publication), `announced` (daily, fresh until the next update its response announces) or `intraday`"
+        " (while polls confirm it)",
+        examples=["daily"],
+    )
     last_attempt: datetime | None
     last_success: datetime | None
     last_error: str | None = Field(description="The latest failed or rejected poll's reason")
