@@ -2,7 +2,7 @@
 
 A source declares its cadence (app.sources.base.SourceSpec), which the settings may tune:
 
-- intraday (the ticker, the aggregator): a value holds while polls keep confirming it. Unseen for longer than
+- intraday (the ticker): a value holds while polls keep confirming it. Unseen for longer than
   `max_gap` (three polls by default) it is stale, and it is no longer in force: history shows a gap there.
 - announced (ExchangeRate-API): a feed that publishes once a day and says when it will publish next. A value is
   fresh until that announced next update plus `max_gap` (the poller's time to see the new one: three polls by
