@@ -1,7 +1,9 @@
 """A hand-built series of spans with known answers, shared by the query API tests.
 
-KZT from `erapi` (an intraday source, so its gaps show; tenge per USD, so rate = value and inverse = 1 / value;
-the values are chosen so that every inverse is exact), allowed gap 30 minutes:
+KZT from `erapi` (served: these settings declare a plan whose terms allow it, FX_ERAPI_PLAN=licensed; its
+spans carry no announced next update, so each holds its allowed gap after its last sighting and the gaps show;
+tenge per USD, so rate = value and inverse = 1 / value; the values are chosen so that every inverse is exact),
+allowed gap 30 minutes:
 
     S0  625  2025-12-30 12:00 -> 2025-12-31 23:50   inverse 0.0016
     S1  500  2026-01-01 00:00 -> 01:20               inverse 0.002    (begins exactly at a bucket start)
@@ -32,7 +34,12 @@ from app.ingest import pairs, rollup
 from app.storage.models import DataVersion, RateSpan
 from tests.support import at, make_settings
 
-GAP_OVERRIDES = {"source_erapi_interval": 600, "source_erapi_max_gap": 1800, "source_cbu_interval": 600}
+GAP_OVERRIDES = {
+    "source_erapi_interval": 600,
+    "source_erapi_max_gap": 1800,
+    "source_cbu_interval": 600,
+    "erapi_plan": "licensed",
+}
 
 KZT = [
     ("625", "2025-12-30T12:00", "2025-12-31T23:50"),

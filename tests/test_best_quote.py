@@ -43,14 +43,17 @@ def test_a_stale_bank_gives_way_to_the_next_fresh_source(engine: Engine, databas
     put(engine, database_url, "nbk", "KZT", "478.77", per_usd=True, effective=old)
     put(engine, database_url, "erapi", "KZT", "480.5", per_usd=True, effective=utcnow().date())
     put(engine, database_url, "ticker", "KZT", "0.00209", per_usd=False, effective=None)
-    assert latest(database_url)["KZT"]["source"] == "erapi"
+    # erapi is a cross-check only on its open access terms: the next fresh source served is the ticker...
+    assert latest(database_url)["KZT"]["source"] == "ticker"
+    # ...and with a plan whose terms allow serving it, erapi, which comes first.
+    assert latest(database_url, erapi_plan="licensed")["KZT"]["source"] == "erapi"
     assert latest(database_url, bank_stale_days=10)["KZT"]["source"] == "nbk"
 
 
 def test_an_intraday_source_that_missed_polls_is_passed_over(engine: Engine, database_url: str) -> None:
     put(engine, database_url, "erapi", "UZS", "12707.5", per_usd=True, effective=utcnow().date(), minutes_ago=600)
     put(engine, database_url, "ticker", "UZS", "0.00008", per_usd=False, effective=None)
-    uzs = latest(database_url)["UZS"]
+    uzs = latest(database_url, erapi_plan="licensed")["UZS"]  # erapi served, and still passed over
     assert (uzs["source"], uzs["stale"]) == ("ticker", False)
 
 
@@ -63,7 +66,7 @@ def test_tmt_falls_back_to_the_peg_and_the_order_is_configurable(engine: Engine,
 
 def test_erapi_is_credited_when_shown(engine: Engine, database_url: str) -> None:
     put(engine, database_url, "erapi", "KGS", "85.734152", per_usd=True, effective=utcnow().date())
-    settings = make_settings(database_url, role="api")
+    settings = make_settings(database_url, role="api", erapi_plan="licensed")  # shown only where a plan allows it
     with TestClient(create_app(settings)) as client:
         body = client.get("/rates/latest").json()
     assert body["attribution"] == ["Rates By Exchange Rate API: https://www.exchangerate-api.com"]

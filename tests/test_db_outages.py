@@ -207,6 +207,7 @@ def _behind_a_proxy(engine: Engine, database_url: str, tmp_path: Path, **env: st
             "FX_ROLE": "api",
             "FX_DB_TIMEOUT": str(DB_TIMEOUT),
             "FX_DB_QUEUE_TIMEOUT": str(QUEUE_TIMEOUT),
+            "FX_ERAPI_PLAN": "licensed",  # the hand-built series serves KZT from erapi (tests/series.py)
             **env,
         }
         with Server(settings, tmp_path / "serve.log") as server:

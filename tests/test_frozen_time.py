@@ -75,10 +75,12 @@ def _seen(client: TestClient) -> _Seen:
 
 
 class _Seen:
-    """What the freshness rule reads of a value: when it was first and last seen (an intraday source: no date)."""
+    """What the freshness rule reads of a value: when it was first and last seen (an intraday source: no date, no
+    announced next update)."""
 
     def __init__(self, first_seen: datetime, last_seen: datetime) -> None:
         self.first_seen, self.last_seen, self.effective_date = first_seen, last_seen, None
+        self.next_update: datetime | None = None
 
 
 def test_default_ranges_end_now(engine: Engine, database_url: str) -> None:

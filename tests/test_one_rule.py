@@ -56,7 +56,7 @@ def test_every_endpoint_agrees_on_the_same_quote(
 
 def test_a_source_that_changes_direction_moves_by_rates_not_by_digits(engine: Engine, database_url: str) -> None:
     """480 KZT per USD, then 0.002 USD per KZT: the rate (tenge per dollar) rose from 480 to 500, 4.1666... %."""
-    settings = make_settings(database_url, role="api", sources=["erapi"])
+    settings = make_settings(database_url, role="api", sources=["erapi"], erapi_plan="licensed")
     first, then = at("2026-03-02T03:00"), at("2026-03-02T04:00")
     _store(engine, settings, "erapi", Quote("KZT", "erapi", Value(Decimal("480"), per_usd=True), first))
     _store(engine, settings, "erapi", Quote("KZT", "erapi", Value(Decimal("0.002"), per_usd=False), then))

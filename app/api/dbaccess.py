@@ -183,7 +183,8 @@ class Database:
         try:
             # The request's context goes with it (how it asked for its numbers to be written: app.api.numbers).
             context = contextvars.copy_context()
-            future = self._workers.submit(watched(given_up, partial(context.run, job)))
+            # `watched` sets its own context variable (app.core.abandon): inside the copy, where the job reads it.
+            future = self._workers.submit(partial(context.run, watched(given_up, job)))
         except BaseException:
             self._turns.release()
             raise

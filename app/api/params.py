@@ -15,6 +15,7 @@ from fastapi import Path, Query
 from app.api.problems import (
     CONFLICTING_PARAMETERS,
     INVALID_PARAMETER,
+    SOURCE_NOT_SERVED,
     TOO_MANY_POINTS,
     UNKNOWN_CURRENCY,
     UNKNOWN_SOURCE,
@@ -24,6 +25,7 @@ from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
 from app.domain.steps import NEVER
+from app.sources.registry import not_served_because, served_sources
 
 DEFAULT_RANGE = timedelta(days=30)
 HistoryInterval = Literal["raw", "1h", "1d", "1w", "1mo"]
@@ -271,7 +273,8 @@ def time_zone(raw: str | None) -> tzinfo:
 
 
 def source_name(raw: str | None, settings: Settings) -> str | None:
-    """A `source=` parameter: one of the enabled sources (case-insensitive), None when absent, else a 422."""
+    """A `source=` parameter: one of the enabled sources (case-insensitive), None when absent, else a 422; a 403
+    for a source whose terms forbid serving it (app.sources.registry.servable)."""
     if raw is None or not raw.strip():
         return None
     name = raw.strip().lower()
@@ -281,6 +284,9 @@ def source_name(raw: str | None, settings: Settings) -> str | None:
             f"unknown or disabled source {raw.strip()!r}; enabled sources: {', '.join(settings.sources)}",
             "source",
         )
+    refused = not_served_because(settings, name)
+    if refused is not None:
+        raise Problem(SOURCE_NOT_SERVED, f"{refused}; served sources: {', '.join(served_sources(settings))}", "source")
     return name
 
 

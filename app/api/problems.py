@@ -48,6 +48,7 @@ class Kind:
 INVALID_PARAMETER = Kind("invalid-parameter", 422, "A parameter has a value that cannot be used")
 UNKNOWN_CURRENCY = Kind("unknown-currency", 422, "Unknown currency")
 UNKNOWN_SOURCE = Kind("unknown-source", 422, "Unknown or disabled source")
+SOURCE_NOT_SERVED = Kind("source-not-served", 403, "The source's terms do not allow serving its rates")
 CONFLICTING_PARAMETERS = Kind("conflicting-parameters", 422, "Parameters that cannot be used together")
 TOO_MANY_POINTS = Kind("too-many-points", 422, "The answer would hold too many points")
 NO_DATA = Kind("no-data", 404, "No data")
@@ -67,6 +68,7 @@ KINDS = (
     INVALID_PARAMETER,
     UNKNOWN_CURRENCY,
     UNKNOWN_SOURCE,
+    SOURCE_NOT_SERVED,
     CONFLICTING_PARAMETERS,
     TOO_MANY_POINTS,
     NO_DATA,

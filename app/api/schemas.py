@@ -94,6 +94,12 @@ class ErrorBody(BaseModel):
 
 
 NOT_MODIFIED = {"description": "Not modified: the If-None-Match header matches the current ETag"}
+# `source=` naming a source whose terms forbid serving its values (app.sources.registry.servable).
+CROSS_CHECK_ONLY = {
+    "model": ErrorBody,
+    "description": "`source` names a cross-check only source: its terms forbid serving its values (the detail says "
+    "why, and which setting declares a plan that allows it)",
+}
 
 
 class RatesAt(LatestResponse):

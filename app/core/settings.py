@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     # currency compete for it, so the banks (one currency each) come first, then the peg, then the rest.
     source_priority: CodeList = Field(default_factory=list)
 
+    # The plan this deployment holds with ExchangeRate-API (source `erapi`). Its open access terms (`open`, no key)
+    # allow caching but forbid redistributing its rates or using them in a service that offers programmatic access
+    # to exchange rates, so on `open` erapi is a cross-check only: polled, stored, compared (spread and jump flags,
+    # /sources), never served. `licensed`: the operator holds a plan or agreement whose terms allow serving its rates
+    # to this service's clients; erapi is then served like any other source.
+    erapi_plan: Literal["open", "licensed"] = "open"
+
     # A bank's quote is stale (and the next source is preferred) once its effective date is this many days
     # old: banks publish on working days only, so a long weekend must not count.
     bank_stale_days: int = Field(4, ge=1)

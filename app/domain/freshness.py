@@ -2,14 +2,19 @@
 
 A source declares its cadence (app.sources.base.SourceSpec), which the settings may tune:
 
-- intraday (the ticker, the aggregator): a value holds while polls keep confirming it. Unseen for longer than
+- intraday (the ticker): a value holds while polls keep confirming it. Unseen for longer than
   `max_gap` (three polls by default) it is stale, and it is no longer in force: history shows a gap there.
+- announced (ExchangeRate-API): a feed that publishes once a day and says when it will publish next. A value is
+  fresh until that announced next update plus `max_gap` (the poller's time to see the new one: three polls by
+  default), whatever the day's polls did; past it, the value is stale if polls still confirm it (the feed did not
+  move on) and no longer in force `max_gap` after its last sighting. A value stored without an announcement (before
+  it was kept) follows the intraday rule.
 - daily (a central bank, the peg): an official rate holds until the next publication. It turns stale once its
   effective date is `stale_days` old (banks publish on working days only, so a long weekend is not stale), and it
   stays in force, stale, until `carry` after it was last seen (a week without publication: the longest holidays);
   after that history shows a gap and nothing is in force.
 
-At any instant a stored value (a span: first_seen, last_seen, effective_date) is in exactly one state:
+At any instant a stored value (a span: first_seen, last_seen, effective_date, next_update) is in exactly one state:
 not yet published, fresh, stale (in force but old), or lapsed (no longer in force).
 """
 
@@ -23,6 +28,7 @@ from typing import Protocol
 
 class Publication(enum.StrEnum):
     INTRADAY = "intraday"
+    ANNOUNCED = "announced"  # daily, with the next update announced in each response
     DAILY = "daily"
 
 
@@ -49,6 +55,9 @@ class Seen(Protocol):
     @property
     def effective_date(self) -> date | None: ...
 
+    @property
+    def next_update(self) -> datetime | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Cadence:
@@ -63,16 +72,25 @@ class Cadence:
         """How long after its last sighting a value is still in force."""
         return max(self.max_gap, self.carry) if self.publication is Publication.DAILY else self.max_gap
 
+    def _announced_until(self, seen: Seen) -> datetime | None:
+        """Announced: the end of the value's freshness, its source's next update plus the grace (`max_gap`)."""
+        if self.publication is Publication.ANNOUNCED and seen.next_update is not None:
+            return seen.next_update + self.max_gap
+        return None
+
     def held_until(self, seen: Seen) -> datetime:
         """The last instant the value is in force: after it, nothing is (a gap in history)."""
-        return seen.last_seen + self.hold
+        held = seen.last_seen + self.hold
+        announced = self._announced_until(seen)
+        return max(held, announced) if announced is not None else held
 
     def stale_at(self, seen: Seen) -> datetime:
         """The first instant the value is stale (never later than the moment it stops being in force)."""
         if self.publication is Publication.DAILY and seen.effective_date is not None:
             expires = seen.effective_date + timedelta(days=self.stale_days + 1)
             return min(datetime.combine(expires, time.min, tzinfo=UTC), self.held_until(seen))
-        return self.held_until(seen)
+        announced = self._announced_until(seen)
+        return announced if announced is not None else self.held_until(seen)
 
     def state(self, seen: Seen, at: datetime) -> State:
         """The value's state at `at`: the one answer to "in force?" and "stale?" everywhere."""

@@ -32,6 +32,8 @@ class Quote:
     observed_at: datetime
     effective_date: date | None = None
     reported_change_pct: Decimal | None = None
+    # When the source says it will publish next (a feed that announces it): the value is fresh until then.
+    next_update: datetime | None = None
 
     @property
     def in_base(self) -> Decimal:

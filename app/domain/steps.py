@@ -78,6 +78,7 @@ class Span:
     value: Value
     observations: int = 1
     effective_date: date | None = None
+    next_update: datetime | None = None  # announced by the source (app.domain.freshness)
 
 
 @dataclass(frozen=True, slots=True)

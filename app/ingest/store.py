@@ -160,6 +160,7 @@ def _new_span(quote: Quote) -> RateSpan:
         observations=1,
         effective_date=quote.effective_date,
         reported_change_pct=_change(quote),
+        next_update=quote.next_update,
     )
 
 
@@ -177,6 +178,7 @@ def _apply_quote(
         # The span's effective date is the latest date the source has stated the value for: a bank
         # repeating 3.50 every day keeps one span whose effective date stays current.
         span.effective_date = _later(span.effective_date, quote.effective_date)
+        span.next_update = _latest(span.next_update, quote.next_update)
         session.add(span)
     elif action is Action.OPEN:
         session.add(_new_span(quote))
@@ -356,6 +358,11 @@ def _later(a: date | None, b: date | None) -> date | None:
     return max(a, b) if a is not None and b is not None else (a or b)
 
 
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two announced next updates: a span holds the latest announcement of its value."""
+    return max(a, b) if a is not None and b is not None else (a or b)
+
+
 @dataclass(frozen=True, slots=True)
 class _Placed:
     """Where `_place_quote` put a quote, between which spans, and the flags it raised."""
@@ -394,19 +401,23 @@ def _place_quote(
         # stored before; a page is ingested once): the span already says so, and now has one more observation.
         before.observations += 1
         before.effective_date = _later(before.effective_date, quote.effective_date)
+        before.next_update = _latest(before.next_update, quote.next_update)
     elif placement is Placement.EXTEND and before is not None:
         before.last_seen = quote.observed_at
         before.observations += 1
         before.effective_date = _later(before.effective_date, quote.effective_date)
+        before.next_update = _latest(before.next_update, quote.next_update)
         before.reported_change_pct = _change(quote)
     elif placement is Placement.PREPEND and after is not None:
         after.first_seen = quote.observed_at
         after.observations += 1
         after.effective_date = _later(after.effective_date, quote.effective_date)
+        after.next_update = _latest(after.next_update, quote.next_update)
     elif placement is Placement.BRIDGE and before is not None and after is not None:
         before.last_seen = after.last_seen
         before.observations += after.observations + 1
         before.effective_date = _later(_later(before.effective_date, after.effective_date), quote.effective_date)
+        before.next_update = _latest(_latest(before.next_update, after.next_update), quote.next_update)
         before.reported_change_pct = after.reported_change_pct
         session.delete(after)
     elif placement is Placement.OPEN:

@@ -44,6 +44,7 @@ class Fixing:
     first_seen: datetime
     last_seen: datetime  # as known at the end of the day: never later
     stale: bool
+    next_update: datetime | None = None  # announced by the source (app.domain.freshness)
 
 
 def day_end(day: date, zone: tzinfo, now: datetime) -> datetime:
@@ -109,12 +110,15 @@ class DayReader:
         stated = min(span.effective_date, day) if official and span.effective_date is not None else None
         if stated is not None and day - stated > rule.carry:
             return None  # carried longer than a bank's rate holds
-        known = Fixing(currency, source, span.value, stated, None, span.first_seen, last_seen, False)
+        known = Fixing(currency, source, span.value, stated, None, span.first_seen, last_seen, False, span.next_update)
         state = rule.state(known, instant)
         if state not in (State.FRESH, State.STALE):
             return None
         carried = stated if stated is not None and stated < day else None
-        return Fixing(currency, source, span.value, stated, carried, span.first_seen, last_seen, state is State.STALE)
+        stale = state is State.STALE
+        return Fixing(
+            currency, source, span.value, stated, carried, span.first_seen, last_seen, stale, span.next_update
+        )
 
     def best(self, currency: str, order: Sequence[str], day: date) -> Fixing | None:
         """The first source in `order` with a fresh value for `day`, else the first with one still in force: the

@@ -22,7 +22,7 @@ from app.domain.calendar import MAX_BUCKETS, Calendar
 from app.domain.steps import NEVER, Level, Piece, Span, cross_pieces
 from app.read.latest import USD, LatestService
 from app.read.series import Series, TooMuchWork, count_between, has_spans, leg_page, series_buckets, spans_between
-from app.sources.registry import cadence
+from app.sources.registry import cadence, served_sources
 
 # A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
 # with an interval, or as CSV, which streams any number.
@@ -38,11 +38,11 @@ class NoData(LookupError):
 
 
 def default_source(conn: Connection, latest: LatestService, settings: Settings, currency: str) -> str | None:
-    """The source /rates/latest takes `currency` from; before any snapshot, the first enabled one with data."""
+    """The source /rates/latest takes `currency` from; before any snapshot, the first served one with data."""
     best = latest.best_source(currency)
     if best is not None:
         return best
-    return next((source for source in settings.sources if has_spans(conn, currency, source)), None)
+    return next((source for source in served_sources(settings) if has_spans(conn, currency, source)), None)
 
 
 def series_for(conn: Connection, latest: LatestService, settings: Settings, currency: str, asked: str | None) -> Series:

@@ -28,7 +28,7 @@ from app.domain.freshness import State
 from app.domain.values import USD as USD_VALUE
 from app.domain.values import Value, percent_change
 from app.read.query import Latest, data_version, latest_of
-from app.sources.registry import SOURCES, cadence
+from app.sources.registry import SOURCES, cadence, served_sources
 from app.storage.engine import read_session
 
 MAX_REMEMBERED_QUERIES = 256
@@ -205,7 +205,7 @@ def rates_at(
     """The body of /rates/at: each currency's rate in force at `at`, picked and marked stale as /rates/latest would
     have then (what was known of a value then: seen no later than `at`); a currency with nothing in force is left
     out."""
-    order = [source] if source is not None else [s for s in settings.source_priority if s in settings.sources]
+    order = [source] if source is not None else served_sources(settings)
     found = latest_of(session, [(c, s) for c in settings.currencies for s in order], at)
     picked = {}
     for currency in settings.currencies:
@@ -235,7 +235,7 @@ class LatestService:
 
     def build(self) -> Snapshot:
         now = utcnow()
-        order = [name for name in self.settings.source_priority if name in self.settings.sources]
+        order = served_sources(self.settings)  # a cross-check only source is never in an answer
         with read_session(self.engine) as session:
             version = data_version(session)
             current = latest_of(session, [(c, source) for c in self.settings.currencies for source in order])

@@ -30,6 +30,7 @@ class Latest:
     effective_date: date | None
     reported_change_pct: Decimal | None
     previous: Value | None  # in its own direction: a source may have changed the direction it publishes
+    next_update: datetime | None = None  # when the source announced it would publish next
 
     @property
     def in_base(self) -> Decimal:
@@ -139,6 +140,7 @@ def latest_of(
             effective_date=span.effective_date,
             reported_change_pct=Decimal(span.reported_change_pct) if span.reported_change_pct is not None else None,
             previous=previous.get(key),
+            next_update=span.next_update,
         )
         for key, span in spans.items()
     }

@@ -50,12 +50,13 @@ def _series(currency: str, source: str) -> ColumnElement[bool]:
 
 
 def _span(row: Any) -> Span:
-    return Span(
-        row.first_seen, row.last_seen, Value.parse(row.value, row.per_usd), row.observations, row.effective_date
-    )
+    value = Value.parse(row.value, row.per_usd)
+    return Span(row.first_seen, row.last_seen, value, row.observations, row.effective_date, row.next_update)
 
 
-_SPAN_COLUMNS = (_C.value, _C.per_usd, _C.first_seen, _C.last_seen, _C.observations, _C.effective_date)
+_SPAN_COLUMNS = (
+    _C.value, _C.per_usd, _C.first_seen, _C.last_seen, _C.observations, _C.effective_date, _C.next_update
+)  # fmt: skip
 
 
 def span_at(conn: Connection, currency: str, source: str, moment: datetime) -> Span | None:

@@ -20,7 +20,7 @@ from app.core.clock import utcnow
 from app.core.logs import redact
 from app.core.settings import Settings
 from app.domain.health import PollerView, latest, newer, overdue
-from app.sources.registry import SOURCES
+from app.sources.registry import SOURCES, not_served_because
 from app.storage.models import QuoteFlag, SourceState
 
 RECENT_FLAGS = 10
@@ -111,6 +111,7 @@ def _status(
     shown = health(stored, view)
     # A source never polled has no row yet: it shows what an empty one holds.
     state = stored or SourceState(source=name, updated_at=utcnow())
+    why_not = not_served_because(settings, name)
     quoted = [c for c in (spec.authoritative_for or settings.currencies) if c in settings.currencies]
     return {
         "name": name,
@@ -120,6 +121,7 @@ def _status(
         "currencies": quoted,
         "url": redact(settings.source_url(name)) if spec.fetches else None,  # public: no key or password in it
         "interval_seconds": settings.source_interval(name),
+        "publishes": spec.publication.value,
         "last_attempt": shown.last_attempt_at,
         "last_success": shown.last_success_at,
         "last_error": shown.last_error,
@@ -137,6 +139,8 @@ def _status(
         "flags_raised": state.flags_raised,
         "recent_flags": _recent_flags(session, name) if state.flags_raised else [],
         "attribution": spec.attribution,
+        "served": why_not is None,
+        "not_served_because": why_not,
     }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from app.core.settings import SourceDefaults
+from app.core.settings import Settings, SourceDefaults
 from app.domain.freshness import Publication
 from app.domain.quotes import Quote
 
@@ -24,6 +24,16 @@ class HistoryPage:
 
     url: str
     parse: Parser
+
+
+@dataclass(frozen=True, slots=True)
+class ServingTerms:
+    """A source's terms restrict serving its values: unless `allowed(settings)`, they are a cross-check only
+    (polled, stored, compared with the others in the spread and jump flags, shown in /sources), never an answer."""
+
+    allowed: Callable[[Settings], bool]
+    why: str  # the terms, in a sentence
+    setting: str  # the setting that declares a plan whose terms allow serving, as `FX_NAME=value`
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,9 @@ class SourceSpec:
     publication: Publication = Publication.INTRADAY
     # Where `fx-ticker backfill` reads many days at once, when the source has such a page.
     history: HistoryPage | None = None
+    # A source whose terms forbid serving its data (app.sources.registry.servable): when it may be served after
+    # all (the operator declared a plan that allows it), and why it is a cross-check only otherwise.
+    terms: ServingTerms | None = None
 
     @property
     def dated(self) -> bool:

@@ -48,6 +48,29 @@ def cadence(settings: Settings, name: str) -> Cadence:
     )
 
 
+def servable(settings: Settings, name: str) -> bool:
+    """Whether `name`'s values may be served (an answer, a stream, an export), by its terms and the settings. The
+    one rule every answer asks; a source that may not be served is still polled, stored and compared."""
+    terms = SOURCES[name].terms
+    return terms is None or terms.allowed(settings)
+
+
+def served_sources(settings: Settings) -> list[str]:
+    """The sources answers are taken from, in order of preference: enabled, and servable by their terms."""
+    return [name for name in settings.source_priority if name in settings.sources and servable(settings, name)]
+
+
+def not_served_because(settings: Settings, name: str) -> str | None:
+    """Why `name` is not served (its terms, and the setting that would allow it), or None when it is."""
+    terms = SOURCES[name].terms
+    if terms is None or terms.allowed(settings):
+        return None
+    return (
+        f"source {name!r} is a cross-check only: {terms.why}. If your plan's terms allow serving it, set "
+        f"{terms.setting} (docs/sources.md#{name}-a-cross-check-only)"
+    )
+
+
 def authoritative_source(currency: str) -> str | None:
     """The source that is the official word on `currency` (its central bank)."""
     return next((s.name for s in SOURCES.values() if currency in s.authoritative_for and s.fetches), None)

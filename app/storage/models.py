@@ -36,6 +36,9 @@ class RateSpan(SQLModel, table=True):
     observations: int = 1
     effective_date: date | None = None
     reported_change_pct: str | None = Field(default=None, sa_type=String(40))
+    # The next update the source announced when it last published this value (ExchangeRate-API's
+    # time_next_update_utc): the value is fresh until then (app.domain.freshness). None: no announcement.
+    next_update: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
     @property
     def published(self) -> Value:

@@ -218,6 +218,11 @@ def test_source_health_shows_successes_errors_and_flags(open_tab: OpenTab, site:
     ticker = rows.filter(has=page.locator("th .code", has_text=re.compile("^ticker$")))
     expect(ticker.locator("td").nth(0)).to_have_text(re.compile(r"just now|\d+ min ago"))
     expect(ticker.locator("td").nth(3)).to_have_text("none")  # no flags
+    # erapi is polled and compared, not served (ExchangeRate-API's open access terms): the row says so, and why.
+    erapi = rows.filter(has=page.locator("th .code", has_text=re.compile("^erapi$")))
+    expect(erapi.locator("th .badge")).to_have_text("cross-check only")
+    expect(erapi.locator("th .badge")).to_have_attribute("title", sources["erapi"]["not_served_because"])
+    expect(ticker.locator("th .badge")).to_have_count(0)
     never = [name for name, source in sources.items() if source["last_success"] is None]
     assert never, "the sample polls some sources only"
     row = rows.filter(has=page.locator("th .code", has_text=re.compile(f"^{never[0]}$")))

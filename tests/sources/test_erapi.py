@@ -18,6 +18,7 @@ from app.sources.base import ParseError
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SEEN = datetime(2024, 8, 19, 10, 0, tzinfo=UTC)
 RECORDED = (FIXTURES / "erapi_latest_usd_2024-08-19.json").read_bytes()
+NEXT_UPDATE = datetime(2024, 8, 20, 0, 6, 21, tzinfo=UTC)  # its time_next_update_utc
 
 
 def edited(**changes: Any) -> bytes:
@@ -47,10 +48,32 @@ def test_recorded_response_gives_the_five_tracked_currencies_as_published() -> N
         "TMT": "3.500532",
     }
     # USD (1) and AED (3.6725) are in `rates` too, but are not tracked currencies.
-    assert quotes[0] == Quote("KGS", "erapi", Value(Decimal("85.734152"), per_usd=True), SEEN, date(2024, 8, 19))
-    assert {(q.source, q.value.per_usd, q.observed_at, q.effective_date) for q in quotes} == {
-        ("erapi", True, SEEN, date(2024, 8, 19))
+    kgs = Value(Decimal("85.734152"), per_usd=True)
+    assert quotes[0] == Quote("KGS", "erapi", kgs, SEEN, date(2024, 8, 19), next_update=NEXT_UPDATE)
+    assert {(q.source, q.value.per_usd, q.observed_at, q.effective_date, q.next_update) for q in quotes} == {
+        ("erapi", True, SEEN, date(2024, 8, 19), NEXT_UPDATE)
     }
+
+
+def test_the_announced_next_update_is_kept() -> None:
+    """`time_next_update_*`: the value is fresh until then (app.domain.freshness); either stamp will do."""
+    assert {q.next_update for q in erapi.parse(edited(time_next_update_unix=None), SEEN)} == {NEXT_UPDATE}
+    assert {q.next_update for q in erapi.parse(edited(time_next_update_utc=None), SEEN)} == {NEXT_UPDATE}
+    unannounced = edited(time_next_update_unix=None, time_next_update_utc=None)
+    assert {q.next_update for q in erapi.parse(unannounced, SEEN)} == {None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"time_next_update_unix": 1724198781}, "time_next_update_unix and time_next_update_utc disagree"),
+        ({"time_next_update_utc": "tomorrow"}, "time_next_update_utc 'tomorrow' is not an RFC 822 date"),
+        ({"time_next_update_unix": "soon"}, "time_next_update_unix 'soon' is not a whole number of seconds"),
+    ],
+)
+def test_a_bad_announced_next_update_is_refused(changes: dict[str, Any], error: str) -> None:
+    with pytest.raises(ParseError, match=error):
+        erapi.parse(edited(**changes), SEEN)
 
 
 def test_digits_a_float_would_change_are_kept() -> None:

@@ -23,7 +23,7 @@ from app.api.params import (
     source_name,
 )
 from app.api.problems import INVALID_PARAMETER, Problem
-from app.api.schemas import NOT_MODIFIED, ErrorBody, RatesAt
+from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody, RatesAt
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.read.latest import rates_at
@@ -42,6 +42,7 @@ LONG_CACHE = 86_400
     response_model=RatesAt,
     summary="Every currency's rate in force at an instant (as /rates/latest would have answered then)",
     responses={
+        403: CROSS_CHECK_ONLY,
         304: NOT_MODIFIED,
         422: {"model": ErrorBody, "description": "A bad or future time, code, source or base"},
     },

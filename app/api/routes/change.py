@@ -28,7 +28,7 @@ from app.api.params import (
 )
 from app.api.problems import NO_DATA, Problem
 from app.api.query_schemas import Change, Changes
-from app.api.schemas import NOT_MODIFIED, ErrorBody
+from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.read.change import change_between
@@ -69,6 +69,7 @@ def _no_data(conn: Connection, pair: Pair, start: datetime, end: datetime) -> st
     summary="How much a currency moved over a period (24h, 7d, 30d, 90d, 1y) or between two times",
     description=SEMANTICS,
     responses={
+        403: CROSS_CHECK_ONLY,
         304: NOT_MODIFIED,
         404: {"model": ErrorBody, "description": "An unknown currency, or no data in the range"},
         422: {"model": ErrorBody, "description": "A bad period, time, base or source; start after end"},
@@ -104,7 +105,11 @@ def change(
     response_model=Changes,
     summary="How much every currency moved over a period or between two times",
     description=SEMANTICS + " A currency with no data in the range is left out.",
-    responses={304: NOT_MODIFIED, 422: {"model": ErrorBody, "description": "A bad period, time, code, base or source"}},
+    responses={
+        304: NOT_MODIFIED,
+        403: CROSS_CHECK_ONLY,
+        422: {"model": ErrorBody, "description": "A bad period, time, code, base or source"},
+    },
 )
 @in_database
 def changes(

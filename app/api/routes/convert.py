@@ -15,7 +15,7 @@ from app.api.deps import LatestDep, SettingsDep
 from app.api.params import AMOUNT_PATTERN, CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
 from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, Problem
 from app.api.query_schemas import Conversion
-from app.api.schemas import NOT_MODIFIED, ErrorBody
+from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
@@ -73,6 +73,7 @@ the exact published values, rounded half-even to {CROSS_DIGITS} significant digi
 known at or before `at` (default now) from its best source (or `source`); `sources` says which value each side
 used and whether it was stale then. `amount` must be a positive number no larger than 10^15.""",
     responses={
+        403: CROSS_CHECK_ONLY,
         304: NOT_MODIFIED,
         404: {"model": ErrorBody, "description": "No rate known at or before `at`"},
         422: {"model": ErrorBody, "description": "A bad code, amount, time or source"},

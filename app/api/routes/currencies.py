@@ -18,13 +18,15 @@ from app.core.settings import Settings
 from app.domain.quotes import CURRENCY_NAMES
 from app.read.query import data_version
 from app.read.series import stored_range
-from app.sources.registry import authoritative_source
+from app.sources.registry import authoritative_source, servable
 
 router = APIRouter(tags=["rates"])
 
 
 def _currency(conn: Connection, settings: Settings, code: str) -> dict[str, Any]:
-    ranges = {source: found for source in settings.sources if (found := stored_range(conn, code, source))}
+    # The data a client can ask for: a cross-check only source's is not (app.sources.registry.servable).
+    served = [source for source in settings.sources if servable(settings, source)]
+    ranges = {source: found for source in served if (found := stored_range(conn, code, source))}
     return {
         "code": code,
         "name": CURRENCY_NAMES[code],

@@ -23,6 +23,7 @@ from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
 from app.read.daily import MAX_DAYS, DayReader, attribution, day_rates, days_between
 from app.read.query import data_version
+from app.sources.registry import served_sources
 
 router = APIRouter(tags=["rates"])
 
@@ -110,7 +111,7 @@ def _choices(
     base_name = base_code(base, settings)
     codes = tuple(currency_list(currencies, settings, base_name, itself=True))
     asked = source_name(source, settings)
-    order = [asked] if asked is not None else [s for s in settings.source_priority if s in settings.sources]
+    order = [asked] if asked is not None else served_sources(settings)
     return base_name, codes, order
 
 

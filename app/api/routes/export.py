@@ -22,7 +22,7 @@ from app.api.params import (
     raw_zone,
     source_name,
 )
-from app.api.schemas import NOT_MODIFIED, ErrorBody
+from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.read.history import pairs_for
 from app.read.query import data_version
@@ -35,6 +35,7 @@ router = APIRouter(tags=["history"])
     summary="Rates as CSV, streamed: every currency (or some), raw spans or buckets",
     response_class=Response,
     responses={
+        403: CROSS_CHECK_ONLY,
         200: CSV_RESPONSE,
         304: NOT_MODIFIED,
         422: {"model": ErrorBody, "description": "A bad code, base, zone, time, interval or source; too many buckets"},

@@ -36,7 +36,7 @@ from app.domain.quotes import CURRENCY_NAMES
 from app.read.daily import DayReader, day_rates, days_between
 from app.read.query import data_version
 from app.read.series import stored_range
-from app.sources.registry import SOURCES
+from app.sources.registry import SOURCES, served_sources
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     304: NOT_MODIFIED,
@@ -70,7 +70,7 @@ def _amount(raw: str | None) -> Decimal:
 
 
 def _order(raw: str | None, settings: Settings) -> list[str]:
-    every = [s for s in settings.source_priority if s in settings.sources]
+    every = served_sources(settings)
     if raw is None or not raw.strip():
         return every
     asked = [part.strip().lower() for part in raw.split(",") if part.strip()]
@@ -282,7 +282,7 @@ def v2_rate(
 
 
 def _currency(conn: Connection, settings: Settings, code: str) -> dict[str, Any]:
-    providers = [name for name in settings.sources if code == USD or stored_range(conn, code, name) is not None]
+    providers = [name for name in served_sources(settings) if code == USD or stored_range(conn, code, name) is not None]
     return {"iso_code": code, "name": NAMES.get(code, code), "providers": providers}
 
 
@@ -329,7 +329,7 @@ def _provider(conn: Connection, settings: Settings, name: str) -> dict[str, Any]
 @in_database
 def v2_providers(request: Request, session: Session, settings: SettingsDep) -> Response:
     conn = session.connection()
-    names = [s for s in settings.source_priority if s in settings.sources]
+    names = served_sources(settings)
 
     def render() -> bytes:
         return dumps([_provider(conn, settings, name) for name in names])

@@ -34,7 +34,7 @@ from app.api.params import (
 )
 from app.api.problems import TOO_MANY_POINTS, Problem
 from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
-from app.api.schemas import NOT_MODIFIED, ErrorBody
+from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps
 from app.read.history import MAX_RAW_POINTS, Pair, check_raw_total, document, pair_for, pairs_for
@@ -72,6 +72,7 @@ def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
     response_model=RawHistory | BucketHistory,
     summary="A currency's rates over a range: the stored spans, or hourly/daily/weekly/monthly OHLC buckets",
     responses={
+        403: CROSS_CHECK_ONLY,
         200: {
             "description": "JSON (RawHistory for `interval=raw`, BucketHistory otherwise); with `format=csv`, "
             + CSV_DESCRIPTION,
@@ -129,6 +130,7 @@ def history(
     response_model=MultiHistory,
     summary="Several currencies' rates over a range in one answer: each series exactly as /rates/{currency}/history",
     responses={
+        403: CROSS_CHECK_ONLY,
         304: NOT_MODIFIED,
         422: {"model": ErrorBody, "description": "A bad code, base, zone, time or interval; too many points in all"},
     },

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.api.caching import etag_matches
 from app.api.params import BaseQuery, CurrenciesQuery, LatestSourceQuery, base_code, currency_list, source_name
-from app.api.schemas import ErrorBody, LatestResponse
+from app.api.schemas import CROSS_CHECK_ONLY, ErrorBody, LatestResponse
 from app.read.latest import LatestService, etag_of
 from app.read.query import Latest
 from app.sources import ticker
@@ -26,6 +26,7 @@ router = APIRouter(tags=["rates"])
     "API answers; `inverse` is the other way round. Each source's own digits are kept in whichever of the two it "
     "published. `currencies` may name the base itself, whose rate is 1.",
     responses={
+        403: CROSS_CHECK_ONLY,
         304: {"description": "Not modified: the If-None-Match header matches the current ETag"},
         422: {"model": ErrorBody, "description": "An unknown currency code, source or base"},
     },
@@ -55,6 +56,7 @@ async def rates_latest(
     "/rates/latest), and the change of that figure.",
     response_class=PlainTextResponse,
     responses={
+        403: CROSS_CHECK_ONLY,
         200: {
             "description": "text/plain: the rate rounded half-even to `decimals` places (never to zero: a smaller "
             "rate keeps its first significant digit) and the change of its last move in percent, two decimals",

@@ -32,6 +32,12 @@ class SourceOut(BaseModel):
     currencies: list[str] = Field(description="Configured currencies this source quotes")
     url: str | None = Field(description="What is fetched; `{date:...}` is filled with the publisher's date")
     interval_seconds: int
+    publishes: str = Field(
+        description="How long its values hold (the freshness rule): `daily` (an official rate, until the next"
+        " publication), `announced` (daily, fresh until the next update its response announces) or `intraday`"
+        " (while polls confirm it)",
+        examples=["daily"],
+    )
     last_attempt: datetime | None
     last_success: datetime | None
     last_error: str | None = Field(description="The latest failed or rejected poll's reason")
@@ -59,6 +65,13 @@ class SourceOut(BaseModel):
     flags_raised: int
     recent_flags: list[FlagOut]
     attribution: str | None = Field(description="Credit the source's terms require, to show with its numbers")
+    served: bool = Field(
+        description="Whether its values are served (answers, streams, exports). False for a source whose terms forbid"
+        " it: a cross-check only, still polled, stored and compared (spread and jump flags)"
+    )
+    not_served_because: str | None = Field(
+        description="Why it is a cross-check only, and the setting that declares a plan whose terms allow serving it"
+    )
 
 
 class SourcesOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 
 from app.api.params import CurrenciesQuery, LatestSourceQuery, currency_list, source_name
-from app.api.schemas import ErrorBody
+from app.api.schemas import CROSS_CHECK_ONLY, ErrorBody
 from app.api.stream import RETRY_MS, EventStream, StreamHub
 from app.core.settings import Settings
 
@@ -27,6 +27,7 @@ EXAMPLE = (
     response_class=EventStream,
     status_code=200,
     responses={
+        403: CROSS_CHECK_ONLY,
         200: {
             "description": "`text/event-stream`: a `rates` event whose data is the /rates/latest body, then one "
             "more each time that body changes (never for an unchanged one), and a `: keep-alive` comment "

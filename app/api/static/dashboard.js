@@ -166,6 +166,10 @@ function renderSources(now) {
     const name = el("th", { scope: "row" }, el("span", { class: "code", text: source.name }));
     name.append(el("span", { class: "sub", text: source.title }));
     if (!source.enabled) name.append(el("span", { class: "badge", text: "disabled" }));
+    // Polled and compared, never served: its terms forbid it (the title says why and which setting allows it).
+    if (source.enabled && !source.served) {
+      name.append(el("span", { class: "badge", title: source.not_served_because, text: "cross-check only" }));
+    }
     const success = source.last_success
       ? el("time", { datetime: source.last_success, title: utc(source.last_success, { seconds: true }), text: ago(source.last_success, now) })
       : "never";
