@@ -24,9 +24,8 @@ from sqlmodel import Session
 from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
-from app.api.params import base_code, currency_list
+from app.api.params import base_code, check_range, currency_list, parse_day
 from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, UNKNOWN_SOURCE, Problem
-from app.api.routes.daily import check_range, parse_day
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
