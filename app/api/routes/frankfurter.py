@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -42,8 +43,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No rate for the date or range asked"},
     422: {"model": ErrorBody, "description": "A bad date, code, amount or provider"},
 }
-v1 = APIRouter(prefix="/frankfurter/v1", tags=["frankfurter"], responses=ERRORS)
-v2 = APIRouter(prefix="/frankfurter/v2", tags=["frankfurter"], responses=ERRORS)
+
+
+def _operation_id(route: APIRoute) -> str:
+    """`frankfurter_` and the function's name (`frankfurter_v1_latest`): apart from the native `/v1` operations."""
+    return f"frankfurter_{route.name}"
+
+
+v1 = APIRouter(
+    prefix="/frankfurter/v1", tags=["frankfurter"], responses=ERRORS, generate_unique_id_function=_operation_id
+)
+v2 = APIRouter(
+    prefix="/frankfurter/v2", tags=["frankfurter"], responses=ERRORS, generate_unique_id_function=_operation_id
+)
 
 USD = "USD"
 NAMES = {USD: "United States Dollar", **CURRENCY_NAMES}
