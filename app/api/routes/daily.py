@@ -26,7 +26,7 @@ from app.api.params import (
     source_name,
     time_zone,
 )
-from app.api.schemas import NOT_MODIFIED, ErrorBody
+from app.api.schemas import NOT_MODIFIED, DailyRates, DayRates, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
@@ -109,7 +109,7 @@ def _days(
 @router.get(
     "/rates/on/{date}",
     summary="Every currency's rate for a date: the official fixing for it, or the last one carried into it",
-    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={**ERRORS, 200: {"model": DayRates, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 @in_database
 def on_date(
@@ -155,7 +155,7 @@ def on_date(
 @router.get(
     "/rates/daily",
     summary="Every currency's rate for each date of a range (the rate for a date, day by day)",
-    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={**ERRORS, 200: {"model": DailyRates, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 @in_database
 def daily(
