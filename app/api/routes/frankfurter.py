@@ -163,7 +163,7 @@ def v1_period(
     base_name, codes = _pick(settings, base, from_, symbols, to)
     size = _amount(amount)
     if ".." not in period:
-        return _v1_day(request, session, settings, parse_day("date", period, now.date()), base_name, codes, size, now)
+        return _v1_day(request, session, settings, parse_day("period", period, now.date()), base_name, codes, size, now)
     start_text, _, end_text = period.partition("..")
     first = parse_day("start", start_text, now.date())
     last = parse_day("end", end_text, now.date()) if end_text.strip() else now.date()
