@@ -1,11 +1,12 @@
-"""The OpenAPI document's operationIds are the route functions' names: part of the /v1 contract, since a generated
-client names its functions after them."""
+"""The OpenAPI document is a valid OpenAPI 3.1 document, and its operationIds are the route functions' names:
+part of the /v1 contract, since a generated client names its functions after them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from app.api.app import create_app
 from app.sources.registry import load_settings
@@ -53,6 +54,11 @@ def spec() -> dict[str, Any]:
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(method, path, op) for path, ops in spec["paths"].items() for method, op in ops.items()]
+
+
+def test_the_document_validates_against_openapi_3_1(spec: dict[str, Any]) -> None:
+    assert spec["openapi"].startswith("3.1.")
+    validate(spec, cls=OpenAPIV31SpecValidator)  # raises on the first error
 
 
 def test_every_operation_has_its_route_function_name_as_its_operation_id(spec: dict[str, Any]) -> None:
