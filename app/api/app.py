@@ -42,7 +42,7 @@ from app.api.routes import latest as rates
 from app.api.routes.web import install_pages
 from app.api.security import SecurityHeaders
 from app.api.stream import StreamHub
-from app.api.version import V1
+from app.api.version import V1, operation_id
 from app.core import logs, metrics
 from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
@@ -208,6 +208,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     errors.install(app)
     aliases.document(app)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Literal, cast
 
 from fastapi import Path, Query
@@ -25,6 +25,7 @@ from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
 from app.domain.steps import NEVER
+from app.read.daily import MAX_DAYS
 from app.sources.registry import not_served_because, served_sources
 
 DEFAULT_RANGE = timedelta(days=30)
@@ -355,3 +356,28 @@ def check_bucket_count(start: datetime, end: datetime, calendar: Calendar, serie
         "start",
         "end",
     )
+
+
+def parse_day(name: str, raw: str, today: date) -> date:
+    """A `YYYY-MM-DD` parameter, no later than tomorrow (a bank east of UTC may already have fixed it)."""
+    try:
+        day = date.fromisoformat(raw.strip())
+    except ValueError:
+        detail = f"parameter '{name}': {raw!r} is not a date; give YYYY-MM-DD, such as 2026-04-01"
+        raise Problem(INVALID_PARAMETER, detail, name) from None
+    if (day - today).days > 1:
+        detail = f"parameter '{name}': {day} is in the future; ask for a date up to {today}"
+        raise Problem(INVALID_PARAMETER, detail, name)
+    return day
+
+
+def check_range(first: date, last: date, start: str, end: str) -> None:
+    """A range of dates `start`..`end` (the parameters' names) that runs forwards and is not too long."""
+    if last < first:
+        detail = f"parameter '{end}': {last} is before {start} ({first}); give {end} on or after {start}"
+        raise Problem(CONFLICTING_PARAMETERS, detail, *dict.fromkeys((start, end)))
+    if (last - first).days + 1 > MAX_DAYS:
+        detail = (
+            f"parameters '{start}' and '{end}': {(last - first).days + 1} dates; ask for at most {MAX_DAYS} at once"
+        )
+        raise Problem(TOO_MANY_POINTS, detail, *dict.fromkeys((start, end)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,3 +105,55 @@ CROSS_CHECK_ONLY = {
 
 class RatesAt(LatestResponse):
     at: datetime = Field(description="The instant asked for")
+
+
+class DayLeg(BaseModel):
+    source: str
+    value: str = Field(description="The value as the source published it, every digit, in its own direction")
+    effective_date: date | None = Field(description="The date the source fixed it for")
+    carried_from: date | None = Field(description="The earlier date it was fixed for, when carried into this one")
+    stale: bool
+
+
+class DayRate(BaseModel):
+    currency: str = Field(examples=["KZT"])
+    pair: str = Field(examples=["USD/KZT"], description="Market notation: the base, then the currency")
+    rate: float = Field(
+        description="Units of the currency per one USD (or one unit of the base) for the date: exact when the source "
+        "published this direction, else one division at 15 significant digits; 1 for the base itself"
+    )
+    inverse: float = Field(description="USD (or the base) per one unit of the currency: the other way round")
+    source: str | None = Field(examples=["nbk"], description="The source of the rate (null for the base itself)")
+    effective_date: date | None = Field(description="The date the source fixed the rate for")
+    carried_from: date | None = Field(
+        description="Set when the source fixed nothing for the date (a weekend, a holiday, a late table): the earlier "
+        "date whose rate is carried into it"
+    )
+    stale: bool = Field(description="True when the rate is held past its source's rule (in another base: either leg)")
+    legs: dict[str, DayLeg] | None = Field(
+        None, description="In another base: each leg (the currency's and the base's) as its source published it"
+    )
+
+
+class DayRates(BaseModel):
+    date: dt.date = Field(description="The date asked for")
+    base: str = Field("USD", description="The currency every rate is per one unit of (base=; USD by default)")
+    rates: list[DayRate] = Field(description="A currency with nothing in force for the date is left out")
+    attribution: list[str] | None = Field(
+        None, description="Credits the sources' terms require; present only when such a source is shown"
+    )
+
+
+class DayOfRates(BaseModel):
+    date: dt.date
+    rates: list[DayRate] = Field(description="Empty when nothing was in force for the date")
+
+
+class DailyRates(BaseModel):
+    base: str = Field("USD", description="The currency every rate is per one unit of (base=; USD by default)")
+    start: date
+    end: date
+    days: list[DayOfRates] = Field(description="Every date from start to end, in order")
+    attribution: list[str] | None = Field(
+        None, description="Credits the sources' terms require; present only when such a source is shown"
+    )

@@ -1,7 +1,15 @@
 """The versioned prefix of the data endpoints: `/v1` is the stable contract (its shapes only ever grow), and the
 same endpoints answer identically without it. Operations (/health, /ready, /metrics, /admin) are never under it."""
 
+from fastapi.routing import APIRoute
+
 V1 = "/v1"
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's OpenAPI `operationId`: its route function's name (`rates_latest`, `on_date`), part of the /v1
+    contract, so that a generated client's function names stay put when a path or a parameter changes."""
+    return route.name
 
 
 def versioned(path: str, template: str) -> str:

@@ -15,13 +15,22 @@ from sqlmodel import Session
 from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
-from app.api.params import BaseQuery, CurrenciesQuery, SourceQuery, base_code, currency_list, source_name, time_zone
-from app.api.problems import CONFLICTING_PARAMETERS, INVALID_PARAMETER, TOO_MANY_POINTS, Problem
-from app.api.schemas import NOT_MODIFIED, ErrorBody
+from app.api.params import (
+    BaseQuery,
+    CurrenciesQuery,
+    SourceQuery,
+    base_code,
+    check_range,
+    currency_list,
+    parse_day,
+    source_name,
+    time_zone,
+)
+from app.api.schemas import NOT_MODIFIED, DailyRates, DayRates, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
-from app.read.daily import MAX_DAYS, DayReader, attribution, day_rates, days_between
+from app.read.daily import DayReader, attribution, day_rates, days_between
 from app.read.query import data_version
 from app.sources.registry import served_sources
 
@@ -54,31 +63,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     304: NOT_MODIFIED,
     422: {"model": ErrorBody, "description": "A bad date, code, source, base or zone"},
 }
-
-
-def parse_day(name: str, raw: str, today: date) -> date:
-    """A `YYYY-MM-DD` parameter, no later than tomorrow (a bank east of UTC may already have fixed it)."""
-    try:
-        day = date.fromisoformat(raw.strip())
-    except ValueError:
-        detail = f"parameter '{name}': {raw!r} is not a date; give YYYY-MM-DD, such as 2026-04-01"
-        raise Problem(INVALID_PARAMETER, detail, name) from None
-    if (day - today).days > 1:
-        detail = f"parameter '{name}': {day} is in the future; ask for a date up to {today}"
-        raise Problem(INVALID_PARAMETER, detail, name)
-    return day
-
-
-def check_range(first: date, last: date, start: str, end: str) -> None:
-    """A range of dates `start`..`end` (the parameters' names) that runs forwards and is not too long."""
-    if last < first:
-        detail = f"parameter '{end}': {last} is before {start} ({first}); give {end} on or after {start}"
-        raise Problem(CONFLICTING_PARAMETERS, detail, *dict.fromkeys((start, end)))
-    if (last - first).days + 1 > MAX_DAYS:
-        detail = (
-            f"parameters '{start}' and '{end}': {(last - first).days + 1} dates; ask for at most {MAX_DAYS} at once"
-        )
-        raise Problem(TOO_MANY_POINTS, detail, *dict.fromkeys((start, end)))
 
 
 def _optional_zone(raw: str | None) -> tzinfo | None:
@@ -126,7 +110,7 @@ def _days(
 @router.get(
     "/rates/on/{date}",
     summary="Every currency's rate for a date: the official fixing for it, or the last one carried into it",
-    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={**ERRORS, 200: {"model": DayRates, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 @in_database
 def on_date(
@@ -172,7 +156,7 @@ def on_date(
 @router.get(
     "/rates/daily",
     summary="Every currency's rate for each date of a range (the rate for a date, day by day)",
-    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={**ERRORS, 200: {"model": DailyRates, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 @in_database
 def daily(

@@ -18,15 +18,15 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
-from app.api.params import base_code, currency_list
+from app.api.params import base_code, check_range, currency_list, parse_day
 from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, UNKNOWN_SOURCE, Problem
-from app.api.routes.daily import check_range, parse_day
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
@@ -43,8 +43,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No rate for the date or range asked"},
     422: {"model": ErrorBody, "description": "A bad date, code, amount or provider"},
 }
-v1 = APIRouter(prefix="/frankfurter/v1", tags=["frankfurter"], responses=ERRORS)
-v2 = APIRouter(prefix="/frankfurter/v2", tags=["frankfurter"], responses=ERRORS)
+
+
+def _operation_id(route: APIRoute) -> str:
+    """`frankfurter_` and the function's name (`frankfurter_v1_latest`): apart from the native `/v1` operations."""
+    return f"frankfurter_{route.name}"
+
+
+v1 = APIRouter(
+    prefix="/frankfurter/v1", tags=["frankfurter"], responses=ERRORS, generate_unique_id_function=_operation_id
+)
+v2 = APIRouter(
+    prefix="/frankfurter/v2", tags=["frankfurter"], responses=ERRORS, generate_unique_id_function=_operation_id
+)
 
 USD = "USD"
 NAMES = {USD: "United States Dollar", **CURRENCY_NAMES}
