@@ -223,8 +223,10 @@ class Changes(BaseModel):
 class ConversionLeg(BaseModel):
     source: str
     rate: float = Field(description="The value used: units of this currency per one USD")
-    since: datetime = Field(description="When that value was first seen")
-    last_seen: datetime
+    since: datetime = Field(description="When that value's current unbroken run began")
+    last_seen: datetime = Field(
+        description="Its last sighting at or before `at` (the start of the last successful poll of its source then)"
+    )
     stale: bool = Field(description="The value was not fresh at `at` by its source's freshness rule")
 
 
@@ -238,13 +240,13 @@ class Conversion(BaseModel):
                 "amount": 250,
                 "rate": 87.3362445414847,
                 "result": 21834.0611353712,
-                "at": "2026-04-01T06:00:00Z",
+                "at": "2026-04-01T06:10:00Z",
                 "sources": {
                     "KGS": {
                         "source": "ticker",
                         "rate": 87.3362445414847,
                         "since": "2026-04-01T00:00:00Z",
-                        "last_seen": "2026-04-01T11:45:00Z",
+                        "last_seen": "2026-04-01T06:00:00Z",
                         "stale": False,
                     },
                 },
