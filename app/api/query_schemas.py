@@ -180,10 +180,10 @@ class Change(BaseModel):
     source: str | None = Field(description=SOURCE)
     base: str | None = Field(None, description=BASE)
     base_source: str | None = Field(None, description=BASE_SOURCE)
-    start_at: datetime = Field(description="`start`, or when the first value came if nothing is known before it")
-    start_rate: float = Field(description="The last value known at start_at (" + RATE + ")")
-    end_at: datetime
-    end_rate: float = Field(description="The last value known at end_at")
+    start_at: datetime = Field(description="`start`, or when a value first came into force if none was in force then")
+    start_rate: float = Field(description="The value in force at start_at, as /rates/at has it (" + RATE + ")")
+    end_at: datetime = Field(description="`end`, or the last instant a value was in force if none was then")
+    end_rate: float = Field(description="The value in force at end_at")
     change: float = Field(
         description="end_rate - start_rate: positive when the currency weakened against the base (more of it per one "
         "unit of the base)"
