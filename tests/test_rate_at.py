@@ -18,6 +18,7 @@ from sqlalchemy import Engine, insert
 
 from app.core.clock import utcnow
 from app.core.jsonenc import iso
+from app.read.inforce import last_poll
 from app.storage.models import PollLog
 from tests.series import day, serve, span
 from tests.support import at
@@ -107,3 +108,17 @@ def test_without_a_source_each_endpoint_takes_the_best_source_as_of_the_instant(
         assert [(c["source"], c["change"]) for c in changes] == [("erapi", Decimal("5"))]
         named = client.get("/convert", params={**params, "source": "nbk"})
         assert named.status_code == 404  # a source named is that source: it had nothing then
+
+
+def test_the_last_poll_is_found_by_the_poll_logs_index(engine: Engine) -> None:
+    """One walk back along (source, started_at), never a scan of the poll log nor a sort."""
+    statement = last_poll("nbk", at("2026-04-01T19:00"), at("2026-04-02T12:00"))
+    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.begin() as conn:  # one transaction: SET LOCAL ends with it
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+            assert "USING INDEX ix_poll_log_source_started" in plan and "TEMP B-TREE" not in plan, plan
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a handful of rows: make the planner show its way
+            plan = " ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+            assert "ix_poll_log_source_started" in plan and "Sort" not in plan, plan

@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Select, Table, select
 
 from app.core.settings import Settings
 from app.domain.freshness import Seen, State
@@ -65,6 +66,19 @@ def choose(settings: Settings, found: Sequence[tuple[str, Seen]], at: datetime) 
     return None
 
 
+def last_poll(source: str, lower: datetime, upper: datetime) -> Select[Any]:
+    """When the last successful poll of `source` in [lower, upper] began: one walk back along the poll log's index
+    on (source, started_at), from `upper`."""
+    polls = POLLS.c
+    return (
+        select(polls.started_at)
+        .where(polls.source == source, polls.started_at >= lower, polls.started_at <= upper)
+        .where(polls.outcome.in_(_SUCCEEDED))
+        .order_by(polls.started_at.desc())
+        .limit(1)
+    )
+
+
 def last_sighting(
     conn: Connection, source: str, first_seen: datetime, last_seen: datetime, at: datetime, interval: timedelta
 ) -> datetime:
@@ -77,15 +91,7 @@ def last_sighting(
     loaded by backfill or import), the poll log cannot tell, and `at` itself is answered."""
     if last_seen <= at:
         return last_seen
-    polls = POLLS.c
-    statement = (
-        select(polls.started_at)
-        .where(polls.source == source, polls.started_at >= first_seen - interval, polls.started_at <= at)
-        .where(polls.outcome.in_(_SUCCEEDED))
-        .order_by(polls.started_at.desc())
-        .limit(1)
-    )
-    found: datetime | None = conn.execute(statement).scalar()
+    found: datetime | None = conn.execute(last_poll(source, first_seen - interval, at)).scalar()
     if found is None:
         return at
     return max(found, first_seen)
