@@ -1,6 +1,7 @@
 """The rate at an instant T: which value of which source is in force for a currency at T, and as what.
 
-One rule, used by /rates/at, /convert, the change windows and the date view:
+One rule, used by /rates/at, /convert?at= and both ends of the change windows (the date view, app.read.daily, asks
+the same freshness rule at the end of a date in the zone defined here):
 
 - The value of a source at T is its last span begun at or before T, if the freshness rule of the source
   (app.domain.freshness, `Cadence.state`) says it is in force then (fresh, or stale but still held); a value past
@@ -12,6 +13,8 @@ One rule, used by /rates/at, /convert, the change windows and the date view:
   `last_seen` is the last sighting at or before T. A span stores only its first and last sightings; in between, a
   value was last seen at the last successful poll of its source at or before T (the poll log, by the index on
   (source, started_at)); where the poll log has no such poll (history loaded by backfill or import), T itself.
+  Two limits, as the poll log stores polls and not sightings: a poll's start precedes the stamp of what it saw by
+  the time its fetch took, and a `partial` poll counts although it may have refused this very currency.
   `since` (first_seen) is the start of the value's current unbroken run.
 """
 
