@@ -44,10 +44,17 @@ def test_a_window_that_starts_before_the_first_span_starts_at_the_first_value(cl
     assert body["change_pct"] == 28
 
 
-def test_the_last_known_value_counts_even_after_a_gap(client: TestClient) -> None:
-    """04:00 falls in the gap: the change is measured from S3, the last value known then."""
+def test_a_window_starting_or_ending_in_a_gap_is_measured_while_a_value_is_in_force(client: TestClient) -> None:
+    """04:00 falls in the gap (S3 lapsed at 03:40): nothing is in force, so the window starts when S4 comes, at 05:15,
+    as /rates/at would answer; ending in the gap, it ends at 03:40, the last instant S3 held."""
     body = client.get("/rates/KZT/change", params={"start": "2026-01-01T04:00", "end": "2026-01-01T06:00"}).json()
-    assert (body["start_at"], body["start_rate"], body["end_rate"]) == ("2026-01-01T04:00:00Z", 250, 800)
+    assert (body["start_at"], body["start_rate"]) == ("2026-01-01T05:15:00Z", 800)
+    assert (body["end_at"], body["end_rate"], body["change"]) == ("2026-01-01T06:00:00Z", 800, 0)
+    ended = client.get("/rates/KZT/change", params={"start": "2026-01-01T01:00", "end": "2026-01-01T05:00"}).json()
+    assert (ended["start_at"], ended["start_rate"]) == ("2026-01-01T01:00:00Z", 500)
+    assert (ended["end_at"], ended["end_rate"], ended["change_pct"]) == ("2026-01-01T03:40:00Z", 250, -50)
+    nothing = client.get("/rates/KZT/change", params={"start": "2026-01-01T04:00", "end": "2026-01-01T05:00"})
+    assert nothing.status_code == 404  # no value in force at any instant of the window
 
 
 def test_no_data_in_the_range_is_a_404_that_says_where_the_data_is(client: TestClient) -> None:
@@ -73,11 +80,20 @@ def test_periods_end_now(engine: Engine, database_url: str) -> None:
     with serve(engine, database_url, rows) as client:
         day = client.get("/rates/KGS/change", params={"period": "24h"}).json()
         default = client.get("/rates/KGS/change").json()
+        week = client.get("/rates/KGS/change", params={"period": "7d"}).json()  # som per dollar: 1/0.011 to 1/0.01122
         year = client.get("/rates/KGS/change", params={"period": "1y"}).json()
         changes = client.get("/rates/changes", params={"period": "24h"}).json()
         ending = client.get("/rates/KGS/change", params={"period": "24h", "end": iso(now - timedelta(hours=2))})
     # som per dollar: 1/0.011 and 1/0.01122 at 15 digits; the percentage from the exact values
-    assert (day["start_rate"], day["end_rate"], day["change"], day["change_pct"]) == (
+    # 0.011 lapsed two days ago: the last 24 hours begin when 0.01122 came, an hour ago, and it has not moved since
+    assert (day["start_at"], day["start_rate"], day["end_rate"], day["change"]) == (
+        iso(now - timedelta(hours=1)),
+        89.126559714795,
+        89.126559714795,
+        0,
+    )
+    assert (week["start_at"], week["start_rate"], week["end_rate"], week["change"], week["change_pct"]) == (
+        iso(now - timedelta(days=3)),
         90.9090909090909,
         89.126559714795,
         -1.7825311942959,
@@ -88,7 +104,7 @@ def test_periods_end_now(engine: Engine, database_url: str) -> None:
     assert changes["period"] == "24h"
     assert [c["currency"] for c in changes["changes"]] == ["KGS"]  # KZT has no data in the last 24 hours
     assert (changes["changes"][0]["start_rate"], changes["changes"][0]["end_rate"]) == (
-        90.9090909090909,
+        89.126559714795,
         89.126559714795,
     )
     assert ending.status_code == 404  # nothing from 26 h to 2 h ago

@@ -45,14 +45,14 @@ def test_kzt_to_uzs_through_usd_is_exact_to_15_digits(client: TestClient) -> Non
             "source": "erapi",
             "rate": Decimal("512.34"),  # each leg per one USD, as published
             "since": "2026-01-02T00:00:00Z",
-            "last_seen": "2026-01-02T12:00:00Z",
+            "last_seen": "2026-01-02T06:00:00Z",  # no poll is logged for these spans: the instant itself
             "stale": False,
         },
         "UZS": {
             "source": "cbu",
             "rate": Decimal("12345.67"),
             "since": "2026-01-02T00:00:00Z",
-            "last_seen": "2026-01-02T12:00:00Z",
+            "last_seen": "2026-01-02T06:00:00Z",  # no poll is logged for these spans: the instant itself
             "stale": False,
         },
     }
@@ -61,8 +61,14 @@ def test_kzt_to_uzs_through_usd_is_exact_to_15_digits(client: TestClient) -> Non
 def test_the_value_known_at_the_time_is_used(client: TestClient) -> None:
     body = client.get("/convert", params={"from": "kzt", "to": "uzs", "amount": "2", "at": "2026-01-01T02:00"}).json()
     assert (body["rate"], body["result"]) == (50, 100)  # 12500 / 250 (S3)
-    gap = client.get("/convert", params={"from": "KZT", "to": "UZS", "amount": "1", "at": "2026-01-01T04:00"}).json()
-    assert gap["rate"] == 50 and gap["sources"]["KZT"]["stale"] is True  # S3 lapsed at 03:40 but is the last known
+    # S3 lapsed at 03:40 (last seen 03:10, gap 30 minutes): at 04:00 no tenge rate is in force, as /rates/at says
+    gap = client.get("/convert", params={"from": "KZT", "to": "UZS", "amount": "1", "at": "2026-01-01T04:00"})
+    assert gap.status_code == 404
+    assert detail_of(gap, "no-data") == (
+        "no KZT rate from erapi in force at 2026-01-01T04:00:00Z; its last value was seen at 2026-01-01T03:10:00Z"
+    )
+    held = client.get("/convert", params={"from": "KZT", "to": "UZS", "amount": "1", "at": "2026-01-01T03:40"}).json()
+    assert (held["rate"], held["sources"]["KZT"]["stale"]) == (50, True)  # the last instant S3 holds: stale
 
 
 def test_usd_on_either_side(client: TestClient) -> None:
@@ -82,11 +88,11 @@ def test_usd_on_either_side(client: TestClient) -> None:
     assert (same["rate"], same["result"], same["sources"]) == (1, 5, {})
 
 
-def test_no_rate_at_or_before_the_time_is_a_404(client: TestClient) -> None:
+def test_no_rate_in_force_at_the_time_is_a_404(client: TestClient) -> None:
     response = client.get("/convert", params={"from": "KZT", "to": "UZS", "amount": "1", "at": "2025-01-01"})
     assert response.status_code == 404
     assert detail_of(response, "no-data") == (
-        "no KZT rate from erapi at or before 2025-01-01T00:00:00Z; its first value is from 2025-12-30T12:00:00Z"
+        "no KZT rate from erapi in force at 2025-01-01T00:00:00Z; its first value is from 2025-12-30T12:00:00Z"
     )
     none = client.get("/convert", params={"from": "TJS", "to": "USD", "amount": "1"})
     assert none.status_code == 404 and detail_of(none, "no-data") == "no data for TJS yet"

@@ -93,7 +93,7 @@ def test_default_ranges_end_now(engine: Engine, database_url: str) -> None:
         assert answer["points"][-1]["t"] == "2026-02-23T12:00:00Z"  # the last bucket is the one holding "now"
         assert any(p["open"] is not None for p in answer["points"])
         change = c.get("/rates/KZT/change").json()  # the last 24 hours
-        assert change["end_at"] == "2026-02-23T12:30:00Z"
+        assert change["end_at"] == "2026-02-23T10:15:00Z"  # the value lapsed then (unseen for its max gap)
 
         clock.move_to(SEEN + timedelta(days=40))  # past the default 30 days: the poll is out of range
         later = c.get(history).json()

@@ -25,9 +25,8 @@ from app.api.app import create_app
 from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import Calendar, Interval
-from app.domain.cross import Cross, cross
+from app.domain.cross import cross
 from app.domain.steps import Span
-from app.domain.values import USD as USD_VALUE
 from app.domain.values import Value
 from app.read import export
 from app.read.history import stamp
@@ -155,13 +154,16 @@ def test_rates_at_an_instant_and_conversions_leave_out_or_refuse_a_missing_leg(a
     later = april.get("/convert", params={"from": "TJS", "to": "KZT", "amount": "1", "at": "2026-04-01T12:00"})
     assert later.status_code == 404
     assert later.json()["detail"] == (
-        "no TJS rate from ticker at or before 2026-04-01T12:00:00Z; its first value is from 2026-04-03T00:00:00Z"
+        "no TJS rate from ticker in force at 2026-04-01T12:00:00Z; its first value is from 2026-04-03T00:00:00Z"
     )
     none = april.get("/convert", params={"from": "KZT", "to": "TMT", "amount": "1", "at": "2026-04-01T12:00"})
     assert (none.status_code, detail_of(none, "no-data")) == (404, "no data for TMT yet")
-    # The last value known counts, however old (KGS was last seen two days before): marked stale
-    old = body(april.get("/convert", params={"from": "KGS", "to": "KZT", "amount": "1", "at": "2026-04-01T12:00"}))
-    assert (old["rate"], old["sources"]["KGS"]["stale"]) == (Decimal("5.4397805"), True)
+    # A value past its hold is no rate (KGS was last seen two days before): as /rates/at leaves it out
+    old = april.get("/convert", params={"from": "KGS", "to": "KZT", "amount": "1", "at": "2026-04-01T12:00"})
+    assert old.status_code == 404
+    assert detail_of(old, "no-data") == (
+        "no KGS rate from ticker in force at 2026-04-01T12:00:00Z; its last value was seen at 2026-03-30T06:00:00Z"
+    )
 
 
 # A leg last seen just before the range still holds into it: KGS last seen at 00:50 holds until 01:05 (the
@@ -330,31 +332,28 @@ class Reference:
                           "average": e.average, "inverse": e.close_inverse})  # fmt: skip
         return found
 
-    def change(self, code: str) -> tuple[datetime, Decimal, Decimal] | None:
-        """(start_at, start_rate, end_rate): each end the legs' last values known then, from when both are."""
+    def change(self, code: str) -> tuple[datetime, Decimal, datetime, Decimal] | None:
+        """(start_at, start_rate, end_at, end_rate): each end the legs' values in force then (the rule of /rates/at),
+        from the first instant both are in force to the last."""
         legs = self.legs(code)
         if isinstance(legs, str):
             return None
-        d, known = self.d, []
+        d, firsts, lasts = self.d, [], []
         for found in legs:
             if found is None:
                 continue
-            if not any(s.first_seen <= d.end and s.last_seen >= d.start for s in found.spans):
+            later = [s.first_seen for s in found.spans if d.start < s.first_seen <= d.end]
+            if found.held(d.start) is None and not later:
                 return None
-            begun = found.known(d.start)
-            known.append(
-                d.start if begun is not None else min(s.first_seen for s in found.spans if s.first_seen > d.start)
-            )
-        start_at = max(known, default=d.start)
-        if start_at > d.end:
+            firsts.append(d.start if found.held(d.start) is not None else min(later))
+            ending = found.known(d.end)
+            assert ending is not None  # a span begins in the range at the latest
+            lasts.append(d.end if found.held(d.end) is not None else ending.last_seen + found.hold)
+        start_at, end_at = max(firsts, default=d.start), min(lasts, default=d.end)
+        first, last = CrossSeries(*legs).at(start_at), CrossSeries(*legs).at(end_at)
+        if start_at > end_at or first is None or last is None:
             return None
-        return start_at, self.known_rate(legs, start_at), self.known_rate(legs, d.end)
-
-    @staticmethod
-    def known_rate(legs: tuple[RefSeries | None, RefSeries | None], moment: datetime) -> Decimal:
-        quote, base = (leg.known(moment) if leg is not None else None for leg in legs)
-        values = [span.value if span is not None else USD_VALUE for span in (quote, base)]
-        return values[0].per_base if legs[1] is None else Cross(values[0], values[1]).per_base
+        return start_at, first.per_base, end_at, last.per_base
 
     def at(self, moment: datetime) -> list[tuple[str, Decimal]]:
         found = []
@@ -418,7 +417,9 @@ def _check_changes(client: TestClient, d: Drawn, ref: Reference) -> None:
             assert response.status_code == 404, response.text
             continue
         moved = body(response)
-        assert (moved["start_at"], moved["start_rate"], moved["end_rate"]) == (iso(expected[0]), *expected[1:])
+        start_at, start_rate, end_at, end_rate = expected
+        assert (moved["start_at"], moved["start_rate"]) == (iso(start_at), start_rate)
+        assert (moved["end_at"], moved["end_rate"]) == (iso(end_at), end_rate)
         listed.append(code)
     changes = body(client.get("/rates/changes", params={**params, "currencies": ",".join(d.quotes())}))
     assert [c["currency"] for c in changes["changes"]] == listed
@@ -432,9 +433,9 @@ def _check_at_and_convert(client: TestClient, d: Drawn, ref: Reference) -> None:
         response = client.get("/convert", params={"from": code, "to": d.base, "amount": "1000", "at": iso(d.start),
                                                   **extra})  # fmt: skip
         values: list[Value | None] = []
-        for side in (code, d.base):  # each side in turn: the first without a value known then is the 404
+        for side in (code, d.base):  # each side in turn: the first without a value in force then is the 404
             found = ref.series(side)
-            span = found.known(d.start) if isinstance(found, RefSeries) else None
+            span = found.held(d.start) if isinstance(found, RefSeries) else None
             if found == MISSING:
                 assert (response.status_code, detail_of(response, "no-data")) == (404, f"no data for {side} yet")
                 break

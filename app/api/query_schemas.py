@@ -180,10 +180,10 @@ class Change(BaseModel):
     source: str | None = Field(description=SOURCE)
     base: str | None = Field(None, description=BASE)
     base_source: str | None = Field(None, description=BASE_SOURCE)
-    start_at: datetime = Field(description="`start`, or when the first value came if nothing is known before it")
-    start_rate: float = Field(description="The last value known at start_at (" + RATE + ")")
-    end_at: datetime
-    end_rate: float = Field(description="The last value known at end_at")
+    start_at: datetime = Field(description="`start`, or when a value first came into force if none was in force then")
+    start_rate: float = Field(description="The value in force at start_at, as /rates/at has it (" + RATE + ")")
+    end_at: datetime = Field(description="`end`, or the last instant a value was in force if none was then")
+    end_rate: float = Field(description="The value in force at end_at")
     change: float = Field(
         description="end_rate - start_rate: positive when the currency weakened against the base (more of it per one "
         "unit of the base)"
@@ -223,8 +223,10 @@ class Changes(BaseModel):
 class ConversionLeg(BaseModel):
     source: str
     rate: float = Field(description="The value used: units of this currency per one USD")
-    since: datetime = Field(description="When that value was first seen")
-    last_seen: datetime
+    since: datetime = Field(description="When that value's current unbroken run began")
+    last_seen: datetime = Field(
+        description="Its last sighting at or before `at` (the start of the last successful poll of its source then)"
+    )
     stale: bool = Field(description="The value was not fresh at `at` by its source's freshness rule")
 
 
@@ -238,13 +240,13 @@ class Conversion(BaseModel):
                 "amount": 250,
                 "rate": 87.3362445414847,
                 "result": 21834.0611353712,
-                "at": "2026-04-01T06:00:00Z",
+                "at": "2026-04-01T06:10:00Z",
                 "sources": {
                     "KGS": {
                         "source": "ticker",
                         "rate": 87.3362445414847,
                         "since": "2026-04-01T00:00:00Z",
-                        "last_seen": "2026-04-01T11:45:00Z",
+                        "last_seen": "2026-04-01T06:00:00Z",
                         "stale": False,
                     },
                 },

@@ -34,8 +34,13 @@ class LatestRate(BaseModel):
     source: str | None = Field(
         examples=["ticker"], description="The source of the currency's rate (null for USD, and for the base itself)"
     )
-    since: datetime | None = Field(description="When the current value was first seen (null for the base itself)")
-    last_seen: datetime | None = Field(description="When it was last seen (null for the base itself)")
+    since: datetime | None = Field(
+        description="When the current value's unbroken run began: its first sighting since a gap or a different "
+        "value (null for the base itself)"
+    )
+    last_seen: datetime | None = Field(
+        description="Its last sighting (at a past instant: the last at or before it); null for the base itself"
+    )
     effective_date: date | None = Field(description="The date the source says the rate takes effect")
     previous_rate: float | None = Field(description="The rate before its last move: the last different value")
     change_pct: float | None = Field(

@@ -1,9 +1,10 @@
 """How much a rate moved between two instants, on `rate` (units of the currency per one of the base, as every
 answer writes it): a weakening currency rises (more of it buys one dollar).
 
-Each end takes the last value known at or before its instant (a step function with no lapse: the question is
-"what was the rate then", and a source that paused still had one). When nothing is known before `start`, the
-first value after it is used and `start_at` says when it came. A range no span overlaps has no change.
+Each end is the value in force at its instant by the one rule of /rates/at (app.read.inforce): a value past its
+source's hold is no rate at all. When nothing is in force at `start`, the window starts when a value first comes
+into force in it (`start_at` says when); when nothing is in force at `end`, it ends at the last instant one was
+(`end_at` says when). A window in which the legs are never in force together has no change.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.core.numbers import plain
+from app.core.settings import Settings
 from app.domain.cross import Cross
 from app.domain.values import USD, Value, percent_change
 from app.read.history import Pair
-from app.read.series import Series, first_span_after, overlaps, span_at
+from app.read.inforce import lapse_before, state_at
+from app.read.series import Series, first_span_after, span_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,38 +57,49 @@ class Change:
         }
 
 
-def _known(conn: Connection, leg: Series, start: datetime, end: datetime) -> datetime | None:
-    """When `leg` is first known in [start, end]: at `start` if a value was known then, else when its first value
-    came; None when no span of it overlaps the range."""
-    if not overlaps(conn, leg.currency, leg.source, start, end):
+def _in_force_within(
+    conn: Connection, settings: Settings, leg: Series, start: datetime, end: datetime
+) -> tuple[datetime, datetime] | None:
+    """The first and the last instant of [start, end] at which `leg` has a value in force; None when it has none."""
+    opening = span_at(conn, leg.currency, leg.source, start)
+    if opening is not None and state_at(settings, leg.source, opening, start).in_force:
+        first = start
+    else:
+        later = first_span_after(conn, leg.currency, leg.source, start)
+        if later is None or later.first_seen > end:
+            return None
+        first = later.first_seen
+    closing = lapse_before(conn, settings, leg.currency, leg.source, end)
+    if closing is None or closing[0] < first:
         return None
-    if span_at(conn, leg.currency, leg.source, start) is not None:
-        return start
-    first = first_span_after(conn, leg.currency, leg.source, start)
-    assert first is not None  # a span overlaps the range and none begins before it
-    return first.first_seen
+    return first, closing[0]
 
 
-def _level(conn: Connection, pair: Pair, moment: datetime) -> Value | Cross:
-    """The level of the pair known at `moment` (each leg's last value at or before it)."""
+def _level(conn: Connection, settings: Settings, pair: Pair, moment: datetime) -> Value | Cross | None:
+    """The level of the pair at `moment` from each leg's value in force then; None when a leg has none."""
     values = []
     for leg in (pair.quote, pair.base):
         if leg is None:
             values.append(USD)
             continue
         span = span_at(conn, leg.currency, leg.source, moment)
-        assert span is not None  # known from _known's instant on
+        if span is None or not state_at(settings, leg.source, span, moment).in_force:
+            return None
         values.append(span.value)
     quote, base = values
     return quote if pair.base is None else Cross(quote, base)
 
 
-def change_between(conn: Connection, pair: Pair, start: datetime, end: datetime) -> Change | None:
-    """The change over [start, end], or None when a leg has no span overlapping it (or the legs never meet in it)."""
-    known = [_known(conn, leg, start, end) for leg in (pair.quote, pair.base) if leg is not None]
-    if any(moment is None for moment in known):
+def change_between(conn: Connection, settings: Settings, pair: Pair, start: datetime, end: datetime) -> Change | None:
+    """The change over [start, end], or None when a leg has nothing in force in it (or the legs never are at once)."""
+    windows = [_in_force_within(conn, settings, leg, start, end) for leg in (pair.quote, pair.base) if leg]
+    if any(window is None for window in windows):
         return None
-    start_at = max((moment for moment in known if moment is not None), default=start)
-    if start_at > end:
+    start_at = max((window[0] for window in windows if window is not None), default=start)
+    end_at = min((window[1] for window in windows if window is not None), default=end)
+    if start_at > end_at:
         return None
-    return Change(pair, start_at, _level(conn, pair, start_at), end, _level(conn, pair, end))
+    first, last = _level(conn, settings, pair, start_at), _level(conn, settings, pair, end_at)
+    if first is None or last is None:
+        return None
+    return Change(pair, start_at, first, end_at, last)

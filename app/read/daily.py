@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from app.domain.cross import cross
 from app.domain.freshness import Publication, State
 from app.domain.steps import Span
 from app.domain.values import Value
+from app.read.inforce import own_zone
 from app.read.series import span_at, spans_between, stored_range
 from app.sources.registry import SOURCES, cadence
 
@@ -51,11 +52,6 @@ def day_end(day: date, zone: tzinfo, now: datetime) -> datetime:
     """The last instant of `day` in `zone` (UTC), or now while the day is not over."""
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC) - timedelta(microseconds=1)
     return min(end, now)
-
-
-def own_zone(source: str) -> tzinfo:
-    """The publisher's zone: none of the region's observes daylight saving time."""
-    return timezone(timedelta(hours=SOURCES[source].utc_offset_hours))
 
 
 class DayReader:

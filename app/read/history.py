@@ -20,6 +20,7 @@ from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
 from app.domain.steps import NEVER, Level, Piece, Span, cross_pieces
+from app.read.inforce import in_force
 from app.read.latest import USD, LatestService
 from app.read.series import Series, TooMuchWork, count_between, has_spans, leg_page, series_buckets, spans_between
 from app.sources.registry import cadence, served_sources
@@ -45,9 +46,18 @@ def default_source(conn: Connection, latest: LatestService, settings: Settings, 
     return next((source for source in served_sources(settings) if has_spans(conn, currency, source)), None)
 
 
-def series_for(conn: Connection, latest: LatestService, settings: Settings, currency: str, asked: str | None) -> Series:
-    """The series of `currency` from the source asked for, or the default one (NoData when it has none)."""
-    found = asked or default_source(conn, latest, settings, currency)
+def series_for(
+    conn: Connection,
+    latest: LatestService,
+    settings: Settings,
+    currency: str,
+    asked: str | None,
+    at: datetime | None = None,
+) -> Series:
+    """The series of `currency` from the source asked for, or (`at`) the best source as of `at` by the one rule
+    (app.read.inforce), or the default one (NoData when it has none)."""
+    held = in_force(conn, settings, currency, at) if asked is None and at is not None else None
+    found = asked or (held.source if held is not None else None) or default_source(conn, latest, settings, currency)
     if found is None:
         raise NoData(f"no data for {currency} yet")
     return Series(currency, found, cadence(settings, found).hold)
@@ -63,18 +73,31 @@ def stamp(moment: datetime, zone: tzinfo) -> str:
 
 
 def pair_for(
-    conn: Connection, latest: LatestService, settings: Settings, currency: str, base: str, asked: str | None
+    conn: Connection,
+    latest: LatestService,
+    settings: Settings,
+    currency: str,
+    base: str,
+    asked: str | None,
+    at: datetime | None = None,
 ) -> Pair:
-    """`currency` in units of `base`, each leg from the source asked for or its default one (USD being none)."""
+    """`currency` in units of `base`, each leg from the source asked for, or the best one as of `at`, or its default
+    one (USD being none)."""
 
     def leg(code: str) -> Series | None:
-        return None if code == USD else series_for(conn, latest, settings, code, asked)
+        return None if code == USD else series_for(conn, latest, settings, code, asked, at)
 
     return Pair(currency, leg(currency), base, leg(base))
 
 
 def pairs_for(
-    conn: Connection, latest: LatestService, settings: Settings, codes: list[str], base: str, asked: str | None
+    conn: Connection,
+    latest: LatestService,
+    settings: Settings,
+    codes: list[str],
+    base: str,
+    asked: str | None,
+    at: datetime | None = None,
 ) -> list[Pair]:
     """The pairs of an answer about several currencies: each of `codes` in units of `base`, in order, leaving out a
     currency with no data from any source yet (all of them, when the base has none). Asked for one at a time, such
@@ -82,7 +105,7 @@ def pairs_for(
     found = []
     for code in codes:
         try:
-            found.append(pair_for(conn, latest, settings, code, base, asked))
+            found.append(pair_for(conn, latest, settings, code, base, asked, at))
         except NoData:
             continue
     return found

@@ -17,7 +17,7 @@ from decimal import Decimal
 from time import time as wall_clock
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from app.core.clock import utcnow
@@ -27,6 +27,7 @@ from app.domain.cross import Cross
 from app.domain.freshness import State
 from app.domain.values import USD as USD_VALUE
 from app.domain.values import Value, percent_change
+from app.read.inforce import choose, last_sighting, order_of, stated_at
 from app.read.query import Latest, data_version, latest_of
 from app.sources.registry import SOURCES, cadence, served_sources
 from app.storage.engine import read_session
@@ -180,15 +181,14 @@ def rates_document(picked: Mapping[str, Picked], wanted: Sequence[str], base: st
     return document
 
 
-def pick(found: Sequence[Latest], at: datetime, settings: Settings, lapsed: bool = True) -> Picked | None:
-    """The best quote at `at` from `found` (in order of preference): the first fresh one; if none is, the first
-    one still in force, flagged stale; and (`lapsed`) if none is, the first one, flagged stale."""
-    states = [cadence(settings, row.source).state(row, at) for row in found]
-    for wanted in (State.FRESH, State.STALE):
-        for row, state in zip(found, states, strict=True):
-            if state is wanted:
-                return row, wanted is State.STALE
-    return (found[0], True) if found and lapsed else None
+def pick(found: Sequence[Latest], at: datetime, settings: Settings) -> Picked | None:
+    """What /rates/latest serves at `at` from `found` (in order of preference): the value in force by the one rule
+    (app.read.inforce.choose); if none is, the first one, flagged stale (the latest is the last known)."""
+    chosen = choose(settings, [(row.source, row) for row in found], at)
+    if chosen is not None:
+        index, state = chosen
+        return found[index], state is State.STALE
+    return (found[0], True) if found else None
 
 
 def wanted_codes(settings: Settings, currencies: tuple[str, ...], base: str) -> list[str]:
@@ -202,23 +202,26 @@ def wanted_codes(settings: Settings, currencies: tuple[str, ...], base: str) -> 
 def rates_at(
     session: Session, settings: Settings, at: datetime, currencies: tuple[str, ...], source: str | None, base: str
 ) -> dict[str, Any]:
-    """The body of /rates/at: each currency's rate in force at `at`, picked and marked stale as /rates/latest would
-    have then (what was known of a value then: seen no later than `at`); a currency with nothing in force is left
-    out."""
-    order = [source] if source is not None else served_sources(settings)
+    """The body of /rates/at: each currency's value in force at `at` (app.read.inforce: the best source as of `at`
+    unless one is named, stale when it was then), as known then; a currency with nothing in force is left out."""
+    order = order_of(settings, source)
     found = latest_of(session, [(c, s) for c in settings.currencies for s in order], at)
+    conn = session.connection()
     picked = {}
     for currency in settings.currencies:
-        rows = [_as_known(row, at) for s in order if (row := found.get((currency, s))) is not None]
-        if (pair := pick(rows, at, settings, lapsed=False)) is not None:
-            picked[currency] = pair
+        rows = [row for s in order if (row := found.get((currency, s))) is not None]
+        chosen = choose(settings, [(row.source, row) for row in rows], at)
+        if chosen is not None:
+            index, state = chosen
+            picked[currency] = _as_known(conn, settings, rows[index], at), state is State.STALE
     return {"at": iso(at), **rates_document(picked, wanted_codes(settings, currencies, base), base)}
 
 
-def _as_known(row: Latest, at: datetime) -> Latest:
-    """A value as it stood at `at`: seen last no later than then, stated for no later day."""
-    effective = min(row.effective_date, at.date()) if row.effective_date is not None else None
-    return replace(row, last_seen=min(row.last_seen, at), effective_date=effective)
+def _as_known(conn: Connection, settings: Settings, row: Latest, at: datetime) -> Latest:
+    """A value as it stood at `at`: last seen at its last sighting then, stated for no later day (app.read.inforce)."""
+    interval = cadence(settings, row.source).interval
+    seen = last_sighting(conn, row.source, row.first_seen, row.last_seen, at, interval)
+    return replace(row, last_seen=seen, effective_date=stated_at(row.source, row.effective_date, at))
 
 
 class LatestService:

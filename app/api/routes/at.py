@@ -64,9 +64,12 @@ def at(
     source: LatestSourceQuery = None,
     base: BaseQuery = None,
 ) -> Response:
-    """The best quote of each currency in force at `when` (the first fresh one in order of preference, else one
-    still in force, marked `stale`); a currency with nothing in force then is absent. `since` and `last_seen` are
-    as they stood at `when`."""
+    """The value of each currency in force at `when`, by the one rule that /convert?at= and the change windows
+    follow too: from the best source as of `when` (the first fresh one in order of preference, else one still in
+    force, marked `stale`), or from `source`; a currency with nothing in force then is absent. As known at `when`:
+    `since` is when the value's unbroken run began, `last_seen` its last sighting at or before `when` (the start of
+    the last successful poll of its source then; `when` itself for history loaded without polls), and
+    `effective_date` never later than `when`'s date in the source's own zone."""
     moment = required_time("when", when)
     now = utcnow()
     if moment > now:

@@ -41,8 +41,10 @@ PeriodQuery = Annotated[
     Period | None,
     Query(description="How far back from `end` (default 24h; 1y is 365 days); not with `start`", examples=["7d"]),
 ]
-SEMANTICS = """Each rate is the one known at that instant (the last value at or before it); when nothing is known
-before `start`, the first value after it, and `start_at` says when. `change = end_rate - start_rate` and
+SEMANTICS = """Each rate is the one in force at that instant, by the rule of /rates/at (a value past its
+source's hold is none), from the best source as of `end` unless `source` is named; when nothing is in force at
+`start`, the window starts when a value first is, and `start_at` says when; when nothing is in force at `end`, it
+ends at the last instant one was, and `end_at` says when. `change = end_rate - start_rate` and
 `change_pct = change / start_rate * 100` (from the exact values, six decimals), on `rate` (units of the currency
 per one USD, or one of the base): a weakening currency shows a positive change. In another base each rate is the
 cross of the two legs known then, and the answer names each leg's source. `end` defaults to now."""
@@ -93,8 +95,8 @@ def change(
     code = currency_code(currency, settings, base_name)
     since, until = period_range(period, start, end, utcnow())
     conn = session.connection()
-    pair = pair_for(conn, latest, settings, code, base_name, asked)
-    moved = change_between(conn, pair, since, until)
+    pair = pair_for(conn, latest, settings, code, base_name, asked, until)
+    moved = change_between(conn, settings, pair, since, until)
     if moved is None:
         raise Problem(NO_DATA, _no_data(conn, pair, since, until))
     return json_response(request, dumps(moved.as_json()))
@@ -130,8 +132,8 @@ def changes(
     since, until = period_range(period, start, end, utcnow())
     conn = session.connection()
     found = []
-    for pair in pairs_for(conn, latest, settings, codes, base_name, asked):  # no data at all: left out
-        moved = change_between(conn, pair, since, until)
+    for pair in pairs_for(conn, latest, settings, codes, base_name, asked, until):  # no data at all: left out
+        moved = change_between(conn, settings, pair, since, until)
         if moved is not None:  # no data in the range: left out too
             found.append(moved.as_json())
     named = None if start is not None and start.strip() else (period or "24h")

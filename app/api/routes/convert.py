@@ -21,11 +21,11 @@ from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import CROSS_DIGITS, AmountError, cross, parse_amount
-from app.domain.freshness import Cadence, State
-from app.domain.steps import Span
+from app.domain.freshness import State
 from app.read.history import series_for
+from app.read.inforce import Held, in_force
+from app.read.latest import LatestService
 from app.read.series import first_span_after, span_at
-from app.sources.registry import cadence
 
 router = APIRouter(tags=["convert"])
 
@@ -45,22 +45,33 @@ def _code(name: str, raw: str, settings: Settings) -> str:
     return code
 
 
-def _leg(conn: Connection, currency: str, source: str, at: datetime) -> Span:
-    span = span_at(conn, currency, source, at)
-    if span is None:
-        later = first_span_after(conn, currency, source, at)
+def _leg(
+    conn: Connection, settings: Settings, latest: LatestService, code: str, asked: str | None, at: datetime | None
+) -> Held:
+    """The value `code` converts at: in force at `at` (app.read.inforce); without `at`, what /rates/latest serves."""
+    moment = at or utcnow()
+    held = in_force(conn, settings, code, moment, asked)
+    if held is not None:
+        return held
+    source = series_for(conn, latest, settings, code, asked).source  # NoData: none from any source
+    earlier = span_at(conn, code, source, moment)
+    if at is None and earlier is not None:  # now: the last known value, flagged stale, as /rates/latest serves it
+        return Held(code, source, earlier, State.STALE, moment, earlier.last_seen, earlier.effective_date)
+    if earlier is not None:  # past its hold
+        hint = f"its last value was seen at {iso(earlier.last_seen)}"
+    else:
+        later = first_span_after(conn, code, source, moment)
         hint = f"its first value is from {iso(later.first_seen)}" if later else "it has none stored"
-        raise Problem(NO_DATA, f"no {currency} rate from {source} at or before {iso(at)}; {hint}")
-    return span
+    raise Problem(NO_DATA, f"no {code} rate from {source} in force at {iso(moment)}; {hint}")
 
 
-def _leg_json(span: Span, source: str, at: datetime, rule: Cadence) -> dict[str, Any]:
+def _leg_json(held: Held) -> dict[str, Any]:
     return {
-        "source": source,
-        "rate": span.value.per_base,  # units of the leg's currency per one USD
-        "since": span.first_seen,
-        "last_seen": span.last_seen,
-        "stale": rule.state(span, at) is not State.FRESH,
+        "source": held.source,
+        "rate": held.value.per_base,  # units of the leg's currency per one USD
+        "since": held.first_seen,
+        "last_seen": held.last_seen,
+        "stale": held.stale,
     }
 
 
@@ -69,13 +80,16 @@ def _leg_json(span: Span, source: str, at: datetime, rule: Cadence) -> dict[str,
     response_model=Conversion,
     summary="Convert an amount between two currencies (or USD) through USD, at now or any past time",
     description=f"""`rate` is units of `to` per one unit of `from`; both it and `result` are a single division of
-the exact published values, rounded half-even to {CROSS_DIGITS} significant digits. Each side takes the last value
-known at or before `at` (default now) from its best source (or `source`); `sources` says which value each side
-used and whether it was stale then. `amount` must be a positive number no larger than 10^15.""",
+the exact published values, rounded half-even to {CROSS_DIGITS} significant digits. Each side takes the value in
+force at `at` by the one rule of /rates/at: from the best source as of `at` (or `source`), fresh or stale but still
+held; `sources` says which value each side used, `since` (the start of its unbroken run), `last_seen` (its last
+sighting at or before `at`) and whether it was stale then. Without `at`, each side is what /rates/latest serves now
+(the last known value, flagged stale even past its hold). `amount` must be a positive number no larger than
+10^15.""",
     responses={
         403: CROSS_CHECK_ONLY,
         304: NOT_MODIFIED,
-        404: {"model": ErrorBody, "description": "No rate known at or before `at`"},
+        404: {"model": ErrorBody, "description": "No rate in force at `at`"},
         422: {"model": ErrorBody, "description": "A bad code, amount, time or source"},
     },
 )
@@ -103,17 +117,17 @@ def convert(
         value = parse_amount(amount)
     except AmountError as exc:
         raise Problem(INVALID_PARAMETER, f"parameter 'amount': {exc}", "amount") from None
-    moment = parse_time("at", at) or utcnow()
+    asked_at = parse_time("at", at)
+    moment = asked_at or utcnow()
     asked = source_name(source, settings)
     conn = session.connection()
     legs: dict[str, dict[str, Any]] = {}
-    spans: dict[str, Span] = {}
+    spans: dict[str, Held] = {}
     for code in dict.fromkeys((source_code, target_code)):
         if code == USD:
             continue
-        chosen = series_for(conn, latest, settings, code, asked).source
-        spans[code] = _leg(conn, code, chosen, moment)
-        legs[code] = _leg_json(spans[code], chosen, moment, cadence(settings, chosen))
+        spans[code] = _leg(conn, settings, latest, code, asked, asked_at)
+        legs[code] = _leg_json(spans[code])
     from_value = spans[source_code].value if source_code in spans else None
     to_value = spans[target_code].value if target_code in spans else None
     rate, result = cross(value, from_value, to_value)
