@@ -11,11 +11,11 @@ from tests.support import make_settings
 
 ENDPOINTS = {
     "/v1/rates/{currency}/history": ["currency", "start", "end", "interval", "base", "tz", "source", "format"],
-    "/v1/rates/history": ["currencies", "start", "end", "interval", "base", "tz", "source"],
+    "/v1/rates/history": ["currencies", "start", "end", "interval", "base", "tz", "source", "symbols"],
     "/v1/rates/{currency}/change": ["currency", "period", "start", "end", "base", "source"],
-    "/v1/rates/changes": ["period", "start", "end", "base", "source", "currencies"],
-    "/v1/rates/at/{when}": ["when", "currencies", "source", "base"],
-    "/v1/rates/export.csv": ["currencies", "start", "end", "interval", "base", "tz", "source"],
+    "/v1/rates/changes": ["period", "start", "end", "base", "source", "currencies", "symbols"],
+    "/v1/rates/at/{when}": ["when", "currencies", "source", "base", "symbols"],
+    "/v1/rates/export.csv": ["currencies", "start", "end", "interval", "base", "tz", "source", "symbols"],
     "/v1/convert": ["from", "to", "amount", "at", "source"],
     "/v1/currencies": [],
 }
