@@ -162,3 +162,9 @@ def test_convert_is_amount_times_rate_with_from_as_the_base(client: TestClient) 
     assert (body["sources"]["KZT"]["rate"], body["sources"]["KGS"]["rate"]) == (D("400"), D("100"))
     back = exact(client.get("/convert", params={"from": "USD", "to": "KGS", "amount": "2", "at": "2026-01-01T01:30"}))
     assert (back["rate"], back["result"]) == (D("100"), D("200"))
+
+
+def test_the_dashboard_says_which_way_its_rates_go(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "Rates are units of each currency per US dollar" in page
+    assert "USD per unit of each currency" not in page
