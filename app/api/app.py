@@ -121,11 +121,18 @@ class PublicCORS:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and (path == "/admin" or path.startswith("/admin/")):
+        if scope["type"] != "http" or not _has_origin(scope):  # not from a browser page: nothing to add (the hot
+            await self.app(scope, receive, send)  # path's dashboards and clients), without parsing the headers
+            return
+        path: str = scope["path"]
+        if path == "/admin" or path.startswith("/admin/"):
             await self.app(scope, receive, send)
             return
         await self.cors(scope, receive, send)
+
+
+def _has_origin(scope: Scope) -> bool:
+    return any(name == b"origin" for name, _ in scope["headers"])  # ASGI header names are lower case
 
 
 def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
