@@ -84,7 +84,8 @@ def test_without_a_source_each_endpoint_takes_the_best_source_as_of_the_instant(
     engine: Engine, database_url: str
 ) -> None:
     """Today NBK is the best source of KZT; two days ago only erapi had a rate in force. /rates/at answered from
-    erapi then; /convert?at= and /change must too, not refuse because today's source had nothing then."""
+    erapi then; /convert?at=, /change, history and export must too, not refuse because today's source had nothing
+    then."""
     now = utcnow().replace(microsecond=0)
     then = now - timedelta(days=2)
     rows = [
@@ -108,6 +109,15 @@ def test_without_a_source_each_endpoint_takes_the_best_source_as_of_the_instant(
         assert [(c["source"], c["change"]) for c in changes] == [("erapi", Decimal("5"))]
         named = client.get("/convert", params={**params, "source": "nbk"})
         assert named.status_code == 404  # a source named is that source: it had nothing then
+        # A past range is answered from the source best at its end; one reaching now, from today's best.
+        past = exact(client.get("/rates/KZT/history", params=window))
+        assert (past["source"], [p["rate"] for p in past["points"]]) == ("erapi", [Decimal("470"), Decimal("475")])
+        several = exact(client.get("/rates/history", params={**window, "currencies": "KZT"}))["series"]
+        assert [s_["source"] for s_ in several] == ["erapi"]
+        export = client.get("/rates/export.csv", params={**window, "currencies": "KZT"}).text
+        assert [row.rsplit(",", 1)[1] for row in export.split()[1:]] == ["erapi", "erapi"]
+        recent = exact(client.get("/rates/KZT/history", params={"start": iso(then)}))
+        assert recent["source"] == "nbk"
 
 
 def test_the_last_poll_is_found_by_the_poll_logs_index(engine: Engine) -> None:

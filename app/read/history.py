@@ -63,6 +63,12 @@ def series_for(
     return Series(currency, found, cadence(settings, found).hold)
 
 
+def as_of(end: datetime, now: datetime) -> datetime | None:
+    """The instant whose best source answers a range without `source=`: its end when that is past (a history of
+    last April comes from the source that was best then), else None (the source /rates/latest shows now)."""
+    return end if end < now else None
+
+
 class TooManyPoints(TooMuchWork):
     """More spans in the range than a raw answer holds; the message says what to ask instead."""
 

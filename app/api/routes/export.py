@@ -24,7 +24,7 @@ from app.api.params import (
 )
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
-from app.read.history import pairs_for
+from app.read.history import as_of, pairs_for
 from app.read.query import data_version
 
 router = APIRouter(tags=["history"])
@@ -62,9 +62,10 @@ def export_csv(
     asked = source_name(source, settings)
     base_name = base_code(base, settings)
     codes = currency_list(currencies, settings, base_name)
-    window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), raw_zone(tz, interval))
+    now = utcnow()
+    window = history_window(start, end, interval, DEFAULT_RANGE, now, raw_zone(tz, interval))
     conn = session.connection()
-    pairs = pairs_for(conn, latest, settings, codes, base_name, asked)  # those with no data at all left out
+    pairs = pairs_for(conn, latest, settings, codes, base_name, asked, as_of(window.end, now))  # no data: left out
     version = data_version(session)
     session.close()  # the stream reads on its own connection: give this one back before it starts
     return csv_response(request, version, pairs, window, base_name)

@@ -37,7 +37,7 @@ from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps
-from app.read.history import MAX_RAW_POINTS, Pair, check_raw_total, document, pair_for, pairs_for
+from app.read.history import MAX_RAW_POINTS, Pair, as_of, check_raw_total, document, pair_for, pairs_for
 from app.read.query import data_version
 from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
 
@@ -114,9 +114,10 @@ def history(
     base_name = base_code(base, settings)
     code = currency_code(currency, settings, base_name)
     zone = raw_zone(tz, interval)
-    window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), zone)
+    now = utcnow()
+    window = history_window(start, end, interval, DEFAULT_RANGE, now, zone)
     conn = session.connection()
-    pair = pair_for(conn, latest, settings, code, base_name, asked)
+    pair = pair_for(conn, latest, settings, code, base_name, asked, as_of(window.end, now))
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
@@ -157,9 +158,10 @@ def histories(
     base_name = base_code(base, settings)
     codes = currency_list(currencies, settings, base_name)
     zone = raw_zone(tz, interval)
-    window = history_window(start, end, interval, DEFAULT_RANGE, utcnow(), zone, series=len(codes))
+    now = utcnow()
+    window = history_window(start, end, interval, DEFAULT_RANGE, now, zone, series=len(codes))
     conn = session.connection()
-    pairs = pairs_for(conn, latest, settings, codes, base_name, asked)  # those with no data at all left out
+    pairs = pairs_for(conn, latest, settings, codes, base_name, asked, as_of(window.end, now))  # no data: left out
     version = data_version(session)
     key = ("histories", version, *(part for pair in pairs for part in _key(conn, pair, window, zone)))
     return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone))
