@@ -7,13 +7,18 @@ from __future__ import annotations
 import csv
 import decimal
 import io
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.series import serve, span
+from app.domain.quotes import Quote
+from app.domain.values import Value
+from app.ingest.pipeline import store_quotes
+from app.read.inforce import own_zone
+from tests.series import query_settings, serve, span
 from tests.support import at
 
 # NBK (UTC+5) publishes each day's fixing at its local midnight, 19:05 UTC the day before, and is polled every
@@ -159,7 +164,7 @@ def test_bad_dates_are_422s_that_say_what_to_give(engine: Engine, database_url: 
         cases = {
             "/rates/on/2026-02-30": "is not a date",
             "/rates/on/yesterday": "is not a date",
-            "/rates/on/2999-01-01": "is in the future",
+            "/rates/on/2999-01-01": "is too far ahead; ask for a date up to",
             "/rates/daily?start=2026-04-02&end=2026-04-01": "is before start",
             "/rates/daily?start=2024-01-01&end=2026-01-01": "at most 366",
             "/rates/daily": "start",
@@ -176,3 +181,54 @@ def test_the_base_in_itself_is_one(engine: Engine, database_url: str) -> None:
     assert (rates["KZT"]["rate"], rates["KZT"]["inverse"], rates["KZT"]["source"]) == (1, 1, None)
     assert rates["KZT"]["pair"] == "KZT/KZT"
     assert Decimal(str(rates["UZS"]["rate"])) == _15.divide(Decimal("12142.10"), Decimal("473.10"))
+
+
+def _announce_tomorrow(engine: Engine, database_url: str) -> tuple[date, date]:
+    """NBKR's afternoon table, stored by the real pipeline: today's rate in force, tomorrow's announced."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    today = now.astimezone(own_zone("nbkr")).date()
+    tomorrow = today + timedelta(days=1)
+    quotes = [
+        Quote("KGS", "nbkr", Value(Decimal("87.4500"), per_usd=True), now, today),
+        Quote("KGS", "nbkr", Value(Decimal("87.6100"), per_usd=True), now, tomorrow),
+    ]
+    outcome = store_quotes(
+        engine, query_settings(database_url), "nbkr", quotes, started_at=now, entries_seen=2, not_after=today
+    )
+    assert outcome.result is not None and (outcome.result.opened, outcome.result.announced) == (1, 1)
+    assert "1 announced for a later day" in outcome.summary()
+    return today, tomorrow
+
+
+def test_a_rate_published_for_tomorrow_answers_for_tomorrow_as_announced(engine: Engine, database_url: str) -> None:
+    today, tomorrow = _announce_tomorrow(engine, database_url)
+    with serve(engine, database_url, []) as client:
+        now_ = _on(client, today.isoformat(), currencies="KGS", source="nbkr")["KGS"]
+        next_ = _on(client, tomorrow.isoformat(), currencies="KGS", source="nbkr")["KGS"]
+        dollar = _on(client, tomorrow.isoformat(), currencies="USD", source="nbkr", base="KGS")["USD"]
+        latest = client.get("/rates/latest", params={"currencies": "KGS", "source": "nbkr"}).json()["rates"][0]
+        rows = list(csv.DictReader(io.StringIO(client.get(
+            "/rates/daily", params={"start": today.isoformat(), "end": tomorrow.isoformat(), "currencies": "KGS",
+                                    "source": "nbkr", "format": "csv"}).text)))  # fmt: skip
+    assert (now_["rate"], now_["effective_date"], now_["announced"]) == (87.45, today.isoformat(), False)
+    assert (next_["rate"], next_["effective_date"], next_["announced"]) == (87.61, tomorrow.isoformat(), True)
+    assert next_["carried_from"] is None
+    assert dollar["rate"] == float(_15.divide(1, Decimal("87.61"))) and dollar["announced"] is True  # dollars per som
+    assert dollar["legs"]["KGS"]["announced"] is True
+    # Never the rate in force before its date: every instant view still answers today's fixing.
+    assert (latest["rate"], latest["effective_date"]) == (87.45, today.isoformat())
+    assert [(r["date"], r["rate"], r["announced"]) for r in rows] == [
+        (today.isoformat(), "87.4500", "false"),
+        (tomorrow.isoformat(), "87.6100", "true"),
+    ]
+
+
+def test_an_announcement_the_bank_corrects_answers_with_the_correction(engine: Engine, database_url: str) -> None:
+    today, tomorrow = _announce_tomorrow(engine, database_url)
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    corrected = Quote("KGS", "nbkr", Value(Decimal("87.5900"), per_usd=True), later, tomorrow)
+    store_quotes(engine, query_settings(database_url), "nbkr", [corrected], started_at=later, entries_seen=1,
+                 not_after=today)  # fmt: skip
+    with serve(engine, database_url, []) as client:
+        next_ = _on(client, tomorrow.isoformat(), currencies="KGS", source="nbkr")["KGS"]
+    assert (next_["rate"], next_["announced"]) == (87.59, True)

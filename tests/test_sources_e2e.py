@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from app.api.app import create_app
 from app.core.settings import Settings
+from app.domain.outcome import PollOutcome
 from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller
@@ -214,14 +215,24 @@ def test_all_sources_then_best_quote_and_provenance(engine: Engine, database_url
 
 
 def test_a_rate_announced_for_tomorrow_waits_until_it_is_in_force(engine: Engine, database_url: str) -> None:
-    """NBKR's daily.xml carries tomorrow's rate from the afternoon on: stored only once its day has come."""
+    """NBKR's daily.xml carries tomorrow's rate from the afternoon on: kept as announced, the rate for its date
+    alone, and stored as the rate in force only once its day has come."""
     case = CASES[1]
-    with Upstream() as upstream:
+    api = make_settings(database_url, role="api")
+    with Upstream() as upstream, TestClient(create_app(api)) as client:
         settings = _settings(database_url, upstream, case)
         upstream.serve(case.first[0], case.first[1])  # effective 2026-05-24
         early = _poll(engine, settings, "nbkr", at("2026-05-23T12:00"))  # 18:00 on the 23rd in Bishkek
         assert _series(engine, "nbkr") == {}
+        announced = client.get("/rates/on/2026-05-24", params={"source": "nbkr", "currencies": "KGS"}).json()
+        before = client.get("/rates/at/2026-05-23T17:59:00Z", params={"source": "nbkr"})
         on_time = _poll(engine, settings, "nbkr", at("2026-05-23T18:30"))  # 00:30 on the 24th in Bishkek
-    assert early.ok and early.result is None
-    assert early.error is not None and "takes effect on 2026-05-24, after today (2026-05-23)" in early.error
+        in_force = client.get("/rates/on/2026-05-24", params={"source": "nbkr", "currencies": "KGS"}).json()
+    assert early.ok and early.status is PollOutcome.OK and early.result is not None
+    assert (early.result.opened, early.result.announced) == (0, 1)
+    ((kgs,),) = (announced["rates"],)
+    assert (kgs["rate"], kgs["effective_date"], kgs["announced"]) == (87.45, "2026-05-24", True)
+    assert before.json()["rates"] == []  # never in force before its date
     assert on_time.result is not None and on_time.result.opened == 1
+    ((kgs,),) = (in_force["rates"],)
+    assert (kgs["rate"], kgs["effective_date"], kgs["announced"]) == (87.45, "2026-05-24", False)

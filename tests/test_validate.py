@@ -35,7 +35,8 @@ def test_screen_rejects_what_must_not_be_stored() -> None:
         quote(effective=date(2026, 4, 4)),
         quote("UZS", "12194.21", source="cbu", effective=date(2026, 4, 3)),
     ]
-    kept, rejected = screen(quotes, today=date(2026, 4, 1))
+    screening = screen(quotes, today=date(2026, 4, 1))
+    kept, rejected = screening.kept, screening.rejected
     assert kept == [quotes[0], quotes[5]]  # two days ahead is allowed: banks publish tomorrow's rate
     assert [r.reason for r in rejected] == [
         "unknown currency",
@@ -46,9 +47,18 @@ def test_screen_rejects_what_must_not_be_stored() -> None:
 
 
 def test_screen_rejects_another_day_than_asked() -> None:
-    kept, rejected = screen([quote()], today=date(2026, 4, 2), expected_day=date(2026, 4, 2))
-    assert kept == []
-    assert rejected[0].reason == "feed answered with rates for 2026-04-01 when asked for 2026-04-02"
+    screening = screen([quote()], today=date(2026, 4, 2), expected_day=date(2026, 4, 2))
+    assert screening.kept == []
+    assert screening.rejected[0].reason == "feed answered with rates for 2026-04-01 when asked for 2026-04-02"
+
+
+def test_a_rate_for_after_the_publisher_s_today_is_announced_not_kept() -> None:
+    """NBKR publishes tomorrow's rate in the afternoon: it is set apart, neither stored as in force nor refused."""
+    today, tomorrow = quote(effective=date(2026, 4, 1)), quote(value="478.90", effective=date(2026, 4, 2))
+    screening = screen([today, tomorrow], today=date(2026, 4, 1), not_after=date(2026, 4, 1))
+    assert (screening.kept, screening.announced, screening.rejected) == ([today], [tomorrow], [])
+    history = screen([today, tomorrow], today=date(2026, 4, 1))  # no publisher's today (history): both in force
+    assert history.kept == [today, tomorrow] and history.announced == []
 
 
 def test_rounding_of_a_five_decimal_ticker() -> None:

@@ -25,6 +25,7 @@ from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
 from app.domain.steps import NEVER
+from app.domain.validate import MAX_DAYS_AHEAD
 from app.read.daily import MAX_DAYS
 from app.sources.registry import not_served_because, served_sources
 
@@ -359,14 +360,14 @@ def check_bucket_count(start: datetime, end: datetime, calendar: Calendar, serie
 
 
 def parse_day(name: str, raw: str, today: date) -> date:
-    """A `YYYY-MM-DD` parameter, no later than tomorrow (a bank east of UTC may already have fixed it)."""
+    """A `YYYY-MM-DD` parameter, no later than a bank may announce a rate ahead (app.domain.validate)."""
     try:
         day = date.fromisoformat(raw.strip())
     except ValueError:
         detail = f"parameter '{name}': {raw!r} is not a date; give YYYY-MM-DD, such as 2026-04-01"
         raise Problem(INVALID_PARAMETER, detail, name) from None
-    if (day - today).days > 1:
-        detail = f"parameter '{name}': {day} is in the future; ask for a date up to {today}"
+    if (day - today).days > MAX_DAYS_AHEAD:
+        detail = f"parameter '{name}': {day} is too far ahead; ask for a date up to {today + timedelta(MAX_DAYS_AHEAD)}"
         raise Problem(INVALID_PARAMETER, detail, name)
     return day
 

@@ -118,6 +118,7 @@ class DayLeg(BaseModel):
     effective_date: date | None = Field(description="The date the source fixed it for")
     carried_from: date | None = Field(description="The earlier date it was fixed for, when carried into this one")
     stale: bool
+    announced: bool = Field(description="True when the value is the source's announcement for the date")
 
 
 class DayRate(BaseModel):
@@ -135,6 +136,11 @@ class DayRate(BaseModel):
         "date whose rate is carried into it"
     )
     stale: bool = Field(description="True when the rate is held past its source's rule (in another base: either leg)")
+    announced: bool = Field(
+        description="True when the bank published the rate before the date (a next-day rate) and no poll has seen it "
+        "in force yet: the rate for the date as announced, never the rate in force before it (in another base: "
+        "either leg)"
+    )
     legs: dict[str, DayLeg] | None = Field(
         None, description="In another base: each leg (the currency's and the base's) as its source published it"
     )

@@ -29,7 +29,7 @@ class Flag:
         return f"{self.currency} from {self.source}: {self.detail}"
 
 
-def _problem(quote: Quote, today: date, expected_day: date | None, not_after: date | None) -> str | None:
+def _problem(quote: Quote, today: date, expected_day: date | None) -> str | None:
     if quote.currency not in SUPPORTED_CURRENCIES:
         return "unknown currency"
     if not quote.value.value.is_finite() or quote.value.value <= 0:
@@ -37,29 +37,36 @@ def _problem(quote: Quote, today: date, expected_day: date | None, not_after: da
     if quote.effective_date is not None:
         if quote.effective_date > today + timedelta(days=MAX_DAYS_AHEAD):
             return f"effective date {quote.effective_date} is more than {MAX_DAYS_AHEAD} days ahead"
-        if not_after is not None and quote.effective_date > not_after:
-            # NBKR publishes tomorrow's rate today: serving it now would put it in force a day early.
-            return f"takes effect on {quote.effective_date}, after today ({not_after}) where it is published"
         if expected_day is not None and quote.effective_date != expected_day:
             # NBT answers a day it lacks with another day's rates: storing them would date them wrongly.
             return f"feed answered with rates for {quote.effective_date} when asked for {expected_day}"
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """What a snapshot holds: rates in force to store as spans, rates announced for a later day, and the refused."""
+
+    kept: list[Quote]
+    announced: list[Quote]
+    rejected: list[Rejection]
+
+
 def screen(
     quotes: Iterable[Quote], *, today: date, expected_day: date | None = None, not_after: date | None = None
-) -> tuple[list[Quote], list[Rejection]]:
-    """The quotes that may be stored, and why each of the others may not. A live poll passes `not_after`
-    (the publisher's today) so that a rate announced for a later day waits until it is in force."""
-    kept: list[Quote] = []
-    rejected: list[Rejection] = []
+) -> Screening:
+    """Sort a snapshot's quotes. A live poll passes `not_after` (the publisher's today): a rate for a later day
+    (NBKR and CBU publish tomorrow's in the afternoon) is announced, not in force, and is kept apart until then."""
+    screening = Screening([], [], [])
     for quote in quotes:
-        problem = _problem(quote, today, expected_day, not_after)
-        if problem is None:
-            kept.append(quote)
+        problem = _problem(quote, today, expected_day)
+        if problem is not None:
+            screening.rejected.append(Rejection(quote.currency, quote.source, problem))
+        elif not_after is not None and quote.effective_date is not None and quote.effective_date > not_after:
+            screening.announced.append(quote)
         else:
-            rejected.append(Rejection(quote.currency, quote.source, problem))
-    return kept, rejected
+            screening.kept.append(quote)
+    return screening
 
 
 def rounding_pct(value: Decimal) -> Decimal:

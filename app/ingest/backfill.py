@@ -95,7 +95,7 @@ class Backfill:
     def _store(self, source: str, quotes: list[Quote], days: dict[date, str], expected: date | None) -> int:
         """Validate and place the quotes, mark `days` fetched; the number of quotes kept."""
         today = self.clock().date()
-        kept, _ = screened(quotes, self.settings, today=today, expected_day=expected)
+        kept = screened(quotes, self.settings, today=today, expected_day=expected).kept
         if expected is not None and not kept:
             # NBT answering with another day, a holiday, a 404: nothing was published. Except that for the
             # last two days it may just not be published *yet*: those are left unmarked, to be asked again.

@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine
 
 from app.core.settings import Settings
-from app.domain.collapse import Rejection, dedupe
+from app.domain.collapse import dedupe
 from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
-from app.domain.validate import screen
+from app.domain.validate import Screening, screen
 from app.ingest.store import ApplyResult, FlagRules, apply_snapshot, record_failure
 from app.sources.base import ParseError, SourceSpec
 from app.sources.registry import SOURCES, cadence
@@ -40,6 +40,8 @@ class Outcome:
             return f"{self.source}: {self.status}: {self.error}"
         r = self.result
         text = f"{self.source}: {r.outcome}, {r.entries_seen} entries, {r.opened} spans opened, {r.extended} extended"
+        if r.announced:
+            text += f", {r.announced} announced for a later day (not in force before it)"
         if r.ignored:  # sightings stored before (a page loaded again): said, so nothing is dropped silently
             text += f", {r.ignored} already stored"
         if r.rejections:
@@ -66,13 +68,15 @@ def screened(
     today: date,
     expected_day: date | None = None,
     not_after: date | None = None,
-) -> tuple[list[Quote], list[Rejection]]:
-    """The quotes that may be stored (of the configured currencies, checked, one per currency and moment), and
-    why each other was refused: the one screening of live polls, saved pages and backfilled history."""
+) -> Screening:
+    """The quotes that may be stored (of the configured currencies, checked, one per currency and moment), those
+    announced for a later day, and why each other was refused: the one screening of live polls, saved pages and
+    backfilled history."""
     wanted = [q for q in quotes if q.currency in settings.currencies]
-    valid, refused = screen(wanted, today=today, expected_day=expected_day, not_after=not_after)
-    kept, conflicts = dedupe(valid)
-    return kept, refused + conflicts
+    screening = screen(wanted, today=today, expected_day=expected_day, not_after=not_after)
+    kept, conflicts = dedupe(screening.kept)
+    announced, disagreed = dedupe(screening.announced)
+    return Screening(kept, announced, screening.rejected + conflicts + disagreed)
 
 
 def store_quotes(
@@ -94,8 +98,9 @@ def store_quotes(
     if not wanted:
         return fail(engine, source, started_at, "no configured currency in the response")
     today = max(q.observed_at for q in wanted).date()
-    kept, rejections = screened(wanted, settings, today=today, expected_day=expected_day, not_after=not_after)
-    if not kept:
+    screening = screened(wanted, settings, today=today, expected_day=expected_day, not_after=not_after)
+    kept, rejections = screening.kept, screening.rejected
+    if not kept and not screening.announced:
         error = "nothing stored: " + "; ".join(str(r) for r in rejections)
         record_failure(
             engine,
@@ -117,6 +122,7 @@ def store_quotes(
         rejections=rejections,
         rules=flag_rules(settings),
         unchanged=unchanged,
+        announced=screening.announced,
     )
     return Outcome(source, ok=True, result=result, quotes=kept)
 

@@ -47,10 +47,19 @@ from app.domain.validate import Flag, jump_flag, spread_flags
 from app.domain.values import Value
 from app.ingest import pairs, rollup
 from app.storage.engine import is_sqlite, lock_key, write_session
-from app.storage.models import DataVersion, FetchedDay, PollLog, QuoteFlag, RateSpan, SourceState
+from app.storage.models import (
+    DataVersion,
+    FetchedDay,
+    PollLog,
+    QuoteFlag,
+    RateAnnouncement,
+    RateSpan,
+    SourceState,
+)
 from app.storage.spans import latest_spans
 
 STATE: Table = SourceState.__table__  # type: ignore[attr-defined]
+ANNOUNCED: Table = RateAnnouncement.__table__  # type: ignore[attr-defined]
 # Series looked up per statement: SQLite allows at most 500 terms in a compound SELECT.
 
 
@@ -73,6 +82,7 @@ class ApplyResult:
     # (history placed in any order). So every observation stored is accounted for: opened plus extended.
     extended: int = 0
     ignored: int = 0  # sightings a span of the same value already held (its first or last): "already stored"
+    announced: int = 0  # rates for a later day, kept apart until it comes (app.domain.validate.screen)
     joined: int = 0  # spans removed because a quote bridged them with the one before
     rejections: list[Rejection] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
@@ -278,11 +288,14 @@ def apply_snapshot(
     rejections: Sequence[Rejection] = (),
     rules: FlagRules | None = None,
     unchanged: bool = False,
+    announced: Sequence[Quote] = (),
 ) -> ApplyResult:
-    """Store one deduplicated snapshot and its poll-log row: all of it, or (on any error) none of it."""
+    """Store one deduplicated snapshot (the rates in force, and those `announced` for a later day) and its poll-log
+    row: all of it, or (on any error) none of it."""
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections), unchanged=unchanged)
     with write_session(engine) as session:
         _serialize_writers(session, engine)
+        result.announced = _announce(session.connection(), announced)
         spans = open_spans(session, source, sorted({q.currency for q in quotes}))
         extended: list[rollup.Extension] = []
         touched: set[rollup.Key] = set()  # hours whose rollup rows are recomputed
@@ -314,6 +327,28 @@ def apply_snapshot(
         _log(session, log, spans=result.opened - result.joined, flags=len(result.flags))
         bump_version(session)
     return result
+
+
+@cache
+def _announcement_upsert(dialect: str) -> Any:
+    """A rate announced again keeps its first sighting; the latest sighting says what the bank says now (a bank
+    may correct an announcement before its day)."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(ANNOUNCED)
+    new, old = statement.excluded, ANNOUNCED.c
+    newer = new.last_seen >= old.last_seen
+    changes = {c: case((newer, new[c]), else_=old[c]) for c in ("value", "per_usd", "last_seen")}
+    return statement.on_conflict_do_update(index_elements=["currency", "source", "effective_date"], set_=changes)
+
+
+def _announce(conn: Connection, quotes: Sequence[Quote]) -> int:
+    rows = [
+        {"currency": q.currency, "source": q.source, "effective_date": q.effective_date, "value": str(q.value),
+         "per_usd": q.value.per_usd, "first_seen": q.observed_at, "last_seen": q.observed_at}
+        for q in quotes
+    ]  # fmt: skip
+    if rows:
+        conn.execute(_announcement_upsert(conn.dialect.name), rows)
+    return len(rows)
 
 
 def record_failure(

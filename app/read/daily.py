@@ -4,7 +4,9 @@ A central bank states each rate for a date (its effective date), in its own cale
 local midnight, 19:05 UTC the day before. So a bank's rate for `D` is the value in force at the end of `D` in
 the bank's own zone, dated as the bank dated it; when it stated nothing for `D` (a weekend, a holiday, a late
 table) that is its last earlier rate, marked `carried_from`, and never one carried beyond the source's hold. A
-source keyed by instants (the ticker) answers with what held at the end of `D` in the zone the caller names.
+rate a bank published for `D` before `D` (NBKR's and CBU's next-day rates) answers for `D` alone, marked `announced`,
+until a poll sees it in force. A source keyed by instants (the ticker) answers with what held at the end of `D` in
+the zone the caller names.
 """
 
 from __future__ import annotations
@@ -16,21 +18,23 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, select
 
 from app.core.settings import Settings
 from app.domain.cross import cross
-from app.domain.freshness import Publication, State
+from app.domain.freshness import Cadence, Publication, State
 from app.domain.steps import Span
 from app.domain.values import Value
 from app.read.inforce import own_zone
 from app.read.series import span_at, spans_between, stored_range
 from app.sources.registry import SOURCES, cadence
+from app.storage.models import RateAnnouncement
 
 USD = "USD"
 _ONE = Decimal(1)
 MAX_DAYS = 366  # a range of dates is answered day by day: a year at most per request
 MAX_OFFICIAL_SPANS = 10_000  # a bank's year is a few hundred fixings
+ANNOUNCED: Table = RateAnnouncement.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class Fixing:
     last_seen: datetime  # as known at the end of the day: never later
     stale: bool
     next_update: datetime | None = None  # announced by the source (app.domain.freshness)
+    announced: bool = False  # published before its date, and not yet seen in force (app.storage.models)
 
 
 def day_end(day: date, zone: tzinfo, now: datetime) -> datetime:
@@ -68,6 +73,7 @@ class DayReader:
         self.conn, self.settings, self.zone, self.now = conn, settings, zone, now
         self.first, self.last = first, last
         self._official: dict[tuple[str, str], list[Span] | None] = {}
+        self._announced: dict[tuple[str, str, date], RateAnnouncement] | None = None
 
     def _spans(self, currency: str, source: str, carry: timedelta) -> list[Span] | None:
         """An official series' spans that may answer for a date of the range (None: nothing stored near it)."""
@@ -96,8 +102,16 @@ class DayReader:
         rule = cadence(self.settings, source)
         official = rule.publication is Publication.DAILY
         local = own_zone(source) if official or self.zone is None else self.zone
-        if datetime.combine(day, time.min, tzinfo=local) > self.now:
-            return None  # the day has not begun there
+        begun = datetime.combine(day, time.min, tzinfo=local) <= self.now
+        held = self._held(currency, source, day, local, rule) if begun else None
+        if official and (held is None or held.effective_date != day):
+            # The bank stated a rate for this very day before it began: that is the rate for the day.
+            return self._announcement(currency, source, day) or held
+        return held
+
+    def _held(self, currency: str, source: str, day: date, local: tzinfo, rule: Cadence) -> Fixing | None:
+        """The stored rate in force at the end of `day` in `local`, if it still held by the source's rule."""
+        official = rule.publication is Publication.DAILY
         instant = day_end(day, local, self.now)
         span = self._span_at(currency, source, instant, official, rule.carry)
         if span is None:
@@ -115,6 +129,19 @@ class DayReader:
         return Fixing(
             currency, source, span.value, stated, carried, span.first_seen, last_seen, stale, span.next_update
         )
+
+    def _announcement(self, currency: str, source: str, day: date) -> Fixing | None:
+        """The rate `source` announced for `day`, if it did: all of the range's announcements are read at once."""
+        if self._announced is None:
+            rows = self.conn.execute(
+                select(ANNOUNCED).where(ANNOUNCED.c.effective_date.between(self.first, self.last))
+            ).all()
+            self._announced = {(r.currency, r.source, r.effective_date): RateAnnouncement(**r._mapping) for r in rows}
+        row = self._announced.get((currency, source, day))
+        if row is None or row.first_seen > self.now:
+            return None
+        last_seen = min(row.last_seen, self.now)
+        return Fixing(currency, source, row.published, day, None, row.first_seen, last_seen, False, announced=True)
 
     def best(self, currency: str, order: Sequence[str], day: date) -> Fixing | None:
         """The first source in `order` with a fresh value for `day`, else the first with one still in force: the
@@ -135,6 +162,7 @@ def _leg(fixing: Fixing) -> dict[str, Any]:
         "effective_date": fixing.effective_date,
         "carried_from": fixing.carried_from,
         "stale": fixing.stale,
+        "announced": fixing.announced,
     }
 
 
@@ -155,6 +183,7 @@ def entry(currency: str, base: str, quote: Fixing | None, base_fixing: Fixing | 
         "effective_date": quote.effective_date if quote is not None else None,
         "carried_from": quote.carried_from if quote is not None else None,
         "stale": any(f.stale for f in legs),
+        "announced": any(f.announced for f in legs),
     }
     if base != USD:
         document["legs"] = {f.currency: _leg(f) for f in legs}
@@ -184,7 +213,7 @@ def day_rates(
 def _itself(base: str) -> dict[str, Any]:
     return {
         "currency": base, "pair": f"{base}/{base}", "rate": _ONE, "inverse": _ONE, "source": None,
-        "effective_date": None, "carried_from": None, "stale": False,
+        "effective_date": None, "carried_from": None, "stale": False, "announced": False,
     }  # fmt: skip
 
 

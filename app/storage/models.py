@@ -50,6 +50,28 @@ class RateSpan(SQLModel, table=True):
         return self.published.in_base
 
 
+class RateAnnouncement(SQLModel, table=True):
+    """A bank's rate published before the date it takes effect (NBKR's and CBU's next-day rates).
+
+    Kept apart from the spans, so that no read of the rate in force can see it early: only the rate for a date
+    (app.read.daily) answers with it, marked as announced, while no span states that date.
+    """
+
+    __tablename__ = "rate_announcement"
+
+    currency: str = Field(sa_type=String(3), primary_key=True)
+    source: str = Field(sa_type=String(16), primary_key=True)
+    effective_date: date = Field(primary_key=True)
+    value: str = Field(sa_type=String(40))  # as published, in the direction `per_usd` says (as RateSpan)
+    per_usd: bool
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    @property
+    def published(self) -> Value:
+        return Value.parse(self.value, self.per_usd)
+
+
 class RollupSums(SQLModel):
     """What a row of either rollup sums up of the spans of one series that begin within its stretch of time.
 

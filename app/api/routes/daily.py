@@ -58,6 +58,7 @@ CSV_HEADER = (
     "effective_date",
     "carried_from",
     "stale",
+    "announced",
 )
 ERRORS: dict[int | str, dict[str, Any]] = {
     304: NOT_MODIFIED,
@@ -77,7 +78,8 @@ def _csv(days: Sequence[dict[str, Any]], base: str) -> bytes:
         for r in day["rates"]:
             row = (r["pair"], r["rate"], r["inverse"], r["source"] or "", r["effective_date"], r["carried_from"])
             text = [str(x) if x is not None else "" for x in row]
-            writer.writerow([day["date"], r["currency"], base, *text, "true" if r["stale"] else "false"])
+            flags = ["true" if r[flag] else "false" for flag in ("stale", "announced")]
+            writer.writerow([day["date"], r["currency"], base, *text, *flags])
     return out.getvalue().encode()
 
 
