@@ -26,13 +26,13 @@ from app.core.settings import Settings
 from app.domain.freshness import State
 from app.domain.quotes import Quote
 from app.domain.values import Value
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import store_quotes
 from app.ingest.poller import Poller
 from app.read.query import latest_of
 from app.sources import erapi
 from app.sources.fetch import make_client
 from app.sources.registry import cadence
+from app.storage.lock import poller_lock
 from tests.support import FIXTURES, at, make_settings
 
 RECORDED = (FIXTURES / "erapi_latest_usd_2024-08-19.json").read_bytes()
@@ -117,7 +117,7 @@ def test_by_default_no_answer_carries_an_erapi_value(open_plan: TestClient, path
 def test_by_default_latest_and_the_stream_have_no_rate(open_plan: TestClient) -> None:
     assert open_plan.get("/rates/latest").json() == {"base": "USD", "as_of": None, "rates": []}
     hub: Any = open_plan.app.state.stream  # type: ignore[attr-defined]
-    _, event = hub.current(((), None))  # the first event a new subscriber of /rates/stream gets
+    _, event = hub.current(((), None, False))  # the first event a new subscriber of /rates/stream gets
     assert b'"rates":[]' in event and leaks(event.decode()) == []
 
 
@@ -162,7 +162,7 @@ def test_a_plan_that_allows_serving_serves_erapi_as_before(polled: str) -> None:
         history = client.get("/rates/KZT/history", params={"start": "2024-08-19", "end": "2024-08-20"}).json()
         currencies = client.get("/currencies").json()["currencies"]
         (erapi,) = [s for s in client.get("/sources").json()["sources"] if s["name"] == "erapi"]
-        _, event = client.app.state.stream.current(((), None))  # type: ignore[attr-defined]
+        _, event = client.app.state.stream.current(((), None, False))  # type: ignore[attr-defined]
     assert latest == named
     assert [(r["currency"], r["source"], r["rate"]) for r in latest["rates"]] == [
         ("KGS", "erapi", 85.734152), ("KZT", "erapi", 478.947251), ("TJS", "erapi", 10.605885),

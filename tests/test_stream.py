@@ -149,6 +149,34 @@ def test_the_first_event_is_the_latest_body_and_a_change_gives_exactly_one_more(
 
 
 @pytest.mark.slow
+def test_numbers_string_holds_for_every_event_pushed_and_on_the_fast_path(
+    engine: Engine, database_url: str, server: Server
+) -> None:
+    """A change is rendered outside any request: each stream still gets the form its query asked for."""
+    settings = make_settings(database_url, role="api")
+    _seed(engine, settings, server)
+    text, plain = (Reader(f"{server.base_url}/rates/stream?currencies=KGS{extra}") for extra in ("&numbers=string", ""))
+    again = None
+    try:
+        wait_for(lambda: text.rates and plain.rates, what="the first events")
+        _ingest(engine, settings, _page("0.01150"))
+        wait_for(lambda: len(text.rates) >= 2 and len(plain.rates) >= 2, 10, "the events of the change")
+        again = Reader(f"{server.base_url}/rates/stream?currencies=KGS&numbers=string")  # a query seen: fast path
+        wait_for(lambda: again is not None and again.rates, what="the fast path's first event")
+
+        def inverses(reader: Reader) -> list[object]:
+            return [json.loads(e.data or "")["rates"][0]["inverse"] for e in reader.rates]
+
+        assert inverses(text) == ["0.01144", "0.01150"]  # the ticker's digits, as printed
+        assert inverses(plain) == [0.01144, 0.0115]
+        assert inverses(again) == ["0.01150"]
+    finally:
+        for reader in (text, plain, again):
+            if reader is not None:
+                reader.close()
+
+
+@pytest.mark.slow
 def test_last_event_id_current_gets_no_duplicate_and_an_older_one_gets_the_body(
     engine: Engine, database_url: str, server: Server
 ) -> None:
@@ -214,7 +242,7 @@ def test_a_stalled_client_does_not_delay_the_others(engine: Engine, database_url
 
 
 def test_a_slow_subscriber_skips_to_the_newest_body() -> None:
-    subscriber = Subscriber(((), None))
+    subscriber = Subscriber(((), None, False))
     for n in range(100):
         subscriber.deliver((f"{n}.x", b"event %d" % n))
     assert subscriber.take() == b"event 99"  # one event kept, whatever it missed

@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.api.security import HEADERS as SECURITY
+from app.core.jsonenc import DECIMALS_AS_TEXT
 from app.core.metrics import STREAMS
 from app.read.latest import LatestService, Rendered
 
@@ -47,7 +48,8 @@ HEADERS = [
 # query strings are the client's to vary; validation depends on the settings alone, so an entry never goes stale.
 MAX_KNOWN_QUERIES = 1024
 
-Key = tuple[tuple[str, ...], str | None]  # (currencies, source), as /rates/latest renders them
+# (currencies, source, decimals as strings?), as /rates/latest renders them (app.api.numbers)
+Key = tuple[tuple[str, ...], str | None, bool]
 
 
 def event_id(rendered: Rendered) -> str:
@@ -113,7 +115,12 @@ class StreamHub:
         return sum(len(group) for group in self._by_key.values())
 
     def current(self, key: Key) -> tuple[str, bytes]:
-        return frame(self.service.render(*key))
+        currencies, source, as_text = key
+        token = DECIMALS_AS_TEXT.set(as_text)  # a publish runs outside any request: the key says how to write
+        try:
+            return frame(self.service.render(currencies, source))
+        finally:
+            DECIMALS_AS_TEXT.reset(token)
 
     def subscribe(self, key: Key) -> Subscriber:
         subscriber = Subscriber(key)

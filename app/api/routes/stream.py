@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Request, Response
 from app.api.params import CurrenciesQuery, LatestSourceQuery, currency_list, source_name
 from app.api.schemas import CROSS_CHECK_ONLY, ErrorBody
 from app.api.stream import RETRY_MS, EventStream, StreamHub
+from app.core.jsonenc import DECIMALS_AS_TEXT
 from app.core.settings import Settings
 
 router = APIRouter(tags=["rates"])
@@ -48,6 +49,6 @@ async def rates_stream(
 ) -> Response:
     settings: Settings = request.app.state.settings
     hub: StreamHub = request.app.state.stream
-    key = (tuple(currency_list(currencies, settings)), source_name(source, settings))
+    key = (tuple(currency_list(currencies, settings)), source_name(source, settings), DECIMALS_AS_TEXT.get())
     hub.remember(request.scope["query_string"], key)
     return EventStream(hub, key, last_event_id)
