@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 
 from fastapi import Request, Response
 
+from app.api.etags import etag_matches
 from app.core.jsonenc import numbers_key
 from app.core.metrics import QUERY_CACHE
 from app.read.latest import LatestService, etag_of
@@ -24,15 +25,6 @@ from app.read.latest import LatestService, etag_of
 CACHED_BODIES = 256
 CACHED_BYTES = 32_000_000  # all bodies together, per application
 CACHED_BODY_MAX_BYTES = 2_000_000  # larger bodies are rendered each time rather than crowd out the rest
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """If-None-Match uses the weak comparison: `W/"x"` and `"x"` match each other."""
-    if not header:
-        return False
-    wanted = etag.removeprefix("W/")
-    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return "*" in candidates or wanted in candidates
 
 
 def cache_headers(request: Request, etag: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.etags import etag_matches
 from app.api.security import HEADERS as SECURITY
 from app.api.stream import EventStream, StreamHub
 from app.api.version import V1
@@ -32,13 +33,6 @@ def _header(scope: Scope, wanted: bytes) -> bytes | None:
     return None
 
 
-def _matches(header: bytes, etag: bytes) -> bool:
-    if header == etag:
-        return True
-    candidates = {part.strip().removeprefix(b"W/") for part in header.split(b",")}
-    return b"*" in candidates or etag in candidates
-
-
 class LatestFastPath:
     def __init__(self, app: ASGIApp, state: Any) -> None:
         self.app = app
@@ -52,7 +46,7 @@ class LatestFastPath:
                 etag = cached.etag.encode()
                 headers = [(b"etag", etag), (b"cache-control", b"public, max-age=%d" % service.max_age()), *SECURITY]
                 condition = _header(scope, b"if-none-match")
-                if condition is not None and _matches(condition, etag):
+                if condition is not None and (condition == etag or etag_matches(condition, etag)):
                     await send({"type": "http.response.start", "status": 304, "headers": headers})
                     await send({"type": "http.response.body", "body": b""})
                     return

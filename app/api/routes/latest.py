@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.caching import etag_matches
+from app.api.etags import etag_matches
 from app.api.params import BaseQuery, CurrenciesQuery, LatestSourceQuery, base_code, currency_list, source_name
 from app.api.schemas import CROSS_CHECK_ONLY, ErrorBody, LatestResponse
 from app.read.latest import LatestService, etag_of

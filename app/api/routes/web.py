@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from app.api.etags import etag_matches
+
 STATIC = Path(__file__).parent.parent / "static"
 
 _POLICY = (
@@ -48,7 +50,7 @@ class _Page:
         self.headers = {**headers, "ETag": self.etag, "Cache-Control": REVALIDATE}
 
     def answer(self, request: Request) -> Response:
-        if request.headers.get("if-none-match") == self.etag:
+        if etag_matches(request.headers.get("if-none-match"), self.etag):
             return Response(status_code=304, headers=self.headers)
         return Response(self.body, media_type="text/html; charset=utf-8", headers=self.headers)
 
