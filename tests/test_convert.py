@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import decimal
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +112,30 @@ def test_etag_and_304(client: TestClient) -> None:
     assert first.headers["cache-control"].startswith("public, max-age=")
     again = client.get("/convert", params=params, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
+
+
+SAMPLES = ["1000", "12.5", ".5", "5.", "1e6", "1E+3", "2.5e-3", "1_000", "١٠٠", "1e1234", "-5", "+5", "1,000",
+           "0x10", "abc", "1e", "", " 7 "]  # fmt: skip
+
+
+def test_one_amount_grammar_for_the_parser_the_openapi_pattern_and_the_docs(client: TestClient) -> None:
+    """The parser, the pattern both /convert and Frankfurter's `amount` declare, and docs/api.md agree on what an
+    amount may look like."""
+    spec = client.get("/openapi.json").json()
+    patterns = {
+        p["schema"]["pattern"].removeprefix("^$|")
+        for path in ("/v1/convert", "/frankfurter/v1/latest")
+        for p in spec["paths"][path]["get"]["parameters"]
+        if p["name"] == "amount"
+    }
+    assert len(patterns) == 1
+    (pattern,) = patterns
+    for sample in SAMPLES:
+        response = client.get("/convert", params={"from": "USD", "to": "KZT", "amount": sample})
+        grammatical = re.fullmatch(pattern, sample.strip()) is not None  # the parser strips blanks around
+        assert (response.status_code != 422) is grammatical, (sample, response.text)  # else 200, or 404: no rate
+    docs = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    (row,) = [line for line in docs.splitlines() if line.startswith("| `amount` |")]
+    for example in re.findall(r"`([^`]+)`", row.split("|")[2]):
+        if example[0].isdigit():
+            assert re.fullmatch(pattern, example), example

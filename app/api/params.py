@@ -62,7 +62,6 @@ CODE_PATTERN = "^[A-Za-z]{3}$"
 CODES_PATTERN = "^[A-Za-z]{3}(,[A-Za-z]{3})*$"  # blank items (`KZT,,UZS`, `,`) are skipped, not refused
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
 SOURCE_PATTERN = "^[a-z][a-z0-9_]*$"
-AMOUNT_PATTERN = r"^\d{1,16}(\.\d+)?$"
 OR_EMPTY = "^$|"
 
 TimeQuery = Annotated[

@@ -20,9 +20,14 @@ CROSS_DIGITS = DERIVED_DIGITS  # 15: as many as a JSON reader's double keeps
 MAX_AMOUNT = Decimal(10) ** 15
 MIN_AMOUNT = Decimal(10) ** -18  # smaller is no amount of money, and its result would be written with 1,000 zeros
 MAX_AMOUNT_TEXT = 64  # characters: an amount is a number, not a document
-# ASCII digits, one optional point, an optional short exponent: `1000`, `12.5`, `.5`, `1e6`. Python's own Decimal
-# also takes `1_000`, Arabic-Indic digits and exponents of any size, which no client means.
+# The one grammar of an amount, for the parser, the OpenAPI pattern and the docs: ASCII digits, one optional point,
+# an optional short exponent (`1000`, `12.5`, `.5`, `1e6`). Python's own Decimal also takes `1_000`, Arabic-Indic
+# digits and exponents of any size, which no client means.
 AMOUNT_PATTERN = r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$"
+AMOUNT_HELP = (
+    "A positive decimal from 10^-18 to 10^15 in ASCII digits, with one optional point and an optional exponent "
+    "(`1000`, `12.5`, `.5`, `1e6`); no sign, separators or other digits; at most 64 characters"
+)
 _AMOUNT = re.compile(AMOUNT_PATTERN)
 
 # Products of published values and an amount are exact at this precision (an amount has at most 64 characters).

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
-from app.api.params import AMOUNT_PATTERN, CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
+from app.api.params import CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
 from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, Problem
 from app.api.query_schemas import Conversion
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
@@ -20,7 +20,7 @@ from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.numbers import plain
 from app.core.settings import Settings
-from app.domain.cross import CROSS_DIGITS, AmountError, cross, parse_amount
+from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, CROSS_DIGITS, AmountError, cross, parse_amount
 from app.domain.freshness import State
 from app.read.history import series_for
 from app.read.inforce import Held, in_force
@@ -104,7 +104,7 @@ def convert(
     amount: Annotated[
         str,
         Query(
-            description="A positive decimal, at most 10^15, in ASCII digits (no exponent, sign or separators)",
+            description=AMOUNT_HELP,
             examples=["1000"],
             json_schema_extra={"pattern": AMOUNT_PATTERN},
         ),

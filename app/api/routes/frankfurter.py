@@ -25,13 +25,13 @@ from sqlmodel import Session
 from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
-from app.api.params import base_code, check_range, currency_list, parse_day
+from app.api.params import OR_EMPTY, base_code, check_range, currency_list, parse_day
 from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, UNKNOWN_SOURCE, Problem
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
-from app.domain.cross import AmountError, parse_amount
+from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, AmountError, parse_amount
 from app.domain.quotes import CURRENCY_NAMES
 from app.read.daily import DayReader, day_rates, days_between
 from app.read.query import data_version
@@ -65,7 +65,13 @@ BaseParam = Annotated[str | None, Query(description="The base currency (default 
 FromParam = Annotated[str | None, Query(alias="from", description="The same as `base`")]
 SymbolsParam = Annotated[str | None, Query(description="Comma-separated codes to include (default: all)")]
 ToParam = Annotated[str | None, Query(alias="to", description="The same as `symbols`")]
-AmountParam = Annotated[str | None, Query(description="Express the rates for this amount of the base (default 1)")]
+AmountParam = Annotated[
+    str | None,
+    Query(
+        description=f"Express the rates for this amount of the base (default 1). {AMOUNT_HELP}",
+        json_schema_extra={"pattern": OR_EMPTY + AMOUNT_PATTERN},
+    ),
+]
 ProvidersParam = Annotated[
     str | None, Query(description="Comma-separated fx-ticker sources to take the rates from, in order (default: all)")
 ]
