@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK_FLAGS := --universal --python-version 3.11 --custom-compile-command "make lock" --quiet
 
-.PHONY: run test test-fast lint fmt typecheck lock containers bench bench-smoke clean
+.PHONY: run test test-fast lint fmt typecheck lock containers screenshots bench bench-smoke clean
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ containers: $(STAMP)
 	@dir=$$(mktemp -d) && cp docker-compose.yml Dockerfile $$dir/ && cp .env.example $$dir/.env && \
 	POSTGRES_PASSWORD=validation-only docker-compose -f $$dir/docker-compose.yml config -q; \
 	status=$$?; rm -rf $$dir; test $$status -eq 0 && echo "Dockerfile and docker-compose.yml are valid"
+
+## Refresh the README's pictures in docs/img/ from the screenshot tests (which write to a temporary folder otherwise).
+screenshots: $(STAMP)
+	FX_TEST_SCREENSHOTS=$(CURDIR)/docs/img FX_TEST_DATABASES=sqlite $(BIN)/python -m pytest -q -k screenshot tests/browser
 
 ## The speed targets at full size (needs wrk and PostgreSQL; see bench/README.md); records bench/RESULTS.md.
 bench: $(STAMP)

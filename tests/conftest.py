@@ -23,7 +23,7 @@ REQUIRE_POSTGRES = os.environ.get("FX_TEST_REQUIRE_POSTGRES") == "1"
 # The databases every database test runs on; `make test-fast` asks for SQLite only (no server to reach).
 DATABASES = [name.strip() for name in os.environ.get("FX_TEST_DATABASES", "sqlite,postgresql").split(",")]
 # The variables the suite itself reads; every other FX_ variable is cleared so a developer's .env cannot leak in.
-_TEST_VARIABLES = {"FX_TEST_POSTGRES_URL", "FX_TEST_REQUIRE_POSTGRES", "FX_TEST_DATABASES"}
+_TEST_VARIABLES = {"FX_TEST_POSTGRES_URL", "FX_TEST_REQUIRE_POSTGRES", "FX_TEST_DATABASES", "FX_TEST_SCREENSHOTS"}
 
 
 @pytest.fixture(autouse=True)

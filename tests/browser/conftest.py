@@ -8,6 +8,7 @@ rather than skipping them, so CI cannot pass without running them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "img"
 DASHBOARD_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'"
@@ -141,6 +141,23 @@ def load_sample(site: Site, now: datetime | None = None) -> None:
         site.ingest(ticker_page(KGS=str(kgs), TJS=tjs), observed_at=now - timedelta(hours=hours))
     site.ingest(SEED_PAGE, observed_at=now)
     site.ingest(b"<html>Service temporarily unavailable</html>", "nbk", now, status=1)
+
+
+@pytest.fixture
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshot tests write their pictures: a temporary folder, so a test run leaves the checkout as it
+    was; `make screenshots` sets FX_TEST_SCREENSHOTS to docs/img to refresh the README's pictures."""
+    asked = os.environ.get("FX_TEST_SCREENSHOTS")
+    folder = Path(asked) if asked else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG file, from its header: proof the picture was written whole, at the size asked."""
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
 
 
 @pytest.fixture(scope="package")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import DASHBOARD_CSP, SCREENSHOTS, Site, Tab, exact_json, plain
+from tests.browser.conftest import DASHBOARD_CSP, Site, Tab, exact_json, plain, png_size
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 OpenTab = Callable[..., Tab]
@@ -300,16 +301,22 @@ def test_the_page_weighs_less_than_250_kb(open_tab: OpenTab, site: Site) -> None
     assert total < 250_000
 
 
-def test_screenshot_of_the_dashboard(open_tab: OpenTab, site: Site) -> None:
-    """docs/img/dashboard.png, shown in the README, is what this test sees."""
+def test_screenshot_of_the_dashboard(open_tab: OpenTab, site: Site, screenshots: Path) -> None:
+    """docs/img/dashboard.png, shown in the README (`make screenshots`): the dashboard live, its five rates, two days
+    of history in the chart, a conversion; and the same on a phone."""
     page = open_dashboard(open_tab, site, 1280, 900)
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    expect(page.locator("#live .live-text")).to_have_text("Live")
     expect(page.locator("#convert-result .result")).to_be_visible()
     _chart_request(page, lambda: page.get_by_role("button", name="1 d", exact=True).click())  # the sample's two days
     expect(page.locator("#chart-caption")).to_have_attribute("data-points", "25")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True, animations="disabled")
+    page.screenshot(path=screenshots / "dashboard.png", full_page=True, animations="disabled")
+    width, height = png_size(screenshots / "dashboard.png")
+    assert width == 1280 and height >= 900  # the full page, at the width asked
     phone = open_dashboard(open_tab, site, 390, 844)
-    phone.screenshot(path=SCREENSHOTS / "dashboard-phone.png", animations="disabled")
+    expect(phone.locator("#live")).to_have_attribute("data-state", "live")
+    phone.screenshot(path=screenshots / "dashboard-phone.png", animations="disabled")
+    assert png_size(screenshots / "dashboard-phone.png") == (390, 844)
 
 
 SAMPLE = '{"a":"x 1.5 \\"2\\" [3]","b":[1.50,-0.0020165355918532,1.25E+4,8e-05,0,495.90],"c":null,"d":{"e":true}}'

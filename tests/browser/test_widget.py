@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, WIDGET_CSP, Site, Tab, plain, served, ticker_page
+from tests.browser.conftest import WIDGET_CSP, Site, Tab, plain, png_size, served, ticker_page
 from tests.support import Upstream
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -178,9 +178,13 @@ def test_stale_rates_are_marked_in_the_widget_and_the_dashboard(stale_site: Site
     expect(ticker_kgs.locator(".age")).to_have_text(re.compile(r"^2\d min ago$"))
 
 
-def test_screenshot_of_the_widget(open_tab: OpenTab, site: Site) -> None:
-    """docs/img/widget.png and widget-dark.png, shown in the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshot_of_the_widget(open_tab: OpenTab, site: Site, screenshots: Path) -> None:
+    """docs/img/widget.png and widget-dark.png, shown in the README (`make screenshots`): the five currencies in the
+    ticker's own notation, light and dark."""
     for theme, name in [("light", "widget.png"), ("dark", "widget-dark.png")]:
         page = open_widget(open_tab, site, f"?currencies=KGS,KZT,TJS,UZS,TMT&decimals=5&theme={theme}", 728, 40)
-        page.screenshot(path=SCREENSHOTS / name, animations="disabled")
+        entries = page.locator(".marquee-list:not([aria-hidden]) > li")
+        expect(entries).to_have_count(5)
+        expect(entries.first).to_contain_text("KGS/USD")
+        page.screenshot(path=screenshots / name, animations="disabled")
+        assert png_size(screenshots / name) == (728, 40)
