@@ -21,12 +21,12 @@ from app.core.logs import configure as configure_logging
 from app.core.metrics import MULTIPROCESS_ENV
 from app.core.settings import Settings, SettingsError
 from app.ingest.backfill import Backfill, backfillable
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome, process
 from app.ingest.poller import Poller, database_trouble
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES, load_settings
 from app.storage.engine import describe, make_engine, masked, unavailable
+from app.storage.lock import poller_lock
 from app.storage.migrate import current_revision, head_revision, new_revision, upgrade
 
 EXIT_FAILED = 1

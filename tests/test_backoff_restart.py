@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
 from app.core.jsonenc import iso
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller
 from app.sources.fetch import make_client
+from app.storage.lock import poller_lock
 from app.storage.models import PollLog
 from tests.processes import Server, wait_for
 from tests.support import SEED_PAGE, Upstream, at, make_settings

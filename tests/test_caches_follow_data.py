@@ -13,13 +13,13 @@ from sqlalchemy import Engine
 
 from app.api.app import create_app
 from app.core.clock import utcnow
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import process
 from app.ingest.poller import Poller
 from app.read.query import data_version
 from app.sources.fetch import make_client
 from app.sources.ticker import SPEC
 from app.storage.engine import read_session
+from app.storage.lock import poller_lock
 from tests.support import SEED_PAGE, make_settings
 
 PATHS = [

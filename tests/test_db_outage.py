@@ -29,11 +29,11 @@ from app.api.app import create_app
 from app.cli import EXIT_DATABASE, main
 from app.core import metrics
 from app.core.settings import Settings
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller
 from app.sources.fetch import make_client
 from app.storage.engine import make_engine
+from app.storage.lock import poller_lock
 from app.storage.migrate import upgrade
 from app.storage.models import PollLog
 from tests.conftest import _postgres_schema_url
@@ -181,9 +181,9 @@ def test_a_poll_while_the_database_does_not_answer_fails_instead_of_hanging(
     postgres: Engine, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Frozen, not refusing (a paused server, a silent network): the poll gives up on the lock and fails."""
-    import app.ingest.lock
+    import app.storage.lock
 
-    monkeypatch.setattr(app.ingest.lock, "ASK_TIMEOUT", 1.0)
+    monkeypatch.setattr(app.storage.lock, "ASK_TIMEOUT", 1.0)
     with TcpProxy.in_front_of(postgres_url) as proxy:
         url = proxy.url_for(postgres_url)
 

@@ -38,10 +38,10 @@ from sqlmodel import Session, col, func, select
 
 from app.api.app import create_app
 from app.core.clock import utcnow
-from app.ingest.lock import poller_lock
 from app.ingest.poller import Poller, database_trouble, failed_because
 from app.sources.fetch import make_client
 from app.storage.engine import disk_full, make_engine, trouble
+from app.storage.lock import poller_lock
 from app.storage.migrate import upgrade
 from app.storage.models import PollLog, RateSpan
 from tests.conftest import POSTGRES_URL

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.api.app import create_app
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller, backoff
 from app.sources.fetch import make_client
+from app.storage.lock import poller_lock
 from app.storage.models import PollLog, RateSpan
 from tests.support import FIXTURES, SEED_PAGE, at, make_settings
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.ingest.lock import poller_lock
 from app.storage.engine import make_engine
+from app.storage.lock import poller_lock
 from app.storage.models import PollLog
 from tests.conftest import _postgres_schema_url
 from tests.faults import TcpProxy
@@ -58,7 +58,7 @@ def test_a_lock_lost_with_its_connection_is_taken_back_from_the_server(
         theirs.release()
         for engine in engines:
             engine.dispose()
-    messages = [r.getMessage() for r in caplog.records if r.name == "app.ingest.lock"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.storage.lock"]
     assert messages[0] == "lost the database connection that held the poller lock"
     assert messages[1].startswith("ended this process's lost database session (pid ")
 

@@ -31,10 +31,10 @@ from sqlmodel import Session, col, func, select
 from app.core import metrics
 from app.core.settings import Settings
 from app.domain.health import PollerView
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller, poller_engine
 from app.sources.fetch import make_client
+from app.storage.lock import poller_lock
 from app.storage.models import PollLog, RateSpan, SourceState
 from tests.faults import TcpProxy
 from tests.processes import Server, wait_for

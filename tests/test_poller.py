@@ -13,10 +13,10 @@ from sqlmodel import Session, col, select
 
 from app.cli import main
 from app.core.settings import Settings
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller
 from app.sources.fetch import make_client
+from app.storage.lock import poller_lock
 from app.storage.models import PollLog, RateSpan
 from tests.support import SEED_PAGE, Upstream, make_settings
 

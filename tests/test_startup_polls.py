@@ -17,12 +17,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
-from app.ingest.lock import poller_lock
 from app.ingest.pipeline import Outcome
 from app.ingest.poller import Poller, local_day
 from app.sources.base import url_for
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES
+from app.storage.lock import poller_lock
 from app.storage.models import PollLog
 from tests.processes import Server, wait_for
 from tests.support import SEED_PAGE, Upstream, make_settings

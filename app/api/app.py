@@ -47,12 +47,12 @@ from app.core import logs, metrics
 from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
 from app.ingest import report
-from app.ingest.lock import poller_lock
 from app.ingest.poller import Poller, database_trouble, poller_engine
 from app.read.latest import LatestService
 from app.sources.fetch import make_client
 from app.sources.registry import get_settings
 from app.storage.engine import READ_PAGE_CACHE_KIB, describe, make_engine
+from app.storage.lock import poller_lock
 
 log = logging.getLogger(__name__)
 

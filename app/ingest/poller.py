@@ -45,15 +45,15 @@ from app.core.settings import Settings
 from app.domain.health import PollerView, latest
 from app.domain.outcome import PollOutcome
 from app.domain.quotes import Quote
-from app.ingest import lock as leader
 from app.ingest import report
-from app.ingest.lock import LockUnavailable, PollerLock
 from app.ingest.pipeline import Outcome, process, store_quotes
 from app.ingest.store import record_failure
 from app.sources.base import SourceSpec, url_for
 from app.sources.fetch import FetchError, Validators, fetch
 from app.sources.registry import SOURCES
+from app.storage import lock as leader
 from app.storage.engine import describe, disk_full, make_engine, read_session, trouble, write_session
+from app.storage.lock import LockUnavailable, PollerLock
 from app.storage.models import SourceState
 
 log = logging.getLogger(__name__)

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, 
 from app.domain.calendar import consecutive
 from app.domain.steps import Level, Span, micros, run_of
 from app.domain.values import EXACT_DIGITS, Value
+from app.storage.dialect import counts_each_row
 from app.storage.models import RateRollup, RateRollupDay, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
@@ -200,8 +201,7 @@ def _move_last_seen(conn: Connection, key: Any, width: timedelta, extensions: Se
 def updated(conn: Connection, statement: Any, params: list[dict[str, Any]], each: int) -> bool:
     """Run an UPDATE once per parameter set; whether it changed `each` rows per set (when the driver says)."""
     result = conn.execute(statement, params if len(params) > 1 else params[0])
-    sane = len(params) == 1 or conn.dialect.supports_sane_multi_rowcount
-    return not sane or result.rowcount == each * len(params)
+    return not counts_each_row(conn, len(params)) or result.rowcount == each * len(params)
 
 
 def rebuild(conn: Connection) -> int:

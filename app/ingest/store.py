@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -31,10 +31,9 @@ from sqlalchemy import (
     case,
     func,
     or_,
-    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
@@ -46,7 +45,8 @@ from app.domain.quotes import Quote
 from app.domain.validate import Flag, jump_flag, spread_flags
 from app.domain.values import Value
 from app.ingest import pairs, rollup
-from app.storage.engine import is_sqlite, lock_key, write_session
+from app.storage.dialect import insert, serialize_writers
+from app.storage.engine import write_session
 from app.storage.models import (
     DataVersion,
     FetchedDay,
@@ -93,20 +93,6 @@ class ApplyResult:
         if self.unchanged:
             return PollOutcome.UNCHANGED
         return PollOutcome.PARTIAL if self.rejections else PollOutcome.OK
-
-
-@cache
-def _writer_lock(engine: Engine) -> int:
-    return lock_key(engine, "store")
-
-
-def _serialize_writers(session: Session, engine: Engine) -> None:
-    """Store transactions read the open span and then write: two at once would both extend it.
-
-    SQLite serializes them with BEGIN IMMEDIATE (app.storage.engine); PostgreSQL with a transaction-level advisory lock.
-    """
-    if not is_sqlite(engine):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _writer_lock(engine)})
 
 
 def _others(session: Session, quote: Quote, cadences: Mapping[str, Cadence]) -> dict[str, Value]:
@@ -222,13 +208,13 @@ _LATEST = (("last_attempt_at",), ("last_success_at",), ("last_error_at", "last_e
            ("last_rejections_at", "last_rejections"))  # fmt: skip
 
 
-@cache
-def _upsert(dialect: str, logged: bool) -> Any:
-    """The state row's upsert (the values are bound when it runs), built once per dialect and kind and reused,
+@lru_cache(maxsize=16)
+def _upsert(dialect: Dialect, logged: bool) -> Any:
+    """The state row's upsert (the values are bound when it runs), built once per database and kind and reused,
     so that SQLAlchemy compiles it once. The counts add up; each latest outcome is replaced by the new row's
     when that is set and not older than the stored one: the latest by started_at, as the poll log orders them,
     whatever order the rows were written in."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(STATE)
+    statement = insert(dialect, STATE)
     new, old = statement.excluded, STATE.c
     changes: dict[str, ColumnElement[Any]] = {c: old[c] + new[c] for c in ("spans_stored", "flags_raised")}
     for at, *said in _LATEST if logged else ():
@@ -245,7 +231,7 @@ def _account(conn: Connection, source: str, *, spans: int = 0, flags: int = 0, l
                               "spans_stored": spans, "flags_raised": flags}  # fmt: skip
     if log is not None:
         values |= _logged(log)
-    conn.execute(_upsert(conn.dialect.name, log is not None), values)
+    conn.execute(_upsert(conn.dialect, log is not None), values)
 
 
 def _log(session: Session, log: PollLog, *, spans: int = 0, flags: int = 0) -> None:
@@ -294,7 +280,7 @@ def apply_snapshot(
     row: all of it, or (on any error) none of it."""
     result = ApplyResult(entries_seen=entries_seen, rejections=list(rejections), unchanged=unchanged)
     with write_session(engine) as session:
-        _serialize_writers(session, engine)
+        serialize_writers(session, engine)
         result.announced = _announce(session.connection(), announced)
         spans = open_spans(session, source, sorted({q.currency for q in quotes}))
         extended: list[rollup.Extension] = []
@@ -329,11 +315,11 @@ def apply_snapshot(
     return result
 
 
-@cache
-def _announcement_upsert(dialect: str) -> Any:
+@lru_cache(maxsize=16)
+def _announcement_upsert(dialect: Dialect) -> Any:
     """A rate announced again keeps its first sighting; the latest sighting says what the bank says now (a bank
     may correct an announcement before its day)."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(ANNOUNCED)
+    statement = insert(dialect, ANNOUNCED)
     new, old = statement.excluded, ANNOUNCED.c
     newer = new.last_seen >= old.last_seen
     changes = {c: case((newer, new[c]), else_=old[c]) for c in ("value", "per_usd", "last_seen")}
@@ -347,7 +333,7 @@ def _announce(conn: Connection, quotes: Sequence[Quote]) -> int:
         for q in quotes
     ]  # fmt: skip
     if rows:
-        conn.execute(_announcement_upsert(conn.dialect.name), rows)
+        conn.execute(_announcement_upsert(conn.dialect), rows)
     return len(rows)
 
 
@@ -486,7 +472,7 @@ def apply_history(
     in one transaction: an interrupted backfill resumes at the first day not marked."""
     result = ApplyResult(entries_seen=len(quotes))
     with write_session(engine) as session:
-        _serialize_writers(session, engine)
+        serialize_writers(session, engine)
         stored = _days_marked(session, source, {q.observed_at.date() for q in quotes})
         fresh = [q for q in quotes if q.observed_at.date() not in stored]
         touched: set[rollup.Key] = set()
@@ -524,7 +510,7 @@ def rebuild_rollup(engine: Engine) -> int:
     in one transaction (after spans were loaded around the store, e.g. a bulk insert); returns the rollup rows
     written."""
     with write_session(engine) as session:
-        _serialize_writers(session, engine)
+        serialize_writers(session, engine)
         written = rollup.rebuild(session.connection()) + pairs.rebuild(session.connection())
         _recount(session.connection())
         return written

@@ -22,8 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, String, and_, func, select, type_coerce
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Engine, and_, select
 
 from app.core.abandon import checkpoint
 from app.core.jsonenc import iso
@@ -33,6 +32,7 @@ from app.domain.values import invert, plain_text
 from app.read.history import Pair, cross_page, stamp
 from app.read.latest import USD
 from app.read.series import SPANS, Series, series_buckets, start_of_span_at
+from app.storage.dialect import iso_text
 
 # Rows per fetch and per chunk sent (about 45 kB). Small on purpose: rows that die before the garbage collector's
 # next young-generation pass are never promoted, so the collector never walks the whole heap; 10,000-row chunks
@@ -59,16 +59,6 @@ def filename(start: datetime, end: datetime) -> str:
         return moment.strftime("%Y%m%dT%H%M%SZ")
 
     return f"fx-rates_{part(start)}_{part(end)}.csv"
-
-
-def _time_text(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[str]:
-    """The time as app.core.jsonenc.iso writes it ('2026-02-23T10:00:00Z', microseconds only when there are some),
-    formatted by the database: SQLite stores the UTC text 'YYYY-MM-DD HH:MM:SS.ffffff', PostgreSQL formats it."""
-    if conn.dialect.name == "sqlite":
-        stamped = func.replace(type_coerce(column, String), " ", "T") + "Z"
-    else:
-        stamped = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-    return func.replace(stamped, ".000000Z", "Z")
 
 
 def _field(text: str) -> str:
@@ -114,7 +104,7 @@ def _raw_page(
     else:
         begins = _C.first_seen > after
     statement = (
-        select(_time_text(conn, _C.first_seen), _time_text(conn, _C.last_seen), _C.value, _C.per_usd)
+        select(iso_text(conn, _C.first_seen), iso_text(conn, _C.last_seen), _C.value, _C.per_usd)
         .where(_C.currency == series.currency, _C.source == series.source)
         .where(and_(begins, _C.first_seen <= end, _C.last_seen >= start))
         .order_by(_C.first_seen)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -34,6 +33,7 @@ from app.core.settings import Settings
 from app.domain.health import PollerView
 from app.read.status import Health, health, is_overdue
 from app.sources.registry import cadence
+from app.storage.dialect import missing_file
 from app.storage.migrate import current_revision, head_revision
 from app.storage.models import SourceState
 
@@ -86,9 +86,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _database(engine: Engine) -> Check:
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
-        return Check(False, f"unreachable (no database file at {database})")  # connecting would create one
+    missing = missing_file(engine)
+    if missing is not None:
+        return Check(False, f"unreachable (no database file at {missing})")  # connecting would create one
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

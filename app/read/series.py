@@ -10,14 +10,14 @@ objects.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, String, Table, and_, func, or_, select, type_coerce
+from sqlalchemy import Connection, Table, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.abandon import checkpoint
@@ -25,6 +25,7 @@ from app.domain.calendar import Calendar, consecutive, hour_ranges
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Level, Run, Span, Tail, buckets, crossed, micros
 from app.domain.values import EXACT_DIGITS, Value
+from app.storage.dialect import naive_parser, naive_utc
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateRollup, RateRollupDay, RateSpan
 from app.storage.spans import spans_of_stretches
 
@@ -225,22 +226,6 @@ _ZERO = Decimal(0)
 _EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 
 
-def _naive_utc(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[Any]:
-    """A time column as the text (SQLite) or naive datetime (PostgreSQL) of its UTC instant, skipping the
-    aware-datetime type, which costs more than the rest of the loop."""
-    if conn.dialect.name == "sqlite":
-        return type_coerce(column, String)
-    return func.timezone("UTC", column, type_=DateTime())
-
-
-def _parser(conn: Connection) -> Callable[[Any], datetime]:
-    return datetime.fromisoformat if conn.dialect.name == "sqlite" else _same
-
-
-def _same(moment: datetime) -> datetime:
-    return moment
-
-
 # A level as a row keeps it: a published value and its direction, or (a pair row) both legs' as one text.
 LevelKey = tuple[str, bool] | str
 
@@ -310,7 +295,7 @@ def _rows(
 ) -> dict[datetime, _Item]:
     """The rollup rows of the series in `table` (hours or days) that `within` selects, by their `key` (naive UTC)."""
     c = table.c
-    times = [_naive_utc(conn, c[name]) for name in (key, "first_seen", "last_start", "last_seen")]
+    times = [naive_utc(conn, c[name]) for name in (key, "first_seen", "last_start", "last_seen")]
     pair = series.base is not None
     values = _PAIR_VALUES if pair else _ROLLUP_VALUES
     statement = (
@@ -320,7 +305,7 @@ def _rows(
     )
     if pair:
         statement = statement.where(c.base == series.base)
-    parse = _parser(conn)
+    parse = naive_parser(conn)
     found = {}
     checkpoint()
     for part in conn.execute(statement).partitions(1000):  # fetched a thousand at once
