@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, select
 
 from app.domain.calendar import Calendar
-from app.domain.steps import USD_LEG, Bucket, Leg, Run, Tail, buckets, crossed
+from app.domain.steps import USD_LEG, Bucket, Leg, Run, Tail, buckets, cross_legs
 from app.domain.values import Value
 from app.read.series import SPANS, Series, edges_of
 
@@ -51,7 +51,7 @@ def reference_buckets(
         return []
     leg = _leg(conn, series, edges[0], edges[-1])
     if base is not None:
-        leg = crossed(leg, _leg(conn, base, edges[0], edges[-1]))
+        leg = cross_legs(leg, _leg(conn, base, edges[0], edges[-1]))
     return buckets(edges, leg.before, leg.runs)
 
 

@@ -26,6 +26,7 @@ from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
 from app.domain.steps import NEVER
 from app.domain.validate import MAX_DAYS_AHEAD
+from app.domain.values import USD
 from app.read.daily import MAX_DAYS
 from app.sources.registry import not_served_because, served_sources
 
@@ -72,7 +73,6 @@ TimeQuery = Annotated[
         json_schema_extra={"pattern": OR_EMPTY + TIME_PATTERN},
     ),
 ]
-USD = "USD"
 BaseQuery = Annotated[
     str | None,
     Query(

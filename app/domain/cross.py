@@ -14,7 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from app.core.numbers import plain
-from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value
+from app.domain.values import DERIVED_DIGITS, EXACT, Value
 
 CROSS_DIGITS = DERIVED_DIGITS  # 15: as many as a JSON reader's double keeps
 MAX_AMOUNT = Decimal(10) ** 15
@@ -31,7 +31,7 @@ AMOUNT_HELP = (
 _AMOUNT = re.compile(AMOUNT_PATTERN)
 
 # Products of published values and an amount are exact at this precision (an amount has at most 64 characters).
-_EXACT = decimal.Context(
+_PRODUCTS = decimal.Context(
     prec=200, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX, traps=[decimal.Inexact, decimal.InvalidOperation]
 )
 _ROUNDED = decimal.Context(
@@ -77,18 +77,15 @@ def _fraction(source: Value | None, target: Value | None) -> tuple[Decimal, Deci
     """Units of target per unit of source as an exact (numerator, denominator)."""
     source_num, source_den = _usd_per_unit(source)
     target_num, target_den = _usd_per_unit(target)
-    return _EXACT.multiply(source_num, target_den), _EXACT.multiply(source_den, target_num)
+    return _PRODUCTS.multiply(source_num, target_den), _PRODUCTS.multiply(source_den, target_num)
 
 
 def cross(amount: Decimal, source: Value | None, target: Value | None) -> tuple[Decimal, Decimal]:
     """(units of target per unit of source, amount in target units); None means USD."""
     numerator, denominator = _fraction(source, target)
     rate = _ROUNDED.divide(numerator, denominator)
-    result = _ROUNDED.divide(_EXACT.multiply(amount, numerator), denominator)
+    result = _ROUNDED.divide(_PRODUCTS.multiply(amount, numerator), denominator)
     return plain(rate), plain(result)
-
-
-_PRECISE = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +114,8 @@ class Cross:
 
     @property
     def exact_in_base(self) -> Decimal:
-        return _PRECISE.divide(*_fraction(self.quote, self.base))
+        return EXACT.divide(*_fraction(self.quote, self.base))
 
     @property
     def exact_per_base(self) -> Decimal:
-        return _PRECISE.divide(*_fraction(self.base, self.quote))
-
-
-def crossed(quote: Value, base: Value) -> Value | Cross:
-    """`quote` in units of `base`: the leg itself when the base is USD (its published digits kept)."""
-    return quote if base == USD else Cross(quote, base)
+        return EXACT.divide(*_fraction(self.base, self.quote))

@@ -30,7 +30,6 @@ the `per_base` sums beside them as `inverse_area`); a bucket is served in `per_b
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,12 +39,10 @@ from typing import Protocol
 
 from app.core.numbers import plain
 from app.domain.cross import Cross
-from app.domain.values import DERIVED_DIGITS, EXACT_DIGITS, USD, Value
+from app.domain.values import DERIVED, DOLLAR, EXACT, Value
 
 NEVER = datetime.max.replace(tzinfo=UTC)
 EPOCH = datetime.min.replace(tzinfo=UTC)
-_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
-_SERVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 _ZERO = Decimal(0)
 
 
@@ -121,8 +118,8 @@ def run_of(spans: Sequence[Span], hold: timedelta | None) -> Run:
     for span, following in pairwise(spans):
         end = following.first_seen if hold is None else min(following.first_seen, span.last_seen + hold)
         lasted = micros(end - span.first_seen)
-        area = _EXACT.fma(span.value.exact_in_base, Decimal(lasted), area)
-        inverse_area = _EXACT.fma(span.value.exact_per_base, Decimal(lasted), inverse_area)
+        area = EXACT.fma(span.value.exact_in_base, Decimal(lasted), area)
+        inverse_area = EXACT.fma(span.value.exact_per_base, Decimal(lasted), inverse_area)
         covered += lasted
     levels = [span.value for span in spans]
     return Run(
@@ -147,8 +144,8 @@ def merged(a: Run, b: Run) -> Run:
         min(a.low, b.low, key=_exact),
         max(a.high, b.high, key=_exact),
         last.tail,
-        _EXACT.add(a.area, b.area),
-        _EXACT.add(a.inverse_area, b.inverse_area),
+        EXACT.add(a.area, b.area),
+        EXACT.add(a.inverse_area, b.inverse_area),
         a.covered + b.covered,
     )
 
@@ -183,7 +180,7 @@ def _part(tail: Tail, following: datetime, start: datetime, stop: datetime) -> t
     if high <= low:
         return _ZERO, 0
     span = micros(high - low)
-    return _EXACT.multiply(tail.level.exact_per_base, Decimal(span)), span
+    return EXACT.multiply(tail.level.exact_per_base, Decimal(span)), span
 
 
 def buckets(
@@ -209,7 +206,7 @@ def buckets(
         for n, run in enumerate(inside):
             following = inside[n + 1].first_seen if n + 1 < len(inside) else after
             part_area, part_covered = _part(run.tail, following, start, limit)
-            area = _EXACT.add(area, _EXACT.add(run.inverse_area, part_area))
+            area = EXACT.add(area, EXACT.add(run.inverse_area, part_area))
             covered += run.covered + part_covered
             levels += (run.low, run.high)
         if not levels:
@@ -217,10 +214,10 @@ def buckets(
             continue
         opening = carried.level if carried is not None else inside[0].first
         closing = inside[-1].tail.level if inside else opening
-        mean = _SERVED.divide(area, Decimal(covered)) if covered else opening.exact_per_base
+        mean = DERIVED.divide(area, Decimal(covered)) if covered else opening.exact_per_base
         out.append(
             Bucket(
-                start, opening, max(levels, key=_served), min(levels, key=_served), closing, plain(_SERVED.plus(mean))
+                start, opening, max(levels, key=_served), min(levels, key=_served), closing, plain(DERIVED.plus(mean))
             )
         )
         if inside:
@@ -239,7 +236,7 @@ class Leg:
     runs: Sequence[Run]
 
 
-USD_LEG = Leg(Tail(EPOCH, USD, NEVER), ())  # the dollar: 1, always in force
+USD_LEG = Leg(Tail(EPOCH, DOLLAR, NEVER), ())  # the dollar: 1, always in force
 
 
 def needs_spans(leg: Leg, other: Leg) -> list[Run]:
@@ -275,8 +272,8 @@ def _scaled(run: Run, by: Value, base: bool, until: datetime) -> Run:
             Cross(_value(run.low), by),
             Cross(_value(run.high), by),
             Tail(run.tail.start, Cross(_value(run.tail.level), by), min(run.tail.until, until)),
-            _EXACT.divide(run.area, by.exact_in_base),
-            _EXACT.multiply(run.inverse_area, by.exact_in_base),
+            EXACT.divide(run.area, by.exact_in_base),
+            EXACT.multiply(run.inverse_area, by.exact_in_base),
             run.covered,
         )
     # by / run: dividing by a larger rate gives a smaller cross, so the extremes swap
@@ -286,8 +283,8 @@ def _scaled(run: Run, by: Value, base: bool, until: datetime) -> Run:
         Cross(by, _value(run.high)),
         Cross(by, _value(run.low)),
         Tail(run.tail.start, Cross(by, _value(run.tail.level)), min(run.tail.until, until)),
-        _EXACT.multiply(run.inverse_area, by.exact_in_base),
-        _EXACT.divide(run.area, by.exact_in_base),
+        EXACT.multiply(run.inverse_area, by.exact_in_base),
+        EXACT.divide(run.area, by.exact_in_base),
         run.covered,
     )
 
@@ -297,7 +294,7 @@ def _value(level: Level) -> Value:
     return level
 
 
-def crossed(quote: Leg, base: Leg) -> Leg:
+def cross_legs(quote: Leg, base: Leg) -> Leg:
     """The series of `quote` in units of `base`: in force where both legs are, changing whenever either does.
 
     Runs of several spans are crossed whole when the other leg holds one level throughout (`needs_spans` found
@@ -370,7 +367,7 @@ def cross_pieces(
     whenever either leg begins a span, up to `stop` (where the next change is known to be, when the spans given
     are one page of longer series). A leg with no span (none stored, or none near the range) has nothing in force:
     then neither has the cross."""
-    one = [Span(EPOCH, NEVER, USD)]
+    one = [Span(EPOCH, NEVER, DOLLAR)]
     legs = (quote if quote is not None else one, base if base is not None else one)
     if not legs[0] or not legs[1]:
         return []

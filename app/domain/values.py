@@ -23,18 +23,19 @@ from app.core.numbers import plain
 
 # More than any feed publishes, and few enough (<= 15) that a JSON reader's double keeps every digit.
 DERIVED_DIGITS = 15
-_DERIVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+DERIVED = decimal.Context(prec=DERIVED_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 _PERCENT_STEP = Decimal("0.000001")
 # Time-weighted sums and comparisons of rates of either direction are done at this precision: far beyond the
 # DERIVED_DIGITS anything is served at, so the rounding of the served figure is the only rounding that shows.
 EXACT_DIGITS = 40
-_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 _ONE = Decimal(1)
+USD = "USD"  # the code of the currency every stored value is quoted against
 
 
 def invert(number: Decimal) -> Decimal:
     """1 / number at DERIVED_DIGITS significant digits, spelled plainly (1 / 0.00008 is 12500, not 1.25E+4)."""
-    return plain(_DERIVED.divide(_ONE, number))
+    return plain(DERIVED.divide(_ONE, number))
 
 
 def plain_text(number: Decimal) -> str:
@@ -83,12 +84,12 @@ class Value:
     @property
     def exact_in_base(self) -> Decimal:
         """`in_base` at EXACT_DIGITS: for time-weighted sums and comparisons."""
-        return _EXACT.divide(_ONE, self.value) if self.per_usd else self.value
+        return EXACT.divide(_ONE, self.value) if self.per_usd else self.value
 
     @property
     def exact_per_base(self) -> Decimal:
         """`per_base` at EXACT_DIGITS."""
-        return self.value if self.per_usd else _EXACT.divide(_ONE, self.value)
+        return self.value if self.per_usd else EXACT.divide(_ONE, self.value)
 
     def in_base_key(self) -> Fraction:
         """`in_base` as an exact fraction: for ordering and comparing values of either direction."""
@@ -113,4 +114,4 @@ class Value:
         return percent_change(previous.in_base_key(), self.in_base_key())
 
 
-USD = Value(_ONE, per_usd=False)  # the dollar against itself: what a cross through USD divides by for USD
+DOLLAR = Value(_ONE, per_usd=False)  # the dollar against itself: what a cross through USD divides by for USD

@@ -15,7 +15,6 @@ began one of its legs was last seen, so a reader whose values hold for less read
 
 from __future__ import annotations
 
-import decimal
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,12 +26,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, text, update
 
-from app.domain.calendar import hour_ranges
+from app.domain.calendar import HOUR, hour_ranges
 from app.domain.cross import Cross
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import Level, Span, micros
-from app.domain.values import EXACT_DIGITS
-from app.ingest.rollup import DAY, HOUR, Extension, Kind, hour_of, insert_rows, rebuild_days, refresh_days, updated
+from app.domain.values import EXACT
+from app.ingest.rollup import DAY, Extension, Kind, hour_of, insert_rows, rebuild_days, refresh_days, updated
 from app.ingest.rollup import Key as SeriesKey
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateSpan
 from app.storage.spans import SPAN_COLUMNS, series_of, span_of, spans_of_stretches
@@ -40,7 +39,6 @@ from app.storage.spans import SPAN_COLUMNS, series_of, span_of, spans_of_stretch
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
 HOURS: Table = RatePairRollup.__table__  # type: ignore[attr-defined]
 DAYS: Table = RatePairRollupDay.__table__  # type: ignore[attr-defined]
-_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 _CHUNK = 100  # stretches of hours per statement, as app.ingest.rollup reads them
 
 Key = tuple[str, str, str, datetime]  # (currency, base, source, hour)
@@ -62,8 +60,8 @@ def pair_rows(currency: str, base: str, source: str, hour: datetime, found: Sequ
     area, inverse_area, covered = Decimal(0), Decimal(0), 0
     for n in range(len(found) - 1):
         lasted = micros(found[n + 1].first_seen - found[n].first_seen)
-        area = _EXACT.fma(rates[n], lasted, area)
-        inverse_area = _EXACT.fma(inverses[n], lasted, inverse_area)
+        area = EXACT.fma(rates[n], lasted, area)
+        inverse_area = EXACT.fma(inverses[n], lasted, inverse_area)
         covered += lasted
         gap = max(gap, micros(found[n + 1].first_seen - found[n].last_seen))
     low, high = _extremes(rates)

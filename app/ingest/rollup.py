@@ -15,7 +15,6 @@ unseen before the next began, and a reader whose values hold for less reads that
 from __future__ import annotations
 
 import bisect
-import decimal
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,18 +25,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 
-from app.domain.calendar import consecutive
+from app.domain.calendar import HOUR, consecutive
 from app.domain.steps import Level, Span, micros, run_of
-from app.domain.values import EXACT_DIGITS, Value
+from app.domain.values import EXACT, Value
 from app.storage.dialect import counts_each_row
 from app.storage.models import RateRollup, RateRollupDay, RateSpan
 
 SPANS: Table = RateSpan.__table__  # type: ignore[attr-defined]
 ROLLUP: Table = RateRollup.__table__  # type: ignore[attr-defined]
 DAYS: Table = RateRollupDay.__table__  # type: ignore[attr-defined]
-HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
-_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 # Hours recomputed per statement: each is one OR-ed index range, so a backfill touching thousands of hours
 # still makes statements of bounded size.
 _CHUNK = 100
@@ -299,8 +296,8 @@ def day_row(
     for before, hour in pairwise(hours):
         row = hour.row
         lasted = micros(row["first_seen"] - before.row["last_start"])
-        area = _EXACT.add(_EXACT.fma(before.last, lasted, area), hour.area)
-        inverse_area = _EXACT.add(_EXACT.fma(before.last_inverse, lasted, inverse_area), hour.inverse_area)
+        area = EXACT.add(EXACT.fma(before.last, lasted, area), hour.area)
+        inverse_area = EXACT.add(EXACT.fma(before.last_inverse, lasted, inverse_area), hour.inverse_area)
         covered += lasted + row["covered"]
         gap = max(gap, row["inner_gap"], micros(row["first_seen"] - before.row["last_seen"]))
         spans += row["spans"]

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import Cross
-from app.domain.values import USD, Value, percent_change
+from app.domain.values import DOLLAR, Value, percent_change
 from app.read.history import Pair
 from app.read.inforce import lapse_before, state_at
 from app.read.series import Series, first_span_after, span_at
@@ -80,7 +80,7 @@ def _level(conn: Connection, settings: Settings, pair: Pair, moment: datetime) -
     values = []
     for leg in (pair.quote, pair.base):
         if leg is None:
-            values.append(USD)
+            values.append(DOLLAR)
             continue
         span = span_at(conn, leg.currency, leg.source, moment)
         if span is None or not state_at(settings, leg.source, span, moment).in_force:

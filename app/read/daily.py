@@ -24,13 +24,12 @@ from app.core.settings import Settings
 from app.domain.cross import cross
 from app.domain.freshness import Cadence, Publication, State
 from app.domain.steps import Span
-from app.domain.values import Value
+from app.domain.values import USD, Value
 from app.read.inforce import own_zone
 from app.read.series import span_at, spans_between, stored_range
 from app.sources.registry import SOURCES, cadence
 from app.storage.models import RateAnnouncement
 
-USD = "USD"
 _ONE = Decimal(1)
 MAX_DAYS = 366  # a range of dates is answered day by day: a year at most per request
 MAX_OFFICIAL_SPANS = 10_000  # a bank's year is a few hundred fixings

@@ -28,9 +28,8 @@ from app.core.abandon import checkpoint
 from app.core.jsonenc import iso
 from app.domain.calendar import Calendar
 from app.domain.steps import NEVER
-from app.domain.values import invert, plain_text
+from app.domain.values import USD, invert, plain_text
 from app.read.history import Pair, cross_page, stamp
-from app.read.latest import USD
 from app.read.series import SPANS, Series, series_buckets, start_of_span_at
 from app.storage.dialect import iso_text
 

@@ -20,8 +20,9 @@ from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.calendar import MAX_BUCKETS, Calendar
 from app.domain.steps import NEVER, Level, Piece, Span, cross_pieces
+from app.domain.values import USD
 from app.read.inforce import in_force
-from app.read.latest import USD, LatestService
+from app.read.latest import LatestService
 from app.read.series import Series, TooMuchWork, count_between, has_spans, leg_page, series_buckets, spans_between
 from app.sources.registry import cadence, served_sources
 

@@ -25,8 +25,7 @@ from app.core.jsonenc import dumps, iso, numbers_key
 from app.core.settings import Settings
 from app.domain.cross import Cross
 from app.domain.freshness import State
-from app.domain.values import USD as USD_VALUE
-from app.domain.values import Value, percent_change
+from app.domain.values import DOLLAR, USD, Value, percent_change
 from app.read.inforce import choose, last_sighting, order_of, stated_at
 from app.read.query import Latest, data_version, latest_of
 from app.sources.registry import SOURCES, cadence, served_sources
@@ -60,7 +59,6 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-USD = "USD"
 _ONE = Decimal(1)
 Picked = tuple[Latest, bool]  # a quote, and whether it is stale
 
@@ -115,7 +113,7 @@ def _leg_json(row: Latest, stale: bool) -> dict[str, Any]:
 def _previous(quote: Latest | None, base: Latest) -> Value | Cross | None:
     """The cross before its last move: whichever leg moved last (or both, at once) at its previous value."""
     if quote is None:  # USD
-        return Cross(USD_VALUE, base.previous) if base.previous is not None else None
+        return Cross(DOLLAR, base.previous) if base.previous is not None else None
     quote_moved, base_moved = quote.first_seen >= base.first_seen, base.first_seen >= quote.first_seen
     before_quote = quote.previous if quote_moved else quote.value
     before_base = base.previous if base_moved else base.value
@@ -129,7 +127,7 @@ def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picke
     legs in force, and which source each came from."""
     base_row, base_stale = base
     row, stale = quote if quote is not None else (None, False)
-    level = Cross(row.value if row is not None else USD_VALUE, base_row.value)
+    level = Cross(row.value if row is not None else DOLLAR, base_row.value)
     previous = _previous(row, base_row)
     legs = {currency: _leg_json(row, stale)} if row is not None else {}
     legs[base_code] = _leg_json(base_row, base_stale)

@@ -9,7 +9,6 @@ objects.
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,10 @@ from sqlalchemy import Connection, Table, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.abandon import checkpoint
-from app.domain.calendar import Calendar, consecutive, hour_ranges
+from app.domain.calendar import HOUR, Calendar, consecutive, hour_ranges
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
-from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Level, Run, Span, Tail, buckets, crossed, micros
-from app.domain.values import EXACT_DIGITS, Value
+from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Level, Run, Span, Tail, buckets, cross_legs, micros
+from app.domain.values import EXACT, Value
 from app.storage.dialect import naive_parser, naive_utc
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateRollup, RateRollupDay, RateSpan
 from app.storage.spans import spans_of_stretches
@@ -208,7 +207,6 @@ def stored_range(conn: Connection, currency: str, source: str) -> tuple[datetime
 # nothing cuts (a bucket boundary, or a change or lapse of the other leg), so the sweep sees a run or two per
 # bucket. Times are naive UTC inside this section: turned aware once per run, not once per row.
 
-HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
 # A cross reads span by span the hours in which both legs move, and crosses them one by one in Python: about
 # 20 µs a span. Beyond this many in one answer (a month of both legs changing every minute), it asks for less.
@@ -223,7 +221,6 @@ _CHUNK = 100  # stretches of hours read span by span per statement: one OR-ed in
 _NEVER = datetime.max
 _TICK = timedelta(microseconds=1)  # the resolution of stored times
 _ZERO = Decimal(0)
-_EXACT = decimal.Context(prec=EXACT_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
 
 
 # A level as a row keeps it: a published value and its direction, or (a pair row) both legs' as one text.
@@ -574,12 +571,12 @@ def _extend(chain: _Chain, item: _Item, hold: timedelta, exact: _Exact) -> None:
     ends = min(item.first_seen, chain.last_seen + hold)
     if ends > chain.last_start:
         lasted = micros(ends - chain.last_start)
-        chain.area = _EXACT.fma(exact.in_base(chain.last), lasted, chain.area)
-        chain.inverse_area = _EXACT.fma(exact.per_base(chain.last), lasted, chain.inverse_area)
+        chain.area = EXACT.fma(exact.in_base(chain.last), lasted, chain.area)
+        chain.inverse_area = EXACT.fma(exact.per_base(chain.last), lasted, chain.inverse_area)
         chain.covered += lasted
     if item.covered:
-        chain.area = _EXACT.add(chain.area, Decimal(item.area))
-        chain.inverse_area = _EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
+        chain.area = EXACT.add(chain.area, Decimal(item.area))
+        chain.inverse_area = EXACT.add(chain.inverse_area, Decimal(item.inverse_area))
         chain.covered += item.covered
     if item.low != chain.low and (found := exact.in_base(item.low)) < chain.low_in_base:
         chain.low, chain.low_in_base = item.low, found
@@ -630,7 +627,7 @@ def series_buckets(
     horizon: datetime = NEVER,
 ) -> list[Bucket]:
     """The buckets whose start lies in [start, end] of `series` in USD, or (with `base`) in units of another
-    series: the cross of the two legs in force at each instant (app.domain.steps.crossed). None is USD itself.
+    series: the cross of the two legs in force at each instant (app.domain.steps.cross_legs). None is USD itself.
     `horizon` is the present: the rest of the current bucket is not known yet (app.domain.steps.buckets)."""
     edges = edges_of(calendar, start, end)
     if not edges:
@@ -669,6 +666,6 @@ def series_buckets(
         _chained(leg, _cuts(edges, legs[1 - side]), exact) if leg is not None else USD_LEG
         for side, leg in enumerate(legs)
     ]
-    cross = crossed(*chained)
+    cross = cross_legs(*chained)
     checkpoint()
     return buckets(edges, cross.before, cross.runs, horizon)

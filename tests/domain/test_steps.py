@@ -23,8 +23,8 @@ from app.domain.steps import (
     Span,
     Tail,
     buckets,
+    cross_legs,
     cross_pieces,
-    crossed,
     needs_spans,
     run_of,
 )
@@ -163,7 +163,7 @@ def test_a_cross_matches_the_minute_by_minute_reference(data: st.DataObject) -> 
     flagged = (needs_spans(first, second), needs_spans(second, first))
     first = _explode(first, flagged[0], members, holds[0])
     second = _explode(second, flagged[1], members, holds[1])
-    cross = crossed(first, second)
+    cross = cross_legs(first, second)
     found_buckets = buckets(edges, cross.before, cross.runs)
     reference = CrossSeries(quote, base)
     _check(found_buckets, [bucket(reference, a, b) for a, b in itertools.pairwise(edges)])
@@ -208,5 +208,5 @@ def test_a_run_whose_last_span_begins_as_the_other_leg_changes_is_read_span_by_s
     assert [run.spans_one for run in second.runs] == [False]  # KGS: one run of two spans in the hour
     assert needs_spans(second, first) == list(second.runs)
     both = [_explode(leg, needs_spans(leg, other), members, hold) for leg, other in ((first, second), (second, first))]
-    cross = crossed(*both)
+    cross = cross_legs(*both)
     _check(buckets(edges, cross.before, cross.runs), [bucket(CrossSeries(kzt, kgs), edges[0], edges[1])])

@@ -13,7 +13,6 @@ from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
-    USD,
     BaseQuery,
     CurrenciesQuery,
     CurrencyPath,
@@ -31,6 +30,7 @@ from app.api.query_schemas import Change, Changes
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
+from app.domain.values import USD
 from app.read.change import change_between
 from app.read.history import Pair, pair_for, pairs_for
 from app.read.series import stored_range

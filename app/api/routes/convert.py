@@ -22,14 +22,13 @@ from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, CROSS_DIGITS, AmountError, cross, parse_amount
 from app.domain.freshness import State
+from app.domain.values import USD
 from app.read.history import series_for
 from app.read.inforce import Held, in_force
 from app.read.latest import LatestService
 from app.read.series import first_span_after, span_at
 
 router = APIRouter(tags=["convert"])
-
-USD = "USD"
 
 
 _CODE: dict[str, Any] = {"json_schema_extra": {"pattern": CODE_PATTERN}}

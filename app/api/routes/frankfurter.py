@@ -10,7 +10,6 @@ cannot hold what fx-ticker knows (sources, carried dates), the native endpoints 
 from __future__ import annotations
 
 import csv
-import decimal
 import io
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -33,6 +32,7 @@ from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
 from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, AmountError, parse_amount
 from app.domain.quotes import CURRENCY_NAMES
+from app.domain.values import DERIVED, USD
 from app.read.daily import DayReader, day_rates, days_between
 from app.read.query import data_version
 from app.read.series import stored_range
@@ -57,9 +57,7 @@ v2 = APIRouter(
     prefix="/frankfurter/v2", tags=["frankfurter"], responses=ERRORS, generate_unique_id_function=_operation_id
 )
 
-USD = "USD"
 NAMES = {USD: "United States Dollar", **CURRENCY_NAMES}
-_SHOWN = decimal.Context(prec=15, rounding=decimal.ROUND_HALF_EVEN)
 
 BaseParam = Annotated[str | None, Query(description="The base currency (default USD)", examples=["KZT"])]
 FromParam = Annotated[str | None, Query(alias="from", description="The same as `base`")]
@@ -111,7 +109,7 @@ def _rates(
     reader: DayReader, day: date, base: str, codes: Sequence[str], order: Sequence[str], amount: Decimal
 ) -> dict[str, Decimal]:
     found = day_rates(reader, day, codes, base, order)
-    return {r["currency"]: r["rate"] if amount == 1 else _SHOWN.multiply(r["rate"], amount) for r in found}
+    return {r["currency"]: r["rate"] if amount == 1 else DERIVED.multiply(r["rate"], amount) for r in found}
 
 
 def _key(session: Session, now: datetime, *parts: object) -> tuple[object, ...]:

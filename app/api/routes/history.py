@@ -16,7 +16,6 @@ from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
     DEFAULT_RANGE,
-    USD,
     BaseQuery,
     CurrenciesQuery,
     CurrencyPath,
@@ -37,6 +36,7 @@ from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps
+from app.domain.values import USD
 from app.read.history import MAX_RAW_POINTS, Pair, as_of, check_raw_total, document, pair_for, pairs_for
 from app.read.query import data_version
 from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
