@@ -1,4 +1,5 @@
-"""create_app(): the lifespan owns the engine, the latest-rates snapshot, the HTTP client and the scheduler."""
+"""create_app(): the lifespan owns the readers' engine and the latest-rates snapshot, and runs the poller where the
+role polls (app.ingest.running)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator
 
 import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.middleware.cors import CORSMiddleware
@@ -46,13 +46,10 @@ from app.api.version import V1, operation_id
 from app.core import logs, metrics
 from app.core.memory import GiveBackSoon
 from app.core.settings import Settings
-from app.ingest import report
-from app.ingest.poller import Poller, database_trouble, poller_engine
+from app.ingest.running import polling
 from app.read.latest import LatestService
-from app.sources.fetch import make_client
 from app.sources.registry import get_settings
-from app.storage.engine import READ_PAGE_CACHE_KIB, describe, make_engine
-from app.storage.lock import poller_lock
+from app.storage.engine import READ_PAGE_CACHE_KIB, describe, make_engine, trouble
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +75,7 @@ async def _watch(service: LatestService, every: float) -> None:
         try:
             await asyncio.to_thread(service.refresh_if_changed)
         except Exception as exc:  # the database may be briefly away: keep serving the last snapshot
-            reason = database_trouble(exc)
+            reason = trouble(exc)
             if reason is None:
                 log.warning("could not refresh the latest-rates snapshot", exc_info=True)
             elif not away:  # once per outage, not every few seconds of it
@@ -167,43 +164,23 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         hub.start()
         watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
         scrapes = metricsport.start(settings.metrics_host, settings.metrics_port)
-        scheduler: AsyncIOScheduler | None = None
-        client: httpx.AsyncClient | None = None
-        lock = None
-        writer: Engine | None = None
+        polls = contextlib.AsyncExitStack()  # a role that polls: the poller runs as long as the app
         if settings.role in ("all", "poller"):
-            client = make_client(settings.http_timeout, settings.user_agent, transport)
-            writer = poller_engine(settings)
-            lock = poller_lock(writer)
 
             async def reload() -> None:
                 await asyncio.to_thread(service.reload)
 
-            app.state.poller = Poller(writer, settings, client, lock, on_change=reload)
-            report.zero(settings.sources)
-            await asyncio.to_thread(report.seed, writer, settings.sources)
-            scheduler = AsyncIOScheduler(timezone="UTC")
-            app.state.poller.schedule(scheduler)
-            scheduler.start()  # inside the running loop, as AsyncIOScheduler requires
+            app.state.poller = await polls.enter_async_context(polling(settings, reload, transport))
         try:
             yield
         finally:
             hub.close()
             if scrapes is not None:
                 scrapes.close()
-            if scheduler is not None:
-                scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
-                await app.state.poller.drain(settings.shutdown_timeout)
-                scheduler.shutdown(wait=False)
+            await polls.aclose()  # the poll in flight finishes or rolls back, then the poller lets go
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            if client is not None:
-                await client.aclose()
-            if lock is not None:
-                lock.release()
-            if writer is not None:
-                writer.dispose()
             app.state.database.close()
             engine.dispose()
 
