@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
-from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, Problem
+from app.api.problems import INVALID_PARAMETER, UNKNOWN_CURRENCY, Problem
 from app.api.query_schemas import Conversion
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
-from app.core.clock import utcnow
-from app.core.jsonenc import dumps, iso
-from app.core.numbers import plain
+from app.core.jsonenc import dumps
 from app.core.settings import Settings
-from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, CROSS_DIGITS, AmountError, cross, parse_amount
-from app.domain.freshness import State
+from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, CROSS_DIGITS, AmountError, parse_amount
 from app.domain.values import USD
-from app.read.history import series_for
-from app.read.inforce import Held, in_force
-from app.read.latest import LatestService
-from app.read.series import first_span_after, span_at
+from app.read.convert import conversion
 
 router = APIRouter(tags=["convert"])
 
@@ -42,36 +34,6 @@ def _code(name: str, raw: str, settings: Settings) -> str:
             UNKNOWN_CURRENCY, f"parameter '{name}': unknown currency {raw!r}; valid codes: {', '.join(valid)}", name
         )
     return code
-
-
-def _leg(
-    conn: Connection, settings: Settings, latest: LatestService, code: str, asked: str | None, at: datetime | None
-) -> Held:
-    """The value `code` converts at: in force at `at` (app.read.inforce); without `at`, what /rates/latest serves."""
-    moment = at or utcnow()
-    held = in_force(conn, settings, code, moment, asked)
-    if held is not None:
-        return held
-    source = series_for(conn, latest, settings, code, asked).source  # NoData: none from any source
-    earlier = span_at(conn, code, source, moment)
-    if at is None and earlier is not None:  # now: the last known value, flagged stale, as /rates/latest serves it
-        return Held(code, source, earlier, State.STALE, moment, earlier.last_seen, earlier.effective_date)
-    if earlier is not None:  # past its hold
-        hint = f"its last value was seen at {iso(earlier.last_seen)}"
-    else:
-        later = first_span_after(conn, code, source, moment)
-        hint = f"its first value is from {iso(later.first_seen)}" if later else "it has none stored"
-    raise Problem(NO_DATA, f"no {code} rate from {source} in force at {iso(moment)}; {hint}")
-
-
-def _leg_json(held: Held) -> dict[str, Any]:
-    return {
-        "source": held.source,
-        "rate": held.value.per_base,  # units of the leg's currency per one USD
-        "since": held.first_seen,
-        "last_seen": held.last_seen,
-        "stale": held.stale,
-    }
 
 
 @router.get(
@@ -117,26 +79,6 @@ def convert(
     except AmountError as exc:
         raise Problem(INVALID_PARAMETER, f"parameter 'amount': {exc}", "amount") from None
     asked_at = parse_time("at", at)
-    moment = asked_at or utcnow()
     asked = source_name(source, settings)
-    conn = session.connection()
-    legs: dict[str, dict[str, Any]] = {}
-    spans: dict[str, Held] = {}
-    for code in dict.fromkeys((source_code, target_code)):
-        if code == USD:
-            continue
-        spans[code] = _leg(conn, settings, latest, code, asked, asked_at)
-        legs[code] = _leg_json(spans[code])
-    from_value = spans[source_code].value if source_code in spans else None
-    to_value = spans[target_code].value if target_code in spans else None
-    rate, result = cross(value, from_value, to_value)
-    body = {
-        "from": source_code,
-        "to": target_code,
-        "amount": plain(value),
-        "rate": rate,
-        "result": result,
-        "at": moment,
-        "sources": legs,
-    }
-    return json_response(request, dumps(body))
+    answer = conversion(session.connection(), settings, latest, (source_code, target_code), value, asked_at, asked)
+    return json_response(request, dumps(answer))
