@@ -98,9 +98,12 @@ def test_unknown_currency_is_a_422_listing_valid_codes(client: TestClient) -> No
         "type": "https://fx-ticker.dev/problems/unknown-currency",
         "title": "Unknown currency",
         "status": 422,
-        "detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
+        "detail": "parameter 'currencies': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
         "errors": [
-            {"parameter": "currencies", "detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"}
+            {
+                "parameter": "currencies",
+                "detail": "parameter 'currencies': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
+            }
         ],
     }
 

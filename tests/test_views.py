@@ -241,7 +241,7 @@ def test_an_average_leaves_out_the_time_nothing_was_in_force(kzt: TestClient) ->
 @pytest.mark.parametrize(
     ("path", "params", "status", "detail"),
     [
-        ("/rates/latest", {"base": "EUR"}, 422, "parameter 'base': unknown currency 'EUR'; valid bases: USD, KGS, KZT"),
+        ("/rates/latest", {"base": "EUR"}, 422, "parameter 'base': unknown currency 'EUR'; valid codes: USD, KGS, KZT"),
         ("/rates/KZT/history", {"base": "KZT"}, 422, "the currency KZT is also the base"),
         ("/rates/history", {"currencies": "KZT,KGS", "base": "KGS"}, 422, "KGS is also the base"),
         ("/rates/KZT/history", {"interval": "1d", "tz": "Mars/Olympus"}, 422, "unknown time zone 'Mars/Olympus'"),
@@ -266,7 +266,7 @@ def test_a_settings_bound_client_sees_every_base(engine: Engine, database_url: s
     with TestClient(create_app(query_settings(database_url, currencies=["KGS", "KZT", "UZS"]))) as client:
         response = client.get("/rates/latest", params={"base": "TJS"})
     assert response.status_code == 422
-    assert response.json()["detail"] == "parameter 'base': unknown currency 'TJS'; valid bases: USD, KGS, KZT, UZS"
+    assert response.json()["detail"] == "parameter 'base': unknown currency 'TJS'; valid codes: USD, KGS, KZT, UZS"
 
 
 def test_a_cross_too_busy_to_work_out_in_one_answer_is_a_422_that_says_how_much_to_ask(

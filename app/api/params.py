@@ -6,6 +6,7 @@ Every bad value is a 4xx whose detail names the parameter, says what is wrong an
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Literal, cast
@@ -185,37 +186,37 @@ def _codes(settings: Settings, base: str) -> list[str]:
     return [code for code in (USD, *settings.currencies) if code != base and (base != USD or code != USD)]
 
 
+def known_code(name: str, raw: str, valid: Sequence[str]) -> str:
+    """A currency code given as parameter `name`, in any case, that must be one of `valid`: the one check every
+    code passes, in a path or a query. Blank is a 422 that says what to give; an unknown code one that lists the
+    valid codes."""
+    code = raw.strip().upper()
+    if not code:
+        raise Problem(INVALID_PARAMETER, f"parameter '{name}': {raw!r} is blank; give a code such as KZT", name)
+    if code not in valid:
+        detail = f"parameter '{name}': unknown currency {raw!r}; valid codes: {', '.join(valid)}"
+        raise Problem(UNKNOWN_CURRENCY, detail, name)
+    return code
+
+
 def base_code(raw: str | None, settings: Settings) -> str:
     """A `base=` parameter: USD (the default) or a configured code, in any case; anything else is a 422."""
     if raw is None or not raw.strip():
         return USD
-    code = raw.strip().upper()
-    valid = [USD, *settings.currencies]
-    if code not in valid:
-        raise Problem(
-            UNKNOWN_CURRENCY, f"parameter 'base': unknown currency {raw!r}; valid bases: {', '.join(valid)}", "base"
-        )
-    return code
+    return known_code("base", raw, [USD, *settings.currencies])
 
 
-def currency_code(raw: str, settings: Settings, base: str = USD) -> str:
-    """A `{currency}` path segment, case-insensitive; an unknown one is a 422 that lists the valid codes, as in a
-    query (app.api.problems: one status per kind of mistake). In
-    another base than USD, USD itself may be asked for; the base may not (its rate in itself is 1)."""
-    code = raw.strip().upper()
-    if not code:
-        raise Problem(INVALID_PARAMETER, f"parameter 'currency': {raw!r} is blank; give a code such as KZT", "currency")
-    if code == base:
+def currency_code(raw: str, settings: Settings, base: str = USD, name: str = "currency") -> str:
+    """A currency asked for in units of `base` (a `{currency}` path segment): in another base than USD, USD
+    itself may be asked for; the base may not (its rate in itself is 1)."""
+    if raw.strip().upper() == base:
         raise Problem(
             CONFLICTING_PARAMETERS,
-            f"the currency {code} is also the base: ask for another currency, or another base",
-            "currency",
+            f"the currency {base} is also the base: ask for another currency, or another base",
+            name,
             "base",
         )
-    valid = _codes(settings, base)
-    if code not in valid:
-        raise Problem(UNKNOWN_CURRENCY, f"unknown currency {raw!r}; valid codes: {', '.join(valid)}", "currency")
-    return code
+    return known_code(name, raw, _codes(settings, base))
 
 
 def currency_list(raw: str | None, settings: Settings, base: str = USD, itself: bool = False) -> list[str]:
@@ -240,7 +241,8 @@ def currency_list(raw: str | None, settings: Settings, base: str = USD, itself: 
     if unknown:
         raise Problem(
             UNKNOWN_CURRENCY,
-            f"unknown currency {', '.join(repr(c) for c in unknown)}; valid codes: {', '.join(valid)}",
+            f"parameter 'currencies': unknown currency {', '.join(repr(c) for c in unknown)}; "
+            f"valid codes: {', '.join(valid)}",
             "currencies",
         )
     return first + [code for code in valid if code in codes]

@@ -1,8 +1,8 @@
 """Every error the API gives is a problem document (RFC 9457), `application/problem+json`:
 
     {"type": "https://fx-ticker.dev/problems/unknown-currency", "title": "Unknown currency", "status": 422,
-     "detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
-     "errors": [{"parameter": "currency", "detail": "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"}]}
+     "detail": "parameter 'currency': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
+     "errors": [{"parameter": "currency", "detail": "parameter 'currency': unknown currency 'EUR'; valid codes: ..."}]}
 
 `type` is a stable identifier of the kind of error (an absolute URI under TYPE_BASE: compare it, do not fetch
 it), `title` its fixed summary, `detail` the sentence that says what is wrong with this request and how to fix
@@ -194,7 +194,7 @@ def install(app: FastAPI) -> None:
 
 # --- The OpenAPI document ---------------------------------------------------------------------------------------
 
-_EXAMPLE = "unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"
+_EXAMPLE = "parameter 'currency': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
 SCHEMAS: dict[str, Any] = {
@@ -215,7 +215,7 @@ SCHEMAS: dict[str, Any] = {
             "detail": {
                 "type": "string",
                 "description": "What is wrong with this request and how to fix it",
-                "examples": ["unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"],
+                "examples": ["parameter 'currency': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"],
             },
             "errors": {
                 "type": "array",

@@ -96,7 +96,7 @@ class Health(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    detail: str = Field(examples=["unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"])
+    detail: str = Field(examples=["parameter 'currency': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT"])
 
 
 NOT_MODIFIED = {"description": "Not modified: the If-None-Match header matches the current ETag"}

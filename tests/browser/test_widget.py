@@ -105,7 +105,8 @@ def test_the_widget_explains_a_bad_configuration(open_tab: OpenTab, site: Site) 
     page.goto(site.url("/widget/ticker?currencies=KGS,EUR"))
     detail = site.json("/currencies")  # the valid codes, as the API lists them
     expect(page.get_by_role("alert")).to_have_text(
-        "unknown currency 'EUR'; valid codes: " + ", ".join(currency["code"] for currency in detail["currencies"])
+        "parameter 'currencies': unknown currency 'EUR'; valid codes: "
+        + ", ".join(currency["code"] for currency in detail["currencies"])
     )
     page.goto(site.url("/widget/ticker?decimals=many"))
     expect(page.get_by_role("alert")).to_have_text("decimals must be a whole number from 0 to 15, not 'many'")

@@ -10,12 +10,11 @@ from sqlmodel import Session
 from app.api.caching import json_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
-from app.api.params import CODE_PATTERN, SourceQuery, TimeQuery, parse_time, source_name
-from app.api.problems import INVALID_PARAMETER, UNKNOWN_CURRENCY, Problem
+from app.api.params import CODE_PATTERN, SourceQuery, TimeQuery, known_code, parse_time, source_name
+from app.api.problems import INVALID_PARAMETER, Problem
 from app.api.query_schemas import Conversion
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.jsonenc import dumps
-from app.core.settings import Settings
 from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, CROSS_DIGITS, AmountError, parse_amount
 from app.domain.values import USD
 from app.read.convert import conversion
@@ -24,16 +23,6 @@ router = APIRouter(tags=["convert"])
 
 
 _CODE: dict[str, Any] = {"json_schema_extra": {"pattern": CODE_PATTERN}}
-
-
-def _code(name: str, raw: str, settings: Settings) -> str:
-    code = raw.strip().upper()
-    valid = [USD, *settings.currencies]
-    if code not in valid:
-        raise Problem(
-            UNKNOWN_CURRENCY, f"parameter '{name}': unknown currency {raw!r}; valid codes: {', '.join(valid)}", name
-        )
-    return code
 
 
 @router.get(
@@ -73,7 +62,8 @@ def convert(
     at: TimeQuery = None,
     source: SourceQuery = None,
 ) -> Response:
-    source_code, target_code = _code("from", from_, settings), _code("to", to, settings)
+    known = [USD, *settings.currencies]
+    source_code, target_code = known_code("from", from_, known), known_code("to", to, known)
     try:
         value = parse_amount(amount)
     except AmountError as exc:

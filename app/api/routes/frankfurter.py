@@ -24,8 +24,8 @@ from sqlmodel import Session
 from app.api.caching import cached_json
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
-from app.api.params import OR_EMPTY, base_code, check_range, currency_list, parse_day
-from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_CURRENCY, UNKNOWN_SOURCE, Problem
+from app.api.params import OR_EMPTY, base_code, check_range, currency_list, known_code, parse_day
+from app.api.problems import INVALID_PARAMETER, NO_DATA, UNKNOWN_SOURCE, Problem
 from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
@@ -316,10 +316,7 @@ def v2_currencies(request: Request, session: Session, settings: SettingsDep) -> 
 @v2.get("/currency/{code}", summary="Frankfurter v2: one currency")
 @in_database
 def v2_currency(request: Request, session: Session, settings: SettingsDep, code: str) -> Response:
-    wanted = code.strip().upper()
-    if wanted not in (USD, *settings.currencies):
-        valid = ", ".join([USD, *settings.currencies])
-        raise Problem(UNKNOWN_CURRENCY, f"unknown currency {code!r}; valid codes: {valid}", "code")
+    wanted = known_code("code", code, [USD, *settings.currencies])
     conn = session.connection()
     return cached_json(
         request, ("ff2o", data_version(session), wanted), lambda: dumps(_currency(conn, settings, wanted))
