@@ -71,8 +71,9 @@ def decide(quote: Quote, open_span: OpenSpan | None, max_gap: timedelta) -> Acti
     if quote.observed_at <= open_span.last_seen:
         # The same snapshot applied again, or a late observation: it belongs in the series' history.
         return Action.LATE
-    # The same value published the same way: 480 and 480.00 per USD, or 0.5 USD per unit and 2 per USD, are
-    # the same rate, but a source that changed how it writes the value has published something new.
+    # The same value published the same way: the same number in the same direction (480 and 480.00 per USD
+    # are; 0.5 USD per unit and 2 per USD are the same rate, but a source that changed its direction has
+    # published something new).
     if quote.value == open_span.value and quote.observed_at - open_span.last_seen <= max_gap:
         return Action.EXTEND
     return Action.OPEN

