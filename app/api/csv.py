@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
@@ -14,11 +15,25 @@ from app.api.caching import cache_headers, not_modified, weak_etag
 from app.api.dbaccess import DatabaseUnavailable, database, log_unavailable
 from app.api.params import Window
 from app.api.problems import TOO_MANY_POINTS, Problem
+from app.domain.values import plain_text
 from app.read.export import CsvExport, csv_chunks, filename
 from app.read.history import Pair
 from app.read.series import TooMuchWork
 
 log = logging.getLogger(__name__)
+
+
+def cell(value: object) -> str:
+    """One CSV field of an answer built in memory: a decimal with every digit and no exponent (Decimal's own str()
+    writes 0.00000025 as 2.5E-7), a flag as true/false, nothing as an empty field."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return plain_text(value)
+    return str(value)
+
 
 CSV_EXAMPLE = (
     "timestamp,until,currency,pair,rate,inverse,source\r\n"

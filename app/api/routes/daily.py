@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.caching import cached_json
+from app.api.csv import cell
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
 from app.api.params import (
@@ -76,10 +77,8 @@ def _csv(days: Sequence[dict[str, Any]], base: str) -> bytes:
     writer.writerow(CSV_HEADER)
     for day in days:
         for r in day["rates"]:
-            row = (r["pair"], r["rate"], r["inverse"], r["source"] or "", r["effective_date"], r["carried_from"])
-            text = [str(x) if x is not None else "" for x in row]
-            flags = ["true" if r[flag] else "false" for flag in ("stale", "announced")]
-            writer.writerow([day["date"], r["currency"], base, *text, *flags])
+            fields = ("pair", "rate", "inverse", "source", "effective_date", "carried_from", "stale", "announced")
+            writer.writerow([cell(day["date"]), r["currency"], base, *(cell(r[f]) for f in fields)])
     return out.getvalue().encode()
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.caching import cached_json
+from app.api.csv import cell
 from app.api.dbaccess import in_database
 from app.api.deps import SettingsDep
 from app.api.params import OR_EMPTY, base_code, check_range, currency_list, known_code, parse_day
@@ -230,7 +231,7 @@ def _v2_rates(
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(("date", "base", "quote", "rate"))
-        writer.writerows((r["date"], r["base"], r["quote"], r["rate"]) for r in rows)
+        writer.writerows([cell(r[f]) for f in ("date", "base", "quote", "rate")] for r in rows)
         return out.getvalue().encode()
 
     key = ("ff2", *_key(session, now, tuple(days), base_name, tuple(codes), tuple(order), as_csv))
