@@ -10,7 +10,7 @@ from app.api.caching import BodyCache
 from tests.support import make_settings
 
 ENDPOINTS = {
-    "/v1/rates/{currency}/history": ["currency", "start", "end", "interval", "base", "tz", "source", "format"],
+    "/v1/rates/{currency}/history": ["currency", "format", "start", "end", "interval", "base", "tz", "source"],
     "/v1/rates/history": ["currencies", "start", "end", "interval", "base", "tz", "source", "symbols"],
     "/v1/rates/{currency}/change": ["currency", "period", "start", "end", "base", "source"],
     "/v1/rates/changes": ["period", "start", "end", "base", "source", "currencies", "symbols"],
@@ -42,8 +42,9 @@ def test_openapi_documents_every_query_endpoint(engine: Engine, database_url: st
             assert all("example" in _resolve(spec, ref) for ref in refs), path
         if "text/csv" in content:
             assert content["text/csv"]["example"].startswith("timestamp,")
-    interval = spec["paths"]["/v1/rates/{currency}/history"]["get"]["parameters"][3]["schema"]
-    assert interval["enum"] == ["raw", "1h", "1d", "1w", "1mo"]
+    for path in ("/v1/rates/{currency}/history", "/v1/rates/history", "/v1/rates/export.csv"):
+        (interval,) = [p["schema"] for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "interval"]
+        assert interval["enum"] == ["raw", "1h", "1d", "1w", "1mo"], path
 
 
 def test_the_body_cache_is_bounded() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Literal, cast
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 
 from app.api.problems import (
     CONFLICTING_PARAMETERS,
@@ -22,6 +22,7 @@ from app.api.problems import (
     UNKNOWN_SOURCE,
     Problem,
 )
+from app.core.clock import utcnow
 from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
@@ -29,6 +30,7 @@ from app.domain.steps import NEVER
 from app.domain.validate import MAX_DAYS_AHEAD
 from app.domain.values import USD
 from app.read.daily import MAX_DAYS
+from app.read.history import as_of
 from app.sources.registry import not_served_because, served_sources
 
 DEFAULT_RANGE = timedelta(days=30)
@@ -333,6 +335,60 @@ def history_window(
     calendar = Calendar(cast(Interval, interval), zone)
     check_bucket_count(since, until, calendar, series)
     return Window(since, until, calendar, _minute_up(now))
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A history or export request, validated: the source named (None: the best), the base, the zone, the window
+    and the instant it was asked at."""
+
+    source: str | None
+    base: str
+    zone: tzinfo
+    window: Window
+    now: datetime
+
+    @property
+    def as_of(self) -> datetime | None:
+        """The instant whose best source answers the range (app.read.history.as_of)."""
+        return as_of(self.window.end, self.now)
+
+
+@dataclass(frozen=True, slots=True)
+class RangeQuery:
+    """The parameters every history and export endpoint takes, declared once (`RangeParams`), as given."""
+
+    start: str | None
+    end: str | None
+    interval: str
+    base: str | None
+    tz: str | None
+    source: str | None
+
+    def base_code(self, settings: Settings) -> str:
+        return base_code(self.base, settings)
+
+    def resolve(self, settings: Settings, base: str, series: int = 1) -> Asked:
+        """The request checked for `series` series in units of `base` (already checked): a 422 for any bad part."""
+        source = source_name(self.source, settings)
+        zone = raw_zone(self.tz, self.interval)
+        now = utcnow()
+        window = history_window(self.start, self.end, self.interval, DEFAULT_RANGE, now, zone, series)
+        return Asked(source, base, zone, window, now)
+
+
+def _range_query(
+    start: TimeQuery = None,
+    end: TimeQuery = None,
+    interval: IntervalQuery = "raw",
+    base: BaseQuery = None,
+    tz: TzQuery = None,
+    source: SourceQuery = None,
+) -> RangeQuery:
+    return RangeQuery(start, end, interval, base, tz, source)
+
+
+RangeParams = Annotated[RangeQuery, Depends(_range_query)]
 
 
 def _minute_up(moment: datetime) -> datetime:

@@ -9,22 +9,12 @@ from app.api.csv import CSV_RESPONSE, csv_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
-    DEFAULT_RANGE,
-    BaseQuery,
     CurrenciesQuery,
-    IntervalQuery,
-    SourceQuery,
-    TimeQuery,
-    TzQuery,
-    base_code,
+    RangeParams,
     currency_list,
-    history_window,
-    raw_zone,
-    source_name,
 )
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
-from app.core.clock import utcnow
-from app.read.history import as_of, pairs_for
+from app.read.history import pairs_for
 from app.read.query import data_version
 
 router = APIRouter(tags=["history"])
@@ -47,25 +37,18 @@ def export_csv(
     session: Session,
     settings: SettingsDep,
     latest: LatestDep,
+    query: RangeParams,
     currencies: CurrenciesQuery = None,
-    start: TimeQuery = None,
-    end: TimeQuery = None,
-    interval: IntervalQuery = "raw",
-    base: BaseQuery = None,
-    tz: TzQuery = None,
-    source: SourceQuery = None,
 ) -> Response:
     """Rows in answer order (in another base, USD first, then the configured order), then oldest first. `start`
     defaults to 30 days before `end` (default: now). Currencies without data from the source are left out. A
     bucket interval is limited to 10,000 buckets per currency, and its rows are in the zone `tz`; `raw` has no
     limit, and its rows are in UTC."""
-    asked = source_name(source, settings)
-    base_name = base_code(base, settings)
+    base_name = query.base_code(settings)
     codes = currency_list(currencies, settings, base_name)
-    now = utcnow()
-    window = history_window(start, end, interval, DEFAULT_RANGE, now, raw_zone(tz, interval))
+    ask = query.resolve(settings, base_name)
     conn = session.connection()
-    pairs = pairs_for(conn, latest, settings, codes, base_name, asked, as_of(window.end, now))  # no data: left out
+    pairs = pairs_for(conn, latest, settings, codes, base_name, ask.source, ask.as_of)  # no data: left out
     version = data_version(session)
     session.close()  # the stream reads on its own connection: give this one back before it starts
-    return csv_response(request, version, pairs, window, base_name)
+    return csv_response(request, version, pairs, ask.window, base_name)

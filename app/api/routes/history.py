@@ -15,29 +15,19 @@ from app.api.csv import CSV_CONTENT, CSV_DESCRIPTION, csv_response
 from app.api.dbaccess import in_database
 from app.api.deps import LatestDep, SettingsDep
 from app.api.params import (
-    DEFAULT_RANGE,
-    BaseQuery,
     CurrenciesQuery,
     CurrencyPath,
-    IntervalQuery,
-    SourceQuery,
-    TimeQuery,
-    TzQuery,
+    RangeParams,
     Window,
-    base_code,
     currency_code,
     currency_list,
-    history_window,
-    raw_zone,
-    source_name,
 )
 from app.api.problems import TOO_MANY_POINTS, Problem
 from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
-from app.core.clock import utcnow
 from app.core.jsonenc import dumps
 from app.domain.values import USD
-from app.read.history import MAX_RAW_POINTS, Pair, as_of, check_raw_total, document, pair_for, pairs_for
+from app.read.history import MAX_RAW_POINTS, Pair, check_raw_total, document, pair_for, pairs_for
 from app.read.query import data_version
 from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
 
@@ -93,12 +83,7 @@ def history(
     settings: SettingsDep,
     latest: LatestDep,
     currency: CurrencyPath,
-    start: TimeQuery = None,
-    end: TimeQuery = None,
-    interval: IntervalQuery = "raw",
-    base: BaseQuery = None,
-    tz: TzQuery = None,
-    source: SourceQuery = None,
+    query: RangeParams,
     format_: Annotated[
         Literal["json", "csv"], Query(alias="format", description="`csv`: the same as /rates/export.csv")
     ] = "json",
@@ -110,14 +95,12 @@ def history(
     covering [t, next t). The rate in force is carried forward from earlier spans, but not past a span's
     `until` plus the source's allowed gap: a bucket with nothing in force has nulls. At most 10,000 buckets.
     """
-    asked = source_name(source, settings)
-    base_name = base_code(base, settings)
+    base_name = query.base_code(settings)
     code = currency_code(currency, settings, base_name)
-    zone = raw_zone(tz, interval)
-    now = utcnow()
-    window = history_window(start, end, interval, DEFAULT_RANGE, now, zone)
+    ask = query.resolve(settings, base_name)
+    window, zone = ask.window, ask.zone
     conn = session.connection()
-    pair = pair_for(conn, latest, settings, code, base_name, asked, as_of(window.end, now))
+    pair = pair_for(conn, latest, settings, code, base_name, ask.source, ask.as_of)
     version = data_version(session)
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
@@ -142,26 +125,19 @@ def histories(
     session: Session,
     settings: SettingsDep,
     latest: LatestDep,
+    query: RangeParams,
     currencies: CurrenciesQuery = None,
-    start: TimeQuery = None,
-    end: TimeQuery = None,
-    interval: IntervalQuery = "raw",
-    base: BaseQuery = None,
-    tz: TzQuery = None,
-    source: SourceQuery = None,
 ) -> Response:
     """`{"interval", "base", "series": [{"currency", "source", "points"}]}`: every currency asked for (all by
     default, in answer order: USD first in another base), each series what /rates/{currency}/history gives for
     it. A currency with no data from any source yet is left out (all of them, when the base has none). The limits
     (10,000 buckets, or raw spans) apply to the answer as a whole."""
-    asked = source_name(source, settings)
-    base_name = base_code(base, settings)
+    base_name = query.base_code(settings)
     codes = currency_list(currencies, settings, base_name)
-    zone = raw_zone(tz, interval)
-    now = utcnow()
-    window = history_window(start, end, interval, DEFAULT_RANGE, now, zone, series=len(codes))
+    ask = query.resolve(settings, base_name, series=len(codes))
+    window, zone = ask.window, ask.zone
     conn = session.connection()
-    pairs = pairs_for(conn, latest, settings, codes, base_name, asked, as_of(window.end, now))  # no data: left out
+    pairs = pairs_for(conn, latest, settings, codes, base_name, ask.source, ask.as_of)  # no data: left out
     version = data_version(session)
     key = ("histories", version, *(part for pair in pairs for part in _key(conn, pair, window, zone)))
     return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone))
