@@ -78,17 +78,21 @@ class Calendar:
             t = self.following(t)
 
     def count(self, start: datetime, end: datetime) -> int:
-        """How many bucket starts lie in [start, end], without listing them (an estimate from above for zones
-        whose offset changes, exact otherwise; used to refuse answers that would be too long)."""
+        """How many bucket starts lie in [start, end], without listing them (exact, but for hours across a change
+        of offset by a fraction of an hour, where it may count one more; used to refuse answers that would be
+        too long)."""
         first, last = self.ceil(start), self.floor(end)
         if first > last:
             return 0
         if self.interval == "1mo":
             a, b = first.astimezone(self.zone), last.astimezone(self.zone)
             return (b.year - a.year) * 12 + b.month - a.month + 1
-        step = {"1h": HOUR, "1d": timedelta(days=1), "1w": timedelta(weeks=1)}[self.interval]
-        # Offsets change by at most a few hours: round to the nearest whole number of steps.
-        return round((last - first) / step) + 1
+        if self.interval in ("1d", "1w"):  # local midnights: whole days apart on the calendar, whatever the offsets
+            days = (last.astimezone(self.zone).date() - first.astimezone(self.zone).date()).days
+            return days // (7 if self.interval == "1w" else 1) + 1
+        # Hours: whole hours apart, unless the offset changed by a fraction of one (Lord Howe's half hour): then
+        # rounded up, so that the count is never short.
+        return -(-(last - first) // HOUR) + 1
 
     def local(self, moment: datetime) -> datetime:
         """How a bucket start is written: in the zone's own offset (`2026-02-23T00:00:00+05:00`)."""
