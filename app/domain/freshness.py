@@ -2,8 +2,9 @@
 
 A source declares its cadence (app.sources.base.SourceSpec), which the settings may tune:
 
-- intraday (the ticker): a value holds while polls keep confirming it. Unseen for longer than
-  `max_gap` (three polls by default) it is stale, and it is no longer in force: history shows a gap there.
+- intraday (the ticker): a value holds while polls keep confirming it, fresh until `max_gap` (three polls by
+  default) after its last sighting; from that instant it is stale, and just after it no longer in force: history
+  shows a gap there.
 - announced (ExchangeRate-API): a feed that publishes once a day and says when it will publish next. A value is
   fresh until that announced next update plus `max_gap` (the poller's time to see the new one: three polls by
   default), whatever the day's polls did; past it, the value is stale if polls still confirm it (the feed did not
