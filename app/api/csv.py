@@ -13,11 +13,10 @@ from starlette.types import Send
 
 from app.api.caching import cache_headers, not_modified, weak_etag
 from app.api.dbaccess import DatabaseUnavailable, database, log_unavailable
-from app.api.params import Window
 from app.api.problems import TOO_MANY_POINTS, Problem
 from app.domain.values import plain_text
 from app.read.export import CsvExport, csv_chunks, filename
-from app.read.history import Pair
+from app.read.history import Pair, Window
 from app.read.series import TooMuchWork
 
 log = logging.getLogger(__name__)

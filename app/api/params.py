@@ -26,11 +26,10 @@ from app.core.clock import utcnow
 from app.core.jsonenc import iso
 from app.core.settings import Settings
 from app.domain.calendar import INTERVALS, MAX_BUCKETS, Calendar, Interval, zone_named
-from app.domain.steps import NEVER
 from app.domain.validate import MAX_DAYS_AHEAD
 from app.domain.values import USD
 from app.read.daily import MAX_DAYS
-from app.read.history import as_of
+from app.read.history import Window, as_of
 from app.sources.registry import not_served_because, served_sources
 
 DEFAULT_RANGE = timedelta(days=30)
@@ -293,30 +292,6 @@ def source_name(raw: str | None, settings: Settings) -> str | None:
     if refused is not None:
         raise Problem(SOURCE_NOT_SERVED, f"{refused}; served sources: {', '.join(served_sources(settings))}", "source")
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The range of a history or export request, and its buckets (None: `raw`, the stored spans)."""
-
-    start: datetime
-    end: datetime
-    calendar: Calendar | None
-    # The present, rounded up to the minute: the current bucket is averaged up to it (the rest has not happened
-    # yet), and whatever was seen by now is inside it.
-    horizon: datetime = NEVER
-
-    @property
-    def interval(self) -> str:
-        return self.calendar.interval if self.calendar is not None else "raw"
-
-    @property
-    def unfinished(self) -> datetime | None:
-        """The horizon, when the last bucket is not over by then: its answer changes as time passes, so caches key
-        on it (to the minute, so a repeated request within one still hits)."""
-        if self.calendar is None or self.calendar.following(self.calendar.floor(self.end)) <= self.horizon:
-            return None
-        return self.horizon
 
 
 def history_window(

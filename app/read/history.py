@@ -23,7 +23,17 @@ from app.domain.steps import NEVER, Level, Piece, Span, cross_pieces
 from app.domain.values import USD
 from app.read.inforce import in_force
 from app.read.latest import LatestService
-from app.read.series import Series, TooMuchWork, count_between, has_spans, leg_page, series_buckets, spans_between
+from app.read.series import (
+    Series,
+    TooMuchWork,
+    count_between,
+    cross_leg_extent,
+    has_spans,
+    leg_page,
+    raw_extent,
+    series_buckets,
+    spans_between,
+)
 from app.sources.registry import cadence, served_sources
 
 # A raw JSON answer holds at most this many spans (a week of per-minute changes); a bigger range is asked for
@@ -68,6 +78,30 @@ def as_of(end: datetime, now: datetime) -> datetime | None:
     """The instant whose best source answers a range without `source=`: its end when that is past (a history of
     last April comes from the source that was best then), else None (the source /rates/latest shows now)."""
     return end if end < now else None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The range of a history or export request, and its buckets (None: `raw`, the stored spans)."""
+
+    start: datetime
+    end: datetime
+    calendar: Calendar | None
+    # The present, rounded up to the minute: the current bucket is averaged up to it (the rest has not happened
+    # yet), and whatever was seen by now is inside it.
+    horizon: datetime = NEVER
+
+    @property
+    def interval(self) -> str:
+        return self.calendar.interval if self.calendar is not None else "raw"
+
+    @property
+    def unfinished(self) -> datetime | None:
+        """The horizon, when the last bucket is not over by then: its answer changes as time passes, so caches key
+        on it (to the minute, so a repeated request within one still hits)."""
+        if self.calendar is None or self.calendar.following(self.calendar.floor(self.end)) <= self.horizon:
+            return None
+        return self.horizon
 
 
 class TooManyPoints(TooMuchWork):
@@ -283,3 +317,38 @@ def document(
         found["tz"] = str(calendar.zone)
     found["points"] = bucket_points(conn, pair, calendar, start, end, horizon)
     return found
+
+
+def answer_key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[object, ...]:
+    """What decides a history's answer besides the data version: whole buckets for a bucket interval (the answer
+    depends on the first and last bucket start only), the spans covered for raw (its default end is "now", ever
+    moving)."""
+    legs = (pair.quote, pair.base)
+    head = (pair.currency, pair.base_code, *(leg.source if leg else None for leg in legs), str(zone))
+    calendar = window.calendar
+    if calendar is not None:
+        return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end), window.unfinished)
+    start, end = window.start, window.end
+    if pair.base is None:
+        extents = [raw_extent(conn, leg.currency, leg.source, start, end) for leg in legs if leg is not None]
+    else:  # a cross also depends on a span last seen before the range that holds into it
+        extents = [cross_leg_extent(conn, leg, start, end) for leg in legs if leg is not None]
+    return (*head, "raw", *extents)
+
+
+def documents(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -> dict[str, Any]:
+    """Several series' histories in one answer, each as `document` gives it; the raw limit applies to the whole
+    (TooManyPoints past it)."""
+    head: dict[str, Any] = {"interval": window.interval, "base": pairs[0].base_code if pairs else USD}
+    if zone is not UTC:
+        head["tz"] = str(zone)
+    series = []
+    left = MAX_RAW_POINTS  # raw spans the answer may still hold: each series is refused once it would pass them
+    if window.calendar is None:
+        check_raw_total(conn, pairs, window.start, window.end)
+    for pair in pairs:
+        one = document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon, left)
+        if window.calendar is None:
+            left -= len(one["points"])
+        series.append({k: v for k, v in one.items() if k not in ("interval", "base", "tz")})
+    return {**head, "series": series}

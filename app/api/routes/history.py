@@ -3,8 +3,8 @@ they make (app.read.history), in USD or another base, in any time zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, tzinfo
-from typing import Annotated, Any, Literal
+from datetime import tzinfo
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
@@ -18,7 +18,6 @@ from app.api.params import (
     CurrenciesQuery,
     CurrencyPath,
     RangeParams,
-    Window,
     currency_code,
     currency_list,
 )
@@ -26,28 +25,11 @@ from app.api.problems import TOO_MANY_POINTS, Problem
 from app.api.query_schemas import BucketHistory, MultiHistory, RawHistory
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.jsonenc import dumps
-from app.domain.values import USD
-from app.read.history import MAX_RAW_POINTS, Pair, check_raw_total, document, pair_for, pairs_for
+from app.read.history import Pair, Window, answer_key, document, documents, pair_for, pairs_for
 from app.read.query import data_version
-from app.read.series import TooMuchWork, cross_leg_extent, raw_extent
+from app.read.series import TooMuchWork
 
 router = APIRouter(tags=["history"])
-
-
-def _key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tuple[object, ...]:
-    """What decides the answer besides the data version: whole buckets for a bucket interval (the answer depends on
-    the first and last bucket start only), the spans covered for raw (its default end is "now", ever moving)."""
-    legs = (pair.quote, pair.base)
-    head = (pair.currency, pair.base_code, *(leg.source if leg else None for leg in legs), str(zone))
-    calendar = window.calendar
-    if calendar is not None:
-        return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end), window.unfinished)
-    start, end = window.start, window.end
-    if pair.base is None:
-        extents = [raw_extent(conn, leg.currency, leg.source, start, end) for leg in legs if leg is not None]
-    else:  # a cross also depends on a span last seen before the range that holds into it
-        extents = [cross_leg_extent(conn, leg, start, end) for leg in legs if leg is not None]
-    return (*head, "raw", *extents)
 
 
 def _body(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> bytes:
@@ -105,7 +87,7 @@ def history(
     if format_ == "csv":
         session.close()  # the stream reads on its own connection: give this one back before it starts
         return csv_response(request, version, [pair], window, base_name)
-    key = ("history", version, *_key(conn, pair, window, zone))
+    key = ("history", version, *answer_key(conn, pair, window, zone))
     return cached_json(request, key, lambda: _body(conn, pair, window, zone))
 
 
@@ -139,24 +121,12 @@ def histories(
     conn = session.connection()
     pairs = pairs_for(conn, latest, settings, codes, base_name, ask.source, ask.as_of)  # no data: left out
     version = data_version(session)
-    key = ("histories", version, *(part for pair in pairs for part in _key(conn, pair, window, zone)))
+    key = ("histories", version, *(part for pair in pairs for part in answer_key(conn, pair, window, zone)))
     return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone))
 
 
 def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -> bytes:
-    head: dict[str, Any] = {"interval": window.interval, "base": pairs[0].base_code if pairs else USD}
-    if zone is not UTC:
-        head["tz"] = str(zone)
-    series = []
-    left = MAX_RAW_POINTS  # raw spans the answer may still hold: each series is refused once it would pass them
     try:
-        if window.calendar is None:
-            check_raw_total(conn, pairs, window.start, window.end)
-        for pair in pairs:
-            one = document(conn, pair, window.start, window.end, window.calendar, zone, window.horizon, left)
-            if window.calendar is None:
-                left -= len(one["points"])
-            series.append({k: v for k, v in one.items() if k not in ("interval", "base", "tz")})
+        return dumps(documents(conn, pairs, window, zone))
     except TooMuchWork as exc:
         raise Problem(TOO_MANY_POINTS, str(exc), "start", "end") from None
-    return dumps({**head, "series": series})
