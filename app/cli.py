@@ -23,11 +23,12 @@ from app.core.settings import Settings, SettingsError
 from app.ingest.backfill import Backfill, backfillable
 from app.ingest.pipeline import Outcome, process
 from app.ingest.poller import Poller, database_trouble
+from app.ingest.schema import migrate
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES, load_settings
 from app.storage.engine import describe, make_engine, masked, unavailable
 from app.storage.lock import poller_lock
-from app.storage.migrate import current_revision, head_revision, new_revision, upgrade
+from app.storage.migrate import current_revision, head_revision, new_revision
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -100,7 +101,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     engine = _engine(settings)
-    upgrade(engine)
+    migrate(engine)
     engine.dispose()
     metrics_dir = None
     if args.workers > 1:  # workers are separate processes: /metrics adds up all of them (app.core.metrics)
@@ -139,7 +140,7 @@ async def _poll_once(settings: Settings, names: list[str]) -> int:
 async def _poll_once_with(engine: Engine, settings: Settings, names: list[str]) -> int:
     lock = poller_lock(engine)
     try:
-        upgrade(engine)
+        migrate(engine)
         leading = lock.acquire()
     except Exception as exc:
         reason = database_trouble(exc)
@@ -175,7 +176,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: cannot read PATH {args.path}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     engine = _engine(settings)
-    upgrade(engine)
+    migrate(engine)
     observed_at = args.observed_at or utcnow()
     if observed_at > utcnow() + timedelta(minutes=5):
         print(f"error: --observed-at {args.observed_at.isoformat()} is in the future", file=sys.stderr)
@@ -190,7 +191,7 @@ async def _backfill(settings: Settings, source: str, start: date, end: date) -> 
     from rich.progress import Progress
 
     engine = _engine(settings)
-    upgrade(engine)
+    migrate(engine)
     try:
         async with make_client(settings.http_timeout, settings.user_agent) as client:
             with Progress(console=Console(stderr=True)) as bar:
@@ -265,7 +266,7 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
             current, head = current_revision(engine), head_revision()
             print(f"database: {current or 'empty'}; code: {head}")
             return 0 if current == head else EXIT_FAILED
-        upgrade(engine)
+        migrate(engine)
     finally:
         engine.dispose()
     print("database is at the latest schema revision")

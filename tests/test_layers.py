@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from app.storage.migrate import REFILL
+
 APP = Path(__file__).parent.parent / "app"
 # The migrations are frozen code of their own; settings only checks that a database URL names a supported backend.
 EXEMPT = {APP / "storage", APP / "migrations"}
@@ -54,3 +56,25 @@ def test_the_scan_sees_each_way_of_asking() -> None:
         "if is_sqlite(engine): pass\n"
     )
     assert len(_dialect_uses(ast.parse(sample))) == 5
+
+
+def test_a_migration_runs_no_code_that_changes_after_it() -> None:
+    """A migration keeps doing what it did when it was written: it imports nothing of the service (derived tables
+    are refilled after the last one, app.ingest.schema)."""
+    versions = sorted((APP / "migrations" / "versions").glob("0*.py"))
+    imported = {}
+    for path in versions:
+        names = [
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        ]
+        if app_names := [name for name in names if name and (name == "app" or name.startswith("app."))]:
+            imported[path.name] = app_names
+    assert len(versions) >= 9 and imported == {}
+
+
+def test_the_migrations_ask_for_the_refill_by_the_name_upgrade_reads() -> None:
+    for name in ("0005_rollup_runs.py", "0006_rollup_days.py", "0007_pair_rollups.py"):
+        assert f'attributes["{REFILL}"] = True' in (APP / "migrations" / "versions" / name).read_text(), name

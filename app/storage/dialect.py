@@ -6,7 +6,7 @@ a lock on the write transaction, a time as text, a file that should be there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -76,3 +76,9 @@ def missing_file(engine: Engine) -> str | None:
     if engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
         return database
     return None
+
+
+def analyze(conn: Connection, tables: Sequence[str]) -> None:
+    """Refresh PostgreSQL's planner statistics of tables just filled (SQLite plans without them)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ANALYZE {', '.join(tables)}"))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from app.storage.engine import WRITE_OPTIONS
 
@@ -24,13 +25,23 @@ def _config() -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the latest revision; a no-op when it is there already."""
+# Set by a migration that left derived tables (the rollups) to be refilled once the schema is at its head.
+REFILL = "fx_refill_derived"
+
+
+def upgrade(engine: Engine, refill: Callable[[Connection], object] | None = None) -> None:
+    """Bring the schema to the latest revision; a no-op when it is there already. When a migration asks for its
+    derived tables to be refilled, `refill` does it in the same transaction, so that they are never left empty
+    (app.ingest.schema.migrate passes it; without it such an upgrade is refused, nothing applied)."""
     config = _config()
     # A write transaction from the start, so two processes starting at once on SQLite take turns.
     with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        if config.attributes.get(REFILL):
+            if refill is None:
+                raise RuntimeError("this upgrade refills derived tables: run it with app.ingest.schema.migrate")
+            refill(conn)
 
 
 def new_revision(message: str) -> Path:

@@ -13,7 +13,7 @@ Create Date: 2026-12-01
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -48,12 +48,10 @@ def upgrade() -> None:
         sa.Column("inner_gap", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("currency", "source", "hour", name="pk_rate_rollup"),
     )
-    # The code that keeps the rollup current follows the latest schema; this is the latest schema of the rollup.
-    bind = op.get_bind()
-    if bind.execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
-        from app.ingest.rollup import rebuild_hours
-
-        rebuild_hours(bind)
+    # Derived data: refilled once the schema is at its head, by the code of that schema, in the same transaction
+    # (app.ingest.schema): a migration never runs code that changes after it was written.
+    if op.get_bind().execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
+        context.config.attributes["fx_refill_derived"] = True  # app.storage.migrate.REFILL
 
 
 def downgrade() -> None:

@@ -1,7 +1,7 @@
 """The daily rollup: the spans of each series that begin within the 24 hours from each UTC hour, summed up.
 
 A daily bucket of any zone whose offset is whole hours reads one row instead of 24 (app.ingest.rollup). Derived
-data: filled from the hourly rollup with the code that keeps it current.
+data: refilled after the last migration by the code of that schema.
 
 Revision ID: 0006
 Revises: 0005
@@ -11,7 +11,7 @@ Create Date: 2026-12-01
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -48,12 +48,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_rate_rollup_day_series_hour_start", "rate_rollup_day",
                     ["currency", "source", "hour_of_day", "start"])  # fmt: skip
-    # The code that keeps the day rows current follows the latest schema; this is the latest schema of them.
-    bind = op.get_bind()
-    if bind.execute(sa.text("SELECT 1 FROM rate_rollup LIMIT 1")).first() is not None:
-        from app.ingest.rollup import rebuild_days
-
-        rebuild_days(bind)
+    # Derived data: refilled once the schema is at its head, by the code of that schema, in the same transaction
+    # (app.ingest.schema): a migration never runs code that changes after it was written.
+    if op.get_bind().execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
+        context.config.attributes["fx_refill_derived"] = True  # app.storage.migrate.REFILL
 
 
 def downgrade() -> None:

@@ -1,6 +1,6 @@
 """The pair rollups: the cross of every two series of one source, summed up per UTC hour and per 24 hours from
 each hour, so that a year of a cross in another base reads rows rather than crossing every span of both legs
-(app.ingest.pairs). Derived data: filled from the spans with the code that keeps it current.
+(app.ingest.pairs). Derived data: refilled after the last migration by the code of that schema.
 
 Revision ID: 0007
 Revises: 0006
@@ -10,7 +10,7 @@ Create Date: 2026-12-02
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -63,15 +63,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_rate_pair_rollup_day_series_hour_start", "rate_pair_rollup_day",
                     ["currency", "base", "source", "hour_of_day", "start"])  # fmt: skip
-    # The code that keeps the pair rows current follows the latest schema; this is the latest schema of them.
-    bind = op.get_bind()
-    if bind.execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
-        from app.ingest.pairs import rebuild
-
-        rebuild(bind)
-        if bind.dialect.name == "postgresql":
-            # The planner's statistics of the rows just written, which autovacuum would gather only later.
-            op.execute("ANALYZE rate_pair_rollup, rate_pair_rollup_day")
+    # Derived data: refilled once the schema is at its head, by the code of that schema, in the same transaction
+    # (app.ingest.schema): a migration never runs code that changes after it was written.
+    if op.get_bind().execute(sa.text("SELECT 1 FROM rate_span LIMIT 1")).first() is not None:
+        context.config.attributes["fx_refill_derived"] = True  # app.storage.migrate.REFILL
 
 
 def downgrade() -> None:
