@@ -22,7 +22,7 @@ from app.core.metrics import MULTIPROCESS_ENV
 from app.core.settings import Settings, SettingsError
 from app.ingest.backfill import Backfill, backfillable
 from app.ingest.pipeline import Outcome, process
-from app.ingest.poller import Poller, database_trouble
+from app.ingest.poller import Poller, database_trouble, local_day
 from app.ingest.schema import migrate
 from app.sources.fetch import make_client
 from app.sources.registry import SOURCES, load_settings
@@ -181,7 +181,10 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     if observed_at > utcnow() + timedelta(minutes=5):
         print(f"error: --observed-at {args.observed_at.isoformat()} is in the future", file=sys.stderr)
         return EXIT_USAGE
-    outcome = process(engine, settings, SOURCES[args.source], body, observed_at=observed_at, started_at=utcnow())
+    spec = SOURCES[args.source]
+    # As if polled then: a rate for a later day than the publisher's today at `observed_at` is only announced.
+    not_after = local_day(spec, observed_at)
+    outcome = process(engine, settings, spec, body, observed_at=observed_at, started_at=utcnow(), not_after=not_after)
     engine.dispose()
     return _report([outcome])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,8 +13,8 @@ from app.cli import main
 from app.core.settings import Settings
 from app.ingest.pipeline import Outcome, process
 from app.sources.ticker import SPEC
-from app.storage.models import PollLog, RateSpan
-from tests.support import SEED_PAGE, at
+from app.storage.models import PollLog, RateAnnouncement, RateSpan
+from tests.support import FIXTURES, SEED_PAGE, at
 
 START = at("2026-02-23T10:00")
 
@@ -149,3 +149,18 @@ def test_exact_values_survive_the_round_trip(engine: Engine, settings: Settings)
     ingest(engine, settings, b"UZS/USD = 0.0000812345678901 0%", START)
     (span,) = spans(engine)
     assert span.in_base == Decimal("0.0000812345678901")
+
+
+def test_cli_ingest_of_a_saved_page_holds_back_a_rate_announced_for_tomorrow(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NBKR's daily.xml saved at 18:00 in Bishkek on 23 May carries the rate for the 24th: ingested as seen then,
+    it is announced, not put in force a day early."""
+    monkeypatch.setenv("FX_DATABASE_URL", database_url)
+    page = str(FIXTURES / "nbkr_daily_2026-05-24.xml")
+    assert main(["ingest", page, "--source", "nbkr", "--observed-at", "2026-05-23T12:00:00Z"]) == 0
+    assert "nbkr: ok, 1 entries, 0 spans opened, 0 extended, 1 announced for a later day" in capsys.readouterr().out
+    assert [s for s in spans(engine) if s.source == "nbkr"] == []
+    with Session(engine) as session:
+        (announced,) = session.exec(select(RateAnnouncement)).all()
+    assert (announced.currency, announced.value, announced.effective_date) == ("KGS", "87.4500", date(2026, 5, 24))
