@@ -207,6 +207,7 @@ def test_a_rate_published_for_tomorrow_answers_for_tomorrow_as_announced(engine:
         next_ = _on(client, tomorrow.isoformat(), currencies="KGS", source="nbkr")["KGS"]
         dollar = _on(client, tomorrow.isoformat(), currencies="USD", source="nbkr", base="KGS")["USD"]
         latest = client.get("/rates/latest", params={"currencies": "KGS", "source": "nbkr"}).json()["rates"][0]
+        frankfurter = client.get(f"/frankfurter/v1/{tomorrow}", params={"symbols": "KGS"})
         rows = list(csv.DictReader(io.StringIO(client.get(
             "/rates/daily", params={"start": today.isoformat(), "end": tomorrow.isoformat(), "currencies": "KGS",
                                     "source": "nbkr", "format": "csv"}).text)))  # fmt: skip
@@ -217,6 +218,8 @@ def test_a_rate_published_for_tomorrow_answers_for_tomorrow_as_announced(engine:
     assert dollar["legs"]["KGS"]["announced"] is True
     # Never the rate in force before its date: every instant view still answers today's fixing.
     assert (latest["rate"], latest["effective_date"]) == (87.45, today.isoformat())
+    # Frankfurter's shape cannot mark a rate as announced: the day has not begun in Bishkek, so it has none yet.
+    assert frankfurter.status_code == 404 and "87.61" not in frankfurter.text, frankfurter.text
     assert [(r["date"], r["rate"], r["announced"]) for r in rows] == [
         (today.isoformat(), "87.4500", "false"),
         (tomorrow.isoformat(), "87.6100", "true"),

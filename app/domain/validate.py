@@ -56,7 +56,8 @@ def screen(
     quotes: Iterable[Quote], *, today: date, expected_day: date | None = None, not_after: date | None = None
 ) -> Screening:
     """Sort a snapshot's quotes. A live poll passes `not_after` (the publisher's today): a rate for a later day
-    (NBKR and CBU publish tomorrow's in the afternoon) is announced, not in force, and is kept apart until then."""
+    (NBKR's daily.xml carries tomorrow's from the afternoon on) is announced, not in force, and is kept apart
+    until then."""
     screening = Screening([], [], [])
     for quote in quotes:
         problem = _problem(quote, today, expected_day)

@@ -4,7 +4,7 @@ A central bank states each rate for a date (its effective date), in its own cale
 local midnight, 19:05 UTC the day before. So a bank's rate for `D` is the value in force at the end of `D` in
 the bank's own zone, dated as the bank dated it; when it stated nothing for `D` (a weekend, a holiday, a late
 table) that is its last earlier rate, marked `carried_from`, and never one carried beyond the source's hold. A
-rate a bank published for `D` before `D` (NBKR's and CBU's next-day rates) answers for `D` alone, marked `announced`,
+rate a bank published for `D` before `D` (NBKR's next-day rate) answers for `D` alone, marked `announced`,
 until a poll sees it in force. A source keyed by instants (the ticker) answers with what held at the end of `D` in
 the zone the caller names.
 """
@@ -67,9 +67,19 @@ class DayReader:
     """
 
     def __init__(
-        self, conn: Connection, settings: Settings, first: date, last: date, zone: tzinfo | None, now: datetime
+        self,
+        conn: Connection,
+        settings: Settings,
+        first: date,
+        last: date,
+        zone: tzinfo | None,
+        now: datetime,
+        announced: bool = True,
     ) -> None:
+        """`announced`: whether a rate announced for a date answers for it (an answer that cannot mark it as
+        announced, such as Frankfurter's, leaves it out)."""
         self.conn, self.settings, self.zone, self.now = conn, settings, zone, now
+        self.with_announced = announced
         self.first, self.last = first, last
         self._official: dict[tuple[str, str], list[Span] | None] = {}
         self._announced: dict[tuple[str, str, date], RateAnnouncement] | None = None
@@ -103,7 +113,7 @@ class DayReader:
         local = own_zone(source) if official or self.zone is None else self.zone
         begun = datetime.combine(day, time.min, tzinfo=local) <= self.now
         held = self._held(currency, source, day, local, rule) if begun else None
-        if official and (held is None or held.effective_date != day):
+        if official and self.with_announced and (held is None or held.effective_date != day):
             # The bank stated a rate for this very day before it began: that is the rate for the day.
             return self._announcement(currency, source, day) or held
         return held

@@ -51,7 +51,7 @@ class RateSpan(SQLModel, table=True):
 
 
 class RateAnnouncement(SQLModel, table=True):
-    """A bank's rate published before the date it takes effect (NBKR's and CBU's next-day rates).
+    """A bank's rate published before the date it takes effect (NBKR's next-day rate).
 
     Kept apart from the spans, so that no read of the rate in force can see it early: only the rate for a date
     (app.read.daily) answers with it, marked as announced, while no span states that date.

@@ -128,7 +128,7 @@ def _v1_day(
     conn = session.connection()
 
     def render() -> bytes:
-        reader = DayReader(conn, settings, day, day, None, now)
+        reader = DayReader(conn, settings, day, day, None, now, announced=False)
         rates = _rates(reader, day, base, codes, _order(None, settings), amount)
         if not rates:
             raise Problem(NO_DATA, f"no rates for {day}")
@@ -177,7 +177,7 @@ def v1_period(
     order = _order(None, settings)
 
     def render() -> bytes:
-        reader = DayReader(conn, settings, first, last, None, now)
+        reader = DayReader(conn, settings, first, last, None, now, announced=False)
         days = {d.isoformat(): _rates(reader, d, base_name, codes, order, size) for d in days_between(first, last)}
         rates = {day: found for day, found in days.items() if found}
         if not rates:
@@ -196,7 +196,7 @@ def _v2_rows(
     conn: Connection, settings: Settings, days: Sequence[date], base: str, codes: Sequence[str], order: Sequence[str],
     now: datetime,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    reader = DayReader(conn, settings, days[0], days[-1], None, now)
+    reader = DayReader(conn, settings, days[0], days[-1], None, now, announced=False)
     return [
         {"date": d, "base": base, "quote": code, "rate": rate}
         for d in days
