@@ -350,3 +350,13 @@ def test_an_export_whose_later_pair_is_too_busy_to_cross_is_cut_short_with_one_l
     assert pairs == {"UZS/KGS"}  # UZS/KZT never started
     (line,) = [r.getMessage() for r in caplog.records if "download cut off" in r.getMessage()]
     assert "crossed one by one" in line
+
+
+def test_several_series_with_no_data_still_answer_what_was_asked(engine: Engine, database_url: str) -> None:
+    """With nothing stored, the answer is its head alone: each ask its own, never another's cached one."""
+    with serve(engine, database_url, []) as client:
+        hourly = client.get("/rates/history", params={"interval": "1h"})
+        daily = client.get("/rates/history", params={"interval": "1d", "tz": "Asia/Almaty", "base": "KZT"})
+    assert hourly.json() == {"interval": "1h", "base": "USD", "series": []}
+    assert daily.json() == {"interval": "1d", "base": "KZT", "tz": "Asia/Almaty", "series": []}
+    assert hourly.headers["etag"] != daily.headers["etag"]

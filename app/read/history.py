@@ -336,10 +336,10 @@ def answer_key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tu
     return (*head, "raw", *extents)
 
 
-def documents(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -> dict[str, Any]:
+def documents(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo, base: str) -> dict[str, Any]:
     """Several series' histories in one answer, each as `document` gives it; the raw limit applies to the whole
     (TooManyPoints past it)."""
-    head: dict[str, Any] = {"interval": window.interval, "base": pairs[0].base_code if pairs else USD}
+    head: dict[str, Any] = {"interval": window.interval, "base": base}
     if zone is not UTC:
         head["tz"] = str(zone)
     series = []

@@ -121,12 +121,14 @@ def histories(
     conn = session.connection()
     pairs = pairs_for(conn, latest, settings, codes, base_name, ask.source, ask.as_of)  # no data: left out
     version = data_version(session)
-    key = ("histories", version, *(part for pair in pairs for part in answer_key(conn, pair, window, zone)))
-    return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone))
+    # The head (interval, base, zone) is keyed too: with no pair at all, it is the whole answer.
+    head = ("histories", version, window.interval, base_name, str(zone))
+    key = (*head, *(part for pair in pairs for part in answer_key(conn, pair, window, zone)))
+    return cached_json(request, key, lambda: _bodies(conn, pairs, window, zone, base_name))
 
 
-def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo) -> bytes:
+def _bodies(conn: Connection, pairs: list[Pair], window: Window, zone: tzinfo, base: str) -> bytes:
     try:
-        return dumps(documents(conn, pairs, window, zone))
+        return dumps(documents(conn, pairs, window, zone, base))
     except TooMuchWork as exc:
         raise Problem(TOO_MANY_POINTS, str(exc), "start", "end") from None
