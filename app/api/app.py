@@ -165,13 +165,13 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         watcher = asyncio.create_task(_watch(service, settings.refresh_seconds))
         scrapes = metricsport.start(settings.metrics_host, settings.metrics_port)
         polls = contextlib.AsyncExitStack()  # a role that polls: the poller runs as long as the app
-        if settings.role in ("all", "poller"):
 
-            async def reload() -> None:
-                await asyncio.to_thread(service.reload)
+        async def reload() -> None:
+            await asyncio.to_thread(service.reload)
 
-            app.state.poller = await polls.enter_async_context(polling(settings, reload, transport))
-        try:
+        try:  # what was started is stopped, also when starting the poller fails
+            if settings.role in ("all", "poller"):
+                app.state.poller = await polls.enter_async_context(polling(settings, reload, transport))
             yield
         finally:
             hub.close()

@@ -29,23 +29,24 @@ async def polling(
 ) -> AsyncIterator[Poller]:
     """Poll every enabled source on its schedule until the block ends; `on_change` runs after a poll that stored
     something. `transport` lets tests serve recorded upstream bytes instead of the internet."""
-    client = make_client(settings.http_timeout, settings.user_agent, transport)
-    writer = poller_engine(settings)
-    lock = poller_lock(writer)
-    try:
+    async with contextlib.AsyncExitStack() as held:  # each part let go of, in reverse, however far start-up got
+        client = make_client(settings.http_timeout, settings.user_agent, transport)
+        held.push_async_callback(client.aclose)
+        writer = poller_engine(settings)
+        held.callback(writer.dispose)
+        lock = poller_lock(writer)
+        held.callback(lock.release)
         poller = Poller(writer, settings, client, lock, on_change=on_change)
         report.zero(settings.sources)
         await asyncio.to_thread(report.seed, writer, settings.sources)
         scheduler = AsyncIOScheduler(timezone="UTC")
         poller.schedule(scheduler)
         scheduler.start()  # inside the running loop, as AsyncIOScheduler requires
-        try:
-            yield poller
-        finally:
-            scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
-            await poller.drain(settings.shutdown_timeout)
-            scheduler.shutdown(wait=False)
-    finally:
-        await client.aclose()
-        lock.release()
-        writer.dispose()
+        held.push_async_callback(_stop, scheduler, poller, settings.shutdown_timeout)
+        yield poller
+
+
+async def _stop(scheduler: AsyncIOScheduler, poller: Poller, seconds: float) -> None:
+    scheduler.pause()  # no new polls; the one in flight finishes (or is cancelled: its write rolls back)
+    await poller.drain(seconds)
+    scheduler.shutdown(wait=False)
