@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from app.core.jsonenc import iso
 from app.core.numbers import plain
 from app.core.settings import Settings
 from app.domain.cross import Cross
 from app.domain.values import DOLLAR, Value, percent_change
-from app.read.history import Pair
+from app.read.history import NoData, Pair
 from app.read.inforce import lapse_before, state_at
-from app.read.series import Series, first_span_after, span_at
+from app.read.series import Series, first_span_after, span_at, stored_range
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +104,26 @@ def change_between(conn: Connection, settings: Settings, pair: Pair, start: date
     if first is None or last is None:
         return None
     return Change(pair, start_at, first, end_at, last)
+
+
+def change_of(conn: Connection, settings: Settings, pair: Pair, start: datetime, end: datetime) -> Change:
+    """The change of one pair over [start, end]; NoData, saying which leg has nothing there and where its data
+    is, when there is none."""
+    moved = change_between(conn, settings, pair, start, end)
+    if moved is None:
+        raise NoData(_why_none(conn, pair, start, end))
+    return moved
+
+
+def _why_none(conn: Connection, pair: Pair, start: datetime, end: datetime) -> str:
+    parts = []
+    for leg in (pair.quote, pair.base):
+        if leg is None:
+            continue
+        stored = stored_range(conn, leg.currency, leg.source)
+        where = f"it has data from {iso(stored[0])} to {iso(stored[1])}" if stored else "it has none stored"
+        parts.append((leg, where))
+    if pair.base is None and pair.quote is not None:
+        return f"no {pair.currency} data from {pair.quote.source} between {iso(start)} and {iso(end)}; {parts[0][1]}"
+    described = "; ".join(f"{leg.currency} from {leg.source}: {where}" for leg, where in parts)
+    return f"no {pair.name} rate between {iso(start)} and {iso(end)} ({described})"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.caching import json_response
@@ -25,15 +23,13 @@ from app.api.params import (
     period_range,
     source_name,
 )
-from app.api.problems import NO_DATA, Problem
 from app.api.query_schemas import Change, Changes
 from app.api.schemas import CROSS_CHECK_ONLY, NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
-from app.core.jsonenc import dumps, iso
+from app.core.jsonenc import dumps
 from app.domain.values import USD
-from app.read.change import change_between
-from app.read.history import Pair, pair_for, pairs_for
-from app.read.series import stored_range
+from app.read.change import change_between, change_of
+from app.read.history import pair_for, pairs_for
 
 router = APIRouter(tags=["history"])
 
@@ -48,21 +44,6 @@ ends at the last instant one was, and `end_at` says when. `change = end_rate - s
 `change_pct = change / start_rate * 100` (from the exact values, six decimals), on `rate` (units of the currency
 per one USD, or one of the base): a weakening currency shows a positive change. In another base each rate is the
 cross of the two legs known then, and the answer names each leg's source. `end` defaults to now."""
-
-
-def _no_data(conn: Connection, pair: Pair, start: datetime, end: datetime) -> str:
-    """Which leg has no data in the range, and where its data is."""
-    parts = []
-    for leg in (pair.quote, pair.base):
-        if leg is None:
-            continue
-        stored = stored_range(conn, leg.currency, leg.source)
-        where = f"it has data from {iso(stored[0])} to {iso(stored[1])}" if stored else "it has none stored"
-        parts.append((leg, where))
-    if pair.base is None and pair.quote is not None:
-        return f"no {pair.currency} data from {pair.quote.source} between {iso(start)} and {iso(end)}; {parts[0][1]}"
-    described = "; ".join(f"{leg.currency} from {leg.source}: {where}" for leg, where in parts)
-    return f"no {pair.name} rate between {iso(start)} and {iso(end)} ({described})"
 
 
 @router.get(
@@ -96,9 +77,7 @@ def change(
     since, until = period_range(period, start, end, utcnow())
     conn = session.connection()
     pair = pair_for(conn, latest, settings, code, base_name, asked, until)
-    moved = change_between(conn, settings, pair, since, until)
-    if moved is None:
-        raise Problem(NO_DATA, _no_data(conn, pair, since, until))
+    moved = change_of(conn, settings, pair, since, until)  # NoData (a 404 that says where the data is): none
     return json_response(request, dumps(moved.as_json()))
 
 
