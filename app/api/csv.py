@@ -83,7 +83,9 @@ def csv_response(request: Request, version: int, pairs: list[Pair], window: Wind
     still a 503; every later page is read in a turn of its own (app.read.export.CsvExport), while the client is sent
     the one before, and no connection is held while the client reads."""
     start, end, calendar = window.start, window.end, window.calendar
-    legs = tuple((p.currency, p.base_code, *(s.source if s else None for s in (p.quote, p.base))) for p in pairs)
+    legs = tuple(
+        (p.currency, p.base_code, *(s.source if s else None for s in (p.quote_leg, p.base_leg))) for p in pairs
+    )
     query = (base, legs, start, end, window.interval, str(calendar.zone) if calendar else None, window.unfinished)
     etag = weak_etag(version, query)
     cached = not_modified(request, etag)

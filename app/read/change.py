@@ -79,7 +79,7 @@ def _in_force_within(
 def _level(conn: Connection, settings: Settings, pair: Pair, moment: datetime) -> Value | Cross | None:
     """The level of the pair at `moment` from each leg's value in force then; None when a leg has none."""
     values = []
-    for leg in (pair.quote, pair.base):
+    for leg in (pair.quote_leg, pair.base_leg):
         if leg is None:
             values.append(DOLLAR)
             continue
@@ -88,12 +88,12 @@ def _level(conn: Connection, settings: Settings, pair: Pair, moment: datetime) -
             return None
         values.append(span.value)
     quote, base = values
-    return quote if pair.base is None else Cross(quote, base)
+    return quote if pair.base_leg is None else Cross(quote, base)
 
 
 def change_between(conn: Connection, settings: Settings, pair: Pair, start: datetime, end: datetime) -> Change | None:
     """The change over [start, end], or None when a leg has nothing in force in it (or the legs never are at once)."""
-    windows = [_in_force_within(conn, settings, leg, start, end) for leg in (pair.quote, pair.base) if leg]
+    windows = [_in_force_within(conn, settings, leg, start, end) for leg in (pair.quote_leg, pair.base_leg) if leg]
     if any(window is None for window in windows):
         return None
     start_at = max((window[0] for window in windows if window is not None), default=start)
@@ -117,13 +117,15 @@ def change_of(conn: Connection, settings: Settings, pair: Pair, start: datetime,
 
 def _why_none(conn: Connection, pair: Pair, start: datetime, end: datetime) -> str:
     parts = []
-    for leg in (pair.quote, pair.base):
+    for leg in (pair.quote_leg, pair.base_leg):
         if leg is None:
             continue
         stored = stored_range(conn, leg.currency, leg.source)
         where = f"it has data from {iso(stored[0])} to {iso(stored[1])}" if stored else "it has none stored"
         parts.append((leg, where))
-    if pair.base is None and pair.quote is not None:
-        return f"no {pair.currency} data from {pair.quote.source} between {iso(start)} and {iso(end)}; {parts[0][1]}"
+    if pair.base_leg is None and pair.quote_leg is not None:
+        return (
+            f"no {pair.currency} data from {pair.quote_leg.source} between {iso(start)} and {iso(end)}; {parts[0][1]}"
+        )
     described = "; ".join(f"{leg.currency} from {leg.source}: {where}" for leg, where in parts)
     return f"no {pair.name} rate between {iso(start)} and {iso(end)} ({described})"

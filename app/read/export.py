@@ -138,7 +138,7 @@ def _cross_page(
     and where the next page begins (None: this was the last)."""
     pieces, following = cross_page(conn, pair, start, end, after, EXPORT_PAGE)
     code = f"{pair.currency},{pair.name}"
-    sources = f"{pair.quote.source if pair.quote else ''},{pair.base.source if pair.base else ''}"
+    sources = f"{pair.quote_leg.source if pair.quote_leg else ''},{pair.base_leg.source if pair.base_leg else ''}"
     lines = [
         _line(iso(p.since), iso(p.until), *code.split(","), plain_text(p.level.per_base), plain_text(p.level.in_base),
               *sources.split(","))
@@ -156,13 +156,13 @@ def _bucket_chunks(
 ) -> list[bytes]:
     """One row per bucket with a rate in force (its close, and its average); buckets with none are left out."""
     pair_name = pair.name
-    sources = [pair.quote.source if pair.quote else ""] + ([pair.base.source] if pair.base else [])
+    sources = [pair.quote_leg.source if pair.quote_leg else ""] + ([pair.base_leg.source] if pair.base_leg else [])
     lines = [
         _line(
             stamp(b.t, calendar.zone), pair.currency, pair_name, plain_text(b.close.per_base),
             plain_text(b.average) if b.average is not None else "", plain_text(b.close.in_base), *sources,
         )
-        for b in series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
+        for b in series_buckets(conn, pair.quote_leg, calendar, start, end, pair.base_leg, horizon)
         if b.close is not None
     ]  # fmt: skip
     return _chunked(lines)
@@ -211,9 +211,9 @@ class CsvExport:
         if self.calendar is not None:
             self._todo.pop(0)
             return _bucket_chunks(conn, pair, self.start, self.end, self.calendar, self.horizon)
-        if pair.base is None:
-            assert pair.quote is not None
-            chunks, self._after = _raw_page(conn, pair.quote, self.start, self.end, self._after)
+        if pair.base_leg is None:
+            assert pair.quote_leg is not None
+            chunks, self._after = _raw_page(conn, pair.quote_leg, self.start, self.end, self._after)
         else:
             chunks, self._after = _cross_page(conn, pair, self.start, self.end, self._after)
         if self._after is None:

@@ -157,9 +157,9 @@ class Pair:
     """What a history is of: a currency (None: USD) in units of a base (None: USD), each from its series."""
 
     currency: str
-    quote: Series | None
+    quote_leg: Series | None  # the currency's series (None: USD)
     base_code: str
-    base: Series | None
+    base_leg: Series | None  # the base's series (None: USD)
 
     @property
     def name(self) -> str:
@@ -168,9 +168,9 @@ class Pair:
 
     def head(self) -> dict[str, Any]:
         """The answer's opening fields: the currency and its source, then (another base) the base and its source."""
-        found: dict[str, Any] = {"currency": self.currency, "source": self.quote.source if self.quote else None}
-        if self.base is not None:
-            found |= {"base": self.base_code, "base_source": self.base.source}
+        found: dict[str, Any] = {"currency": self.currency, "source": self.quote_leg.source if self.quote_leg else None}
+        if self.base_leg is not None:
+            found |= {"base": self.base_code, "base_source": self.base_leg.source}
         return found
 
 
@@ -179,9 +179,9 @@ def raw_points(
 ) -> list[dict[str, Any]]:
     """The spans overlapping [start, end] (in another base: the stretches of one cross rate), oldest first; more
     than `budget` of them (what an answer of several series has left) is refused as soon as it is known."""
-    if pair.base is None:
-        assert pair.quote is not None
-        spans = spans_between(conn, pair.quote.currency, pair.quote.source, start, end, budget + 1)
+    if pair.base_leg is None:
+        assert pair.quote_leg is not None
+        spans = spans_between(conn, pair.quote_leg.currency, pair.quote_leg.source, start, end, budget + 1)
         _check_raw(len(spans), budget, pair, start, end)
         return [
             {
@@ -213,8 +213,8 @@ def check_raw_total(conn: Connection, pairs: list[Pair], start: datetime, end: d
     counted as they are made)."""
     total = 0
     for pair in pairs:
-        if pair.base is None and pair.quote is not None:
-            total += count_between(conn, pair.quote.currency, pair.quote.source, start, end, MAX_RAW_POINTS + 1)
+        if pair.base_leg is None and pair.quote_leg is not None:
+            total += count_between(conn, pair.quote_leg.currency, pair.quote_leg.source, start, end, MAX_RAW_POINTS + 1)
             if total > MAX_RAW_POINTS:
                 raise TooManyPoints(TOO_MANY_IN_ALL)
 
@@ -232,14 +232,14 @@ def cross_page(
     since = after if after is not None else start
     legs: list[list[Span] | None] = []
     stop = NEVER
-    for leg in (pair.quote, pair.base):
+    for leg in (pair.quote_leg, pair.base_leg):
         if leg is None:
             legs.append(None)
             continue
         spans, following = leg_page(conn, leg, since, end, limit)
         legs.append(spans)
         stop = min(stop, following)
-    holds = [leg.hold if leg is not None else timedelta(0) for leg in (pair.quote, pair.base)]
+    holds = [leg.hold if leg is not None else timedelta(0) for leg in (pair.quote_leg, pair.base_leg)]
     pieces = cross_pieces(legs[0], legs[1], holds[0], holds[1], stop)
     kept = [p for p in pieces if (p.since >= since or (after is None and p.until >= start)) and p.since <= end]
     return kept, (stop if stop != NEVER else None)
@@ -250,7 +250,7 @@ def _check_raw(count: int, budget: int, pair: Pair, start: datetime, end: dateti
         return
     if budget < MAX_RAW_POINTS:  # the series before this one took the rest
         raise TooManyPoints(TOO_MANY_IN_ALL)
-    what = f"{pair.currency} from {pair.quote.source}" if pair.quote and not pair.base else pair.name
+    what = f"{pair.currency} from {pair.quote_leg.source}" if pair.quote_leg and not pair.base_leg else pair.name
     raise TooManyPoints(
         f"more than {MAX_RAW_POINTS:,} spans of {what} between {iso(start)} and {iso(end)}; narrow the range, "
         "ask for interval=1h (or 1d, 1w, 1mo), or for format=csv, which streams any number"
@@ -279,7 +279,7 @@ def bucket_points(
     """One point per bucket start in [start, end]: open, high, low, close and the time-weighted average (of the
     current bucket: up to `horizon`, the present), each of `rate` (units of the currency per one of the base)."""
     number = _numbers()
-    found = series_buckets(conn, pair.quote, calendar, start, end, pair.base, horizon)
+    found = series_buckets(conn, pair.quote_leg, calendar, start, end, pair.base_leg, horizon)
     return [
         {
             "t": stamp(bucket.t, calendar.zone),
@@ -323,13 +323,13 @@ def answer_key(conn: Connection, pair: Pair, window: Window, zone: tzinfo) -> tu
     """What decides a history's answer besides the data version: whole buckets for a bucket interval (the answer
     depends on the first and last bucket start only), the spans covered for raw (its default end is "now", ever
     moving)."""
-    legs = (pair.quote, pair.base)
+    legs = (pair.quote_leg, pair.base_leg)
     head = (pair.currency, pair.base_code, *(leg.source if leg else None for leg in legs), str(zone))
     calendar = window.calendar
     if calendar is not None:
         return (*head, calendar.interval, calendar.ceil(window.start), calendar.floor(window.end), window.unfinished)
     start, end = window.start, window.end
-    if pair.base is None:
+    if pair.base_leg is None:
         extents = [raw_extent(conn, leg.currency, leg.source, start, end) for leg in legs if leg is not None]
     else:  # a cross also depends on a span last seen before the range that holds into it
         extents = [cross_leg_extent(conn, leg, start, end) for leg in legs if leg is not None]
