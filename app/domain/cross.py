@@ -70,7 +70,7 @@ def _usd_per_unit(side: Value | None) -> tuple[Decimal, Decimal]:
     """USD per one unit as an exact (numerator, denominator); None is USD itself."""
     if side is None:
         return _ONE, _ONE
-    return (_ONE, side.value) if side.per_usd else (side.value, _ONE)
+    return (side.over, side.value) if side.per_usd else (side.value, _ONE)
 
 
 def _fraction(source: Value | None, target: Value | None) -> tuple[Decimal, Decimal]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from app.domain.cross import Cross
 from app.domain.steps import Span
@@ -52,4 +51,4 @@ def level_text(level: Cross) -> str:
 def parse_level(text: str) -> Cross:
     """The level `level_text` wrote."""
     quote, quote_per_usd, base, base_per_usd = text.split(" ")
-    return Cross(Value(Decimal(quote), quote_per_usd == "1"), Value(Decimal(base), base_per_usd == "1"))
+    return Cross(Value.parse(quote, quote_per_usd == "1"), Value.parse(base, base_per_usd == "1"))

@@ -2,7 +2,9 @@
 
 A source publishes one direction exactly: the ticker prints USD per som, a central bank prints tenge per dollar.
 `Value` keeps what was published, as published (the nominal divided out, which is exact), and says which
-direction it is. Both directions follow from it, each named for what it is: `in_base` (the currency's price in
+direction it is. A bank's rate of another currency (tenge per rouble) becomes a value against USD through the
+same table's dollar row: the two published numbers are kept, as a ratio (`472.31/5.91`), exact too.
+Both directions follow from it, each named for what it is: `in_base` (the currency's price in
 the base, USD: USD per one unit) and `per_base` (units of the currency per one USD, what the API serves as `rate`);
 the direction the source did not publish is a division and cannot be exact, so it is computed at DERIVED_DIGITS
 significant digits.
@@ -54,19 +56,41 @@ def percent_change(start: Fraction, end: Fraction) -> Decimal:
 @dataclass(frozen=True, slots=True)
 class Value:
     """A value as published (`value`), and its direction: `per_usd` True when it is units of the currency per
-    one USD (the central banks), False when it is USD per one unit of the currency (the ticker)."""
+    one USD (the central banks), False when it is USD per one unit of the currency (the ticker).
+
+    `over` is 1, or, for a currency a bank quotes in its own currency, that published rate: the bank's own
+    currency per unit of it. `value` is then the same table's dollar row, so `value / over` is units of the
+    currency per one USD (NBK: 472.31 tenge per USD over 5.91 tenge per rouble), and neither direction is
+    published: both are derived.
+    """
 
     value: Decimal
     per_usd: bool
+    over: Decimal = _ONE
 
     @classmethod
     def parse(cls, text: str, per_usd: bool) -> Value:
-        """A value stored as its published text."""
+        """A value stored as its published text (`472.31/5.91` for a ratio)."""
+        if "/" in text:
+            value, over = text.split("/")
+            return cls(Decimal(value), per_usd, Decimal(over))
         return cls(Decimal(text), per_usd)
+
+    @classmethod
+    def ratio(cls, home_per_usd: Decimal, home_per_unit: Decimal) -> Value:
+        """A currency's value against USD from one bank table: its dollar row over the currency's own row."""
+        return cls(home_per_usd, True, home_per_unit)
+
+    @property
+    def crossed(self) -> bool:
+        """Whether this is a ratio of two published rows (both directions derived)."""
+        return self.over != _ONE
 
     @property
     def text(self) -> str:
-        """The published digits, for storing: `0.01150` stays `0.01150`."""
+        """The published digits, for storing: `0.01150` stays `0.01150`; a ratio is `472.31/5.91`."""
+        if self.over != _ONE:
+            return f"{plain_text(self.value)}/{plain_text(self.over)}"
         return plain_text(self.value)
 
     def __str__(self) -> str:
@@ -75,31 +99,37 @@ class Value:
     @property
     def in_base(self) -> Decimal:
         """USD per one unit of the currency (the ticker's direction)."""
+        if self.over != _ONE:
+            return plain(DERIVED.divide(self.over, self.value))
         return invert(self.value) if self.per_usd else self.value
 
     @property
     def per_base(self) -> Decimal:
         """Units of the currency per one USD (the banks' direction, and the API's `rate`)."""
+        if self.over != _ONE:
+            return plain(DERIVED.divide(self.value, self.over))
         return self.value if self.per_usd else invert(self.value)
 
     @property
     def exact_in_base(self) -> Decimal:
         """`in_base` at EXACT_DIGITS: for time-weighted sums and comparisons."""
-        return EXACT.divide(_ONE, self.value) if self.per_usd else self.value
+        return EXACT.divide(self.over, self.value) if self.per_usd else self.value
 
     @property
     def exact_per_base(self) -> Decimal:
         """`per_base` at EXACT_DIGITS."""
-        return self.value if self.per_usd else EXACT.divide(_ONE, self.value)
+        if self.per_usd:
+            return self.value if self.over == _ONE else EXACT.divide(self.value, self.over)
+        return EXACT.divide(_ONE, self.value)
 
     def in_base_key(self) -> Fraction:
         """`in_base` as an exact fraction: for ordering and comparing values of either direction."""
-        exact = Fraction(self.value)
+        exact = Fraction(self.value) / Fraction(self.over)
         return 1 / exact if self.per_usd else exact
 
     def per_base_key(self) -> Fraction:
         """`per_base` as an exact fraction."""
-        exact = Fraction(self.value)
+        exact = Fraction(self.value) / Fraction(self.over)
         return exact if self.per_usd else 1 / exact
 
     def same_rate(self, other: Value) -> bool:

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 
+from app.domain.cross import Cross
 from app.domain.values import DOLLAR, Value, invert, percent_change, plain_text
 
 KGS = Value(Decimal("0.01150"), per_usd=False)  # the ticker: USD per som
@@ -133,3 +134,20 @@ def test_percent_change_rounds_once_half_to_even_at_six_decimals(start: Fraction
 def test_the_dollar_is_one_dollar_per_dollar_either_way() -> None:
     assert (DOLLAR.in_base, DOLLAR.per_base) == (Decimal(1), Decimal(1))
     assert DOLLAR.same_rate(Value(Decimal("1.00"), per_usd=True))
+
+
+def test_a_row_of_a_bank_table_is_its_dollar_row_over_its_own_both_ways_derived() -> None:
+    rub = Value.ratio(Decimal("478.77"), Decimal("5.87"))  # NBK: tenge per dollar, tenge per rouble
+    assert (rub.text, Value.parse(rub.text, True)) == ("478.77/5.87", rub)
+    assert rub.per_base == Decimal("81.5621805792164")  # roubles per dollar, 15 significant digits
+    assert rub.in_base == Decimal("0.0122605844142281")
+    assert rub.per_base_key() == Fraction(47877, 587) and rub.in_base_key() == Fraction(587, 47877)
+    assert not rub.same_rate(Value(Decimal(47877) / Decimal(587), per_usd=True))  # the division, rounded
+    assert rub.same_rate(Value.ratio(Decimal("957.54"), Decimal("11.74")))  # the same fraction, other digits
+    assert rub.crossed and not Value(Decimal("478.77"), per_usd=True).crossed
+
+
+def test_a_ratio_crosses_with_its_own_table_exactly() -> None:
+    kgs = Value(Decimal("87.4500"), per_usd=True)  # NBKR: som per dollar
+    kzt = Value.ratio(Decimal("87.4500"), Decimal("0.1859"))  # its row: som per tenge
+    assert Cross(kzt, kgs).in_base == Decimal("0.1859")  # som per tenge, as NBKR fixed it
