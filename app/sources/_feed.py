@@ -129,6 +129,37 @@ def only_one(matches: Iterable[Any], code: str, feed: str) -> Any:
     return found[0]
 
 
+_CODE = re.compile(r"[A-Z]{3}")
+
+
+def code(text: str, what: str) -> str:
+    """An ISO 4217 code as a table prints it (three capital letters)."""
+    cleaned = text.strip()
+    if not _CODE.fullmatch(cleaned):
+        raise ParseError(f"{what}: currency code {text!r} is not three capital letters")
+    return cleaned
+
+
+def table_quotes(
+    source: str, home: str, rows: Iterable[tuple[str, Decimal]], observed_at: datetime, effective_date: date
+) -> list[Quote]:
+    """Every row of a bank's table (code, home currency per one unit) as a quote against USD: the dollar row is
+    the home currency's own quote; every other currency's is that row over its own (Value.ratio), exact."""
+    by_code: dict[str, Decimal] = {}
+    for row_code, value in rows:
+        if row_code in by_code:
+            raise ParseError(f"{source}: {row_code} is listed twice")
+        by_code[row_code] = value
+    usd = by_code.pop("USD", None)
+    if usd is None:
+        raise ParseError(f"{source}: no USD entry in the feed")
+    by_code.pop(home, None)  # a bank's own currency at 1: nothing to learn from it
+    quotes = [own_currency_quote(source, home, usd, observed_at, effective_date)]
+    for row_code, value in by_code.items():
+        quotes.append(Quote(row_code, source, Value.ratio(usd, value), observed_at, effective_date))
+    return quotes
+
+
 def own_currency_quote(
     source: str, currency: str, value: Decimal, observed_at: datetime, effective_date: date
 ) -> Quote:

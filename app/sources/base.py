@@ -59,6 +59,8 @@ class SourceSpec:
     # How long its values hold (app.domain.freshness): an official daily rate holds until the next publication;
     # an intraday quote while polls keep confirming it.
     publication: Publication = Publication.INTRADAY
+    # A bank's own currency, which its table quotes every other currency in (None: it publishes against USD).
+    home_currency: str | None = None
     # Where `fx-ticker backfill` reads many days at once, when the source has such a page.
     history: HistoryPage | None = None
     # A source whose terms forbid serving its data (app.sources.registry.servable): when it may be served after

@@ -14,8 +14,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from app.core.settings import Settings
+from app.domain import currencies
 from app.domain.freshness import Publication
-from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
+from app.domain.quotes import Quote
 from app.domain.values import Value
 from app.sources import _feed
 from app.sources.base import ParseError, ServingTerms, SourceSpec
@@ -82,10 +83,9 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
     effective = _update_day(doc)
     next_update = _next_update(doc)
     quotes = []
-    for currency in SUPPORTED_CURRENCIES:
-        if currency not in rates:
+    for currency, value in rates.items():
+        if currency == "USD" or not currencies.known(currency):
             continue
-        value = rates[currency]
         if not isinstance(value, Decimal):  # a string, bool or null where a JSON number belongs
             raise ParseError(f"{NAME} {currency}: rate {value!r} is not a JSON number")
         quotes.append(
@@ -99,7 +99,7 @@ def parse(body: bytes, observed_at: datetime) -> list[Quote]:
             )
         )
     if not quotes:
-        raise ParseError(f"{NAME}: none of {', '.join(SUPPORTED_CURRENCIES)} in `rates`")
+        raise ParseError(f"{NAME}: no ISO 4217 currency in `rates`")
     return quotes
 
 

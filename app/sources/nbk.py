@@ -1,4 +1,4 @@
-"""National Bank of Kazakhstan: tenge per unit of foreign currency.
+"""National Bank of Kazakhstan: tenge per unit of some 40 foreign currencies (`quant` units: 10 or 100 for some).
 
 Two shapes carry the same items (`<title>ISO</title><description>KZT per quant</description><quant>`):
 the dated feed `get_rates.cfm?fdate=` is `<rates>` with one `<date>DD.MM.YYYY</date>`; the undated
@@ -8,6 +8,7 @@ the dated feed `get_rates.cfm?fdate=` is `<rates>` with one `<date>DD.MM.YYYY</d
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
@@ -44,24 +45,31 @@ def _items_and_day(root: Element) -> tuple[list[Element], date | None]:
     raise ParseError(f"{NAME}: root element is <{root.tag}>, expected <rates> or <rss>")
 
 
+def _row(item: Element) -> tuple[str, Decimal]:
+    code = _feed.code(_feed.child_text(item, "title", NAME), NAME)
+    what = f"{NAME} {code}"
+    return code, _feed.rate(_feed.child_text(item, "description", what), _feed.child_text(item, "quant", what), what)
+
+
 def parse(body: bytes, observed_at: datetime) -> list[Quote]:
-    """The bank's USD rate as KZT per one USD, effective on the date the feed gives."""
+    """Every currency of the table against USD (KZT per USD from the USD row, the others through it), effective
+    on the date the feed gives (RSS: the USD item's, and only the items of that day)."""
     root = _feed.xml_root(body, NAME)
     items, feed_day = _items_and_day(root)
-    usd = _feed.only_one((i for i in items if (i.findtext("title") or "").strip() == "USD"), "USD", NAME)
-    what = f"{NAME} USD"
-    value = _feed.rate(_feed.child_text(usd, "description", what), _feed.child_text(usd, "quant", what), what)
     if feed_day is None:
-        feed_day = _rss_day(_feed.child_text(usd, "pubDate", what), what)
-    return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, feed_day)]
+        usd = _feed.only_one((i for i in items if (i.findtext("title") or "").strip() == "USD"), "USD", NAME)
+        feed_day = _rss_day(_feed.child_text(usd, "pubDate", f"{NAME} USD"), f"{NAME} USD")
+        items = [i for i in items if _rss_day(_feed.child_text(i, "pubDate", NAME), NAME) == feed_day]
+    return _feed.table_quotes(NAME, CURRENCY, (_row(item) for item in items), observed_at, feed_day)
 
 
 SPEC = SourceSpec(
     name=NAME,
-    title="National Bank of Kazakhstan official rates (KZT per USD)",
+    title="National Bank of Kazakhstan official rates (KZT per unit of each currency)",
     default_url="https://nationalbank.kz/rss/get_rates.cfm?fdate={date:%d.%m.%Y}",
     parse=parse,
     authoritative_for=(CURRENCY,),
+    home_currency=CURRENCY,
     default_interval_seconds=1800,
     utc_offset_hours=5,  # Kazakhstan has kept one zone, UTC+5, since March 2024
     publication=Publication.DAILY,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal
+from xml.etree.ElementTree import Element
 
 from app.domain.freshness import Publication
 from app.domain.quotes import Quote
@@ -32,18 +34,23 @@ _TABLE_END = re.compile(rb"</table\s*>", re.IGNORECASE)
 
 
 def parse(body: bytes, observed_at: datetime) -> list[Quote]:
-    """The bank's USD rate as KGS per one USD, effective on the document's `Date`."""
+    """Every currency of the daily list against USD (KGS per USD, EUR, CNY, KZT, RUB through it), effective on
+    the document's `Date`."""
     root = _feed.xml_root(body, NAME)
     _feed.expect_root(root, "CurrencyRates", NAME)
     effective = _feed.day(_feed.attribute(root, "Date", NAME), "%d.%m.%Y", f"{NAME} CurrencyRates@Date")
-    entries = [c for c in root.findall("Currency") if (c.get("ISOCode") or "").strip() == "USD"]
-    if not entries:
+    entries = root.findall("Currency")
+    if not any((c.get("ISOCode") or "").strip() == "USD" for c in entries):
         # The weekly list is well-formed and dated but never carries USD: say so rather than "changed markup".
         raise ParseError(f"{NAME}: no USD entry in {root.get('Name') or 'the list'!r} (USD is only in daily.xml)")
-    usd = _feed.only_one(entries, "USD", NAME)
-    what = f"{NAME} USD"
-    value = _feed.rate(_feed.child_text(usd, "Value", what), _feed.child_text(usd, "Nominal", what), what)
-    return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, effective)]
+    return _feed.table_quotes(NAME, CURRENCY, (_row(c) for c in entries), observed_at, effective)
+
+
+def _row(currency: Element) -> tuple[str, Decimal]:
+    code = _feed.code(_feed.attribute(currency, "ISOCode", NAME), NAME)
+    what = f"{NAME} {code}"
+    value, nominal = _feed.child_text(currency, "Value", what), _feed.child_text(currency, "Nominal", what)
+    return code, _feed.rate(value, nominal, what)
 
 
 def parse_history(body: bytes, observed_at: datetime, currency: str = CURRENCY) -> list[Quote]:
@@ -80,10 +87,11 @@ def parse_history(body: bytes, observed_at: datetime, currency: str = CURRENCY) 
 
 SPEC = SourceSpec(
     name=NAME,
-    title="National Bank of the Kyrgyz Republic official daily rates (KGS per USD)",
+    title="National Bank of the Kyrgyz Republic official daily rates (KGS per unit of each currency)",
     default_url="https://www.nbkr.kg/XML/daily.xml",
     parse=parse,
     authoritative_for=(CURRENCY,),
+    home_currency=CURRENCY,
     default_interval_seconds=1800,
     utc_offset_hours=6,  # Bishkek time, no DST
     publication=Publication.DAILY,

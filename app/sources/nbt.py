@@ -8,6 +8,8 @@ the quote's effective_date is `ValCurs@Date`, so the caller can compare it with 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from xml.etree.ElementTree import Element
 
 from app.domain.freshness import Publication
 from app.domain.quotes import Quote
@@ -19,23 +21,26 @@ CURRENCY = "TJS"
 
 
 def parse(body: bytes, observed_at: datetime) -> list[Quote]:
-    """The bank's USD rate as TJS per one USD, effective on `ValCurs@Date`."""
+    """Every currency of the table against USD (TJS per USD, the others through it), effective on `ValCurs@Date`."""
     root = _feed.xml_root(body, NAME)
     _feed.expect_root(root, "ValCurs", NAME)
     effective = _feed.day(_feed.attribute(root, "Date", NAME), "%Y-%m-%d", f"{NAME} ValCurs@Date")
-    entries = (v for v in root.findall("Valute") if (v.findtext("CharCode") or "").strip() == "USD")
-    usd = _feed.only_one(entries, "USD", NAME)
-    what = f"{NAME} USD"
-    value = _feed.rate(_feed.child_text(usd, "Value", what), _feed.child_text(usd, "Nominal", what), what)
-    return [_feed.own_currency_quote(NAME, CURRENCY, value, observed_at, effective)]
+    return _feed.table_quotes(NAME, CURRENCY, (_row(v) for v in root.findall("Valute")), observed_at, effective)
+
+
+def _row(valute: Element) -> tuple[str, Decimal]:
+    code = _feed.code(_feed.child_text(valute, "CharCode", NAME), NAME)
+    what = f"{NAME} {code}"
+    return code, _feed.rate(_feed.child_text(valute, "Value", what), _feed.child_text(valute, "Nominal", what), what)
 
 
 SPEC = SourceSpec(
     name=NAME,
-    title="National Bank of Tajikistan official rates (TJS per USD)",
+    title="National Bank of Tajikistan official rates (TJS per unit of each currency)",
     default_url="https://www.nbt.tj/en/kurs/export_xml.php?date={date:%Y-%m-%d}&export=xmlout",
     parse=parse,
     authoritative_for=(CURRENCY,),
+    home_currency=CURRENCY,
     default_interval_seconds=1800,
     utc_offset_hours=5,  # Dushanbe time, no DST
     publication=Publication.DAILY,

@@ -38,18 +38,19 @@ def with_rates(rates_json: str) -> bytes:
     return head + b'"rates":' + rates_json.encode() + b"}"
 
 
-def test_recorded_response_gives_the_five_tracked_currencies_as_published() -> None:
+def test_recorded_response_gives_every_currency_as_published() -> None:
     quotes = erapi.parse(RECORDED, SEEN)
     assert {q.currency: str(q.value) for q in quotes} == {
+        "AED": "3.6725",
         "KGS": "85.734152",
         "KZT": "478.947251",
         "TJS": "10.605885",
         "UZS": "12707.572003",
         "TMT": "3.500532",
     }
-    # USD (1) and AED (3.6725) are in `rates` too, but are not tracked currencies.
+    # USD (1) is in `rates` too: every value is against it. Which are stored is the served set's choice.
     kgs = Value(Decimal("85.734152"), per_usd=True)
-    assert quotes[0] == Quote("KGS", "erapi", kgs, SEEN, date(2024, 8, 19), next_update=NEXT_UPDATE)
+    assert quotes[1] == Quote("KGS", "erapi", kgs, SEEN, date(2024, 8, 19), next_update=NEXT_UPDATE)
     assert {(q.source, q.value.per_usd, q.observed_at, q.effective_date, q.next_update) for q in quotes} == {
         ("erapi", True, SEEN, date(2024, 8, 19), NEXT_UPDATE)
     }
@@ -81,14 +82,14 @@ def test_digits_a_float_would_change_are_kept() -> None:
     assert quote.value.text == "478.94725100000000001"
 
 
-def test_only_the_tracked_currencies_present_are_returned() -> None:
-    quotes = erapi.parse(with_rates('{"USD":1,"EUR":0.9054,"TMT":3.5}'), SEEN)
-    assert [(q.currency, q.value.value) for q in quotes] == [("TMT", Decimal("3.5"))]
+def test_only_iso_currencies_are_returned() -> None:
+    quotes = erapi.parse(with_rates('{"USD":1,"EUR":0.9054,"TMT":3.5,"XYZ":2}'), SEEN)
+    assert [(q.currency, q.value.value) for q in quotes] == [("EUR", Decimal("0.9054")), ("TMT", Decimal("3.5"))]
 
 
-def test_no_tracked_currency_is_refused() -> None:
-    with pytest.raises(ParseError, match="none of KGS, KZT, TJS, UZS, TMT"):
-        erapi.parse(with_rates('{"USD":1,"EUR":0.9054}'), SEEN)
+def test_no_currency_is_refused() -> None:
+    with pytest.raises(ParseError, match="no ISO 4217 currency in `rates`"):
+        erapi.parse(with_rates('{"USD":1,"XYZ":2}'), SEEN)
 
 
 def test_error_result_is_refused_with_its_reason() -> None:

@@ -47,20 +47,22 @@ def rss(pub_date: str) -> bytes:
         ("nbk_get_rates_2026-04-02.xml", "475.09", date(2026, 4, 2)),
     ],
 )
-def test_recorded_feed_gives_tenge_per_dollar_only(name: str, value: str, effective: date) -> None:
+def test_recorded_feed_gives_tenge_per_dollar_first(name: str, value: str, effective: date) -> None:
     quotes = nbk.parse((FIXTURES / name).read_bytes(), SEEN)
-    # The feed also lists KGS, TJS and UZS in tenge: those cross rates are not returned.
-    assert quotes == [Quote("KZT", "nbk", Value(Decimal(value), per_usd=True), SEEN, effective)]
+    assert quotes[0] == Quote(
+        "KZT", "nbk", Value(Decimal(value), per_usd=True), SEEN, effective
+    )  # the rest of the table: tests/sources/test_tables.py
     assert str(quotes[0].value) == value
 
 
 def test_rss_latest_feed_takes_the_date_from_the_usd_item() -> None:
-    (quote,) = nbk.parse(rss("02.04.2026"), SEEN)
+    quote, kgs = nbk.parse(rss("02.04.2026"), SEEN)
+    assert (kgs.currency, kgs.value.text) == ("KGS", "475.09/5.43")
     assert (quote.currency, quote.value.value, quote.effective_date) == ("KZT", Decimal("475.09"), date(2026, 4, 2))
 
 
 def test_rss_pub_date_in_rfc_822_is_read_too() -> None:
-    (quote,) = nbk.parse(rss("Thu, 02 Apr 2026 00:00:00 +0500"), SEEN)
+    quote, _ = nbk.parse(rss("Thu, 02 Apr 2026 00:00:00 +0500"), SEEN)
     assert quote.effective_date == date(2026, 4, 2)
 
 
@@ -71,7 +73,7 @@ def test_rss_item_without_pub_date_is_refused() -> None:
 
 
 def test_value_is_divided_by_quant() -> None:
-    (quote,) = nbk.parse(rates("47877", quant="100"), SEEN)
+    quote, _ = nbk.parse(rates("47877", quant="100"), SEEN)
     assert quote.value.value == Decimal("478.77")
     assert str(quote.value) == "478.77"
 
@@ -88,8 +90,10 @@ def test_missing_usd_is_refused() -> None:
 
 
 def test_usd_listed_twice_is_refused() -> None:
-    body = rates().replace(b"</rates>", b"<item><title>USD</title><description>1</description></item></rates>")
-    with pytest.raises(ParseError, match="USD is listed 2 times"):
+    body = rates().replace(
+        b"</rates>", b"<item><title>USD</title><description>1</description><quant>1</quant></item></rates>"
+    )
+    with pytest.raises(ParseError, match="USD is listed twice"):
         nbk.parse(body, SEEN)
 
 
