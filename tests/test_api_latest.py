@@ -92,17 +92,18 @@ def test_currency_subset_keeps_configured_order_and_is_case_insensitive(engine: 
 
 
 def test_unknown_currency_is_a_422_listing_valid_codes(client: TestClient) -> None:
-    response = client.get("/rates/latest", params={"currencies": "KZT,EUR"})
+    response = client.get("/rates/latest", params={"currencies": "KZT,GBP"})
     assert response.status_code == 422
     assert problem(response, "unknown-currency") == {
         "type": "https://fx-ticker.dev/problems/unknown-currency",
         "title": "Unknown currency",
         "status": 422,
-        "detail": "parameter 'currencies': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
+        "detail": "parameter 'currencies': unknown currency 'GBP'; valid codes: KGS, KZT, TJS, UZS, TMT, RUB, EUR, CNY",
         "errors": [
             {
                 "parameter": "currencies",
-                "detail": "parameter 'currencies': unknown currency 'EUR'; valid codes: KGS, KZT, TJS, UZS, TMT",
+                "detail": "parameter 'currencies': unknown currency 'GBP'; valid codes: "
+                "KGS, KZT, TJS, UZS, TMT, RUB, EUR, CNY",
             }
         ],
     }

@@ -34,21 +34,21 @@ def _parameters(document: dict[str, Any]) -> list[str]:
 
 def test_an_unknown_currency_is_one_422_in_the_path_and_in_the_query(client: TestClient) -> None:
     asked = {
-        "/rates/EUR/history": "currency",
-        "/rates/EUR/change": "currency",
-        "/rates/EUR/history?format=csv": "currency",
-        "/rates/latest?currencies=EUR": "currencies",
-        "/rates/ticker.txt?currencies=EUR": "currencies",
-        "/rates/export.csv?currencies=EUR": "currencies",
-        "/rates/latest?base=EUR": "base",
-        "/convert?from=EUR&to=KZT&amount=1": "from",
-        "/convert?from=KZT&to=EUR&amount=1": "to",
+        "/rates/GBP/history": "currency",
+        "/rates/GBP/change": "currency",
+        "/rates/GBP/history?format=csv": "currency",
+        "/rates/latest?currencies=GBP": "currencies",
+        "/rates/ticker.txt?currencies=GBP": "currencies",
+        "/rates/export.csv?currencies=GBP": "currencies",
+        "/rates/latest?base=GBP": "base",
+        "/convert?from=GBP&to=KZT&amount=1": "from",
+        "/convert?from=KZT&to=GBP&amount=1": "to",
     }
     for path, parameter in asked.items():
         response = client.get(path)
         assert response.status_code == 422, path
         document = problem(response, "unknown-currency")
-        assert document["title"] == "Unknown currency" and "'EUR'" in document["detail"], path
+        assert document["title"] == "Unknown currency" and "'GBP'" in document["detail"], path
         assert document["errors"] == [{"parameter": parameter, "detail": document["detail"]}], path
         assert response.headers["cache-control"] == "no-store" and response.headers["x-content-type-options"]
 

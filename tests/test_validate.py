@@ -29,7 +29,7 @@ def quote(currency: str = "KZT", value: str = "478.77", *, source: str = "nbk", 
 def test_screen_rejects_what_must_not_be_stored() -> None:
     quotes = [
         quote(),
-        quote("EUR"),
+        quote("XYZ"),
         quote(value="0"),
         quote(value="NaN"),
         quote(effective=date(2026, 4, 4)),

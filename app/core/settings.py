@@ -9,6 +9,7 @@ module imports nothing else of the service.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -39,11 +40,12 @@ class SourceDefaults:
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """What the settings are checked against: the currencies the service knows, and its sources in the default
-    order of preference."""
+    """What the settings are checked against: the currencies served by default and which codes exist, and the
+    sources in the default order of preference."""
 
     currencies: tuple[str, ...]
     sources: tuple[SourceDefaults, ...]
+    is_currency: Callable[[str], bool]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -66,10 +68,10 @@ class Settings(BaseSettings):
     `source_<name>_interval`, `source_<name>_max_gap`, `source_<name>_history_url`)."""
 
     model_config = SettingsConfigDict(env_prefix="FX_", env_file=".env", extra="ignore")
-    catalog: ClassVar[Catalog] = Catalog((), ())
+    catalog: ClassVar[Catalog] = Catalog((), (), lambda code: False)
 
     database_url: str = "sqlite:///./var/fx-ticker.db"
-    # Every known currency and source by default, in the catalog's order (filled in by _defaults).
+    # The catalog's default currencies and every known source, in the catalog's order (filled in by _defaults).
     currencies: CodeList = Field(default_factory=list)
     sources: CodeList = Field(default_factory=list)
     role: Literal["all", "api", "poller"] = "all"
@@ -161,10 +163,12 @@ class Settings(BaseSettings):
     @classmethod
     def _known_currencies(cls, value: list[str]) -> list[str]:
         codes = [code.upper() for code in value]
-        known = cls.catalog.currencies
-        unknown = [code for code in codes if code not in known]
+        unknown = [code for code in codes if not cls.catalog.is_currency(code) or code == "USD"]
         if unknown:
-            raise ValueError(f"unknown currency {', '.join(unknown)}; supported: {', '.join(known)}")
+            raise ValueError(
+                f"unknown currency {', '.join(unknown)}: give ISO 4217 codes other than USD (every rate is "
+                f"against USD), such as {', '.join(cls.catalog.currencies)}"
+            )
         if not codes:
             raise ValueError("at least one currency is needed")
         return list(dict.fromkeys(codes))

@@ -8,22 +8,14 @@ from decimal import Decimal
 
 from app.domain.values import Value
 
-CURRENCY_NAMES: dict[str, str] = {
-    "KGS": "Kyrgyz som",
-    "KZT": "Kazakh tenge",
-    "TJS": "Tajik somoni",
-    "UZS": "Uzbek sum",
-    "TMT": "Turkmen manat",
-}
-SUPPORTED_CURRENCIES: tuple[str, ...] = tuple(CURRENCY_NAMES)
-
 
 @dataclass(frozen=True, slots=True)
 class Quote:
     """One published rate of one currency against the US dollar, as one source printed it.
 
     `value` is kept exactly as published (divided by the feed's nominal, which is a power of ten and so exact),
-    with its direction: USD per one unit of `currency` (the ticker), or units of it per one USD (the banks).
+    with its direction: USD per one unit of `currency` (the ticker), or units of it per one USD (the banks; for a
+    currency a bank quotes in its own, the ratio of its two rows, app.domain.values.Value.ratio).
     """
 
     currency: str

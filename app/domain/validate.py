@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from app.domain import currencies
 from app.domain.collapse import Rejection
-from app.domain.quotes import SUPPORTED_CURRENCIES, Quote
+from app.domain.quotes import Quote
 from app.domain.values import Value
 
 MAX_DAYS_AHEAD = 2
@@ -30,10 +31,11 @@ class Flag:
 
 
 def _problem(quote: Quote, today: date, expected_day: date | None) -> str | None:
-    if quote.currency not in SUPPORTED_CURRENCIES:
+    if not currencies.known(quote.currency):
         return "unknown currency"
-    if not quote.value.value.is_finite() or quote.value.value <= 0:
-        return f"rate {quote.value.value} is not a positive finite number"
+    for number in {quote.value.value, quote.value.over}:
+        if not number.is_finite() or number <= 0:
+            return f"rate {number} is not a positive finite number"
     if quote.effective_date is not None:
         if quote.effective_date > today + timedelta(days=MAX_DAYS_AHEAD):
             return f"effective date {quote.effective_date} is more than {MAX_DAYS_AHEAD} days ahead"

@@ -31,8 +31,8 @@ from app.api.schemas import NOT_MODIFIED, ErrorBody
 from app.core.clock import utcnow
 from app.core.jsonenc import dumps, iso
 from app.core.settings import Settings
+from app.domain import currencies
 from app.domain.cross import AMOUNT_HELP, AMOUNT_PATTERN, AmountError, parse_amount
-from app.domain.quotes import CURRENCY_NAMES
 from app.domain.values import DERIVED, USD
 from app.read.daily import DayReader, day_rates, days_between
 from app.read.query import data_version
@@ -57,8 +57,6 @@ v1 = APIRouter(
 v2 = APIRouter(
     prefix="/frankfurter/v2", tags=["frankfurter"], responses=ERRORS, generate_unique_id_function=_operation_id
 )
-
-NAMES = {USD: "United States Dollar", **CURRENCY_NAMES}
 
 BaseParam = Annotated[str | None, Query(description="The base currency (default USD)", examples=["KZT"])]
 FromParam = Annotated[str | None, Query(alias="from", description="The same as `base`")]
@@ -151,7 +149,7 @@ def v1_latest(
 @v1.get("/currencies", summary="Frankfurter v1: every currency's code and name")
 def v1_currencies(settings: SettingsDep) -> Response:
     codes = [USD, *settings.currencies]
-    return Response(dumps({code: NAMES.get(code, code) for code in sorted(codes)}), media_type="application/json")
+    return Response(dumps({code: currencies.name(code) for code in sorted(codes)}), media_type="application/json")
 
 
 @v1.get(
@@ -299,7 +297,7 @@ def v2_rate(
 
 def _currency(conn: Connection, settings: Settings, code: str) -> dict[str, Any]:
     providers = [name for name in served_sources(settings) if code == USD or stored_range(conn, code, name) is not None]
-    return {"iso_code": code, "name": NAMES.get(code, code), "providers": providers}
+    return {"iso_code": code, "name": currencies.name(code), "providers": providers}
 
 
 @v2.get("/currencies", summary="Frankfurter v2: every currency, with the sources that quote it")
