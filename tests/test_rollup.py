@@ -234,6 +234,46 @@ def test_migrating_past_0005_to_0007_fills_the_rollups_from_stored_spans(databas
         engine.dispose()
 
 
+def test_migrating_past_0010_keeps_the_pair_rollups_of_the_ticker_only(database_url: str) -> None:
+    """0010 deletes the pair rows of the daily sources (their crosses are read from the legs now) and keeps the
+    ticker's; the rows it keeps are those a rebuild would write."""
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", "app:migrations")
+    rows = [
+        span("KGS", "ticker", "0.01144", False, at("2026-01-01T00:00"), at("2026-01-01T00:50")),
+        span("TJS", "ticker", "0.1", False, at("2026-01-01T00:30"), at("2026-01-01T02:15")),
+        span("KGS", "erapi", "85.7", True, at("2026-01-01T00:00"), at("2026-01-01T06:00")),
+        span("KZT", "erapi", "478.9", True, at("2026-01-01T00:00"), at("2026-01-01T06:00")),
+    ]
+    try:
+        with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0009")
+            conn.execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
+            ticker = list(pairs.computed(conn))
+            # erapi's pair rows as the code of 0009 kept them: KGS in KZT and back, for its hour.
+            erapi = [
+                dict(row, source="erapi", currency=c, base=b)
+                for row, (c, b) in zip(ticker[:2], [("KGS", "KZT"), ("KZT", "KGS")], strict=True)
+            ]
+            conn.execute(insert(pairs.HOURS), ticker + erapi)
+            conn.execute(insert(pairs.DAYS), list(rollup.days_of_hours(ticker + erapi, pairs.KIND)))
+        with engine.connect() as conn:
+            assert {r["source"] for r in pairs.stored_days(conn)} == {"ticker", "erapi"}
+        migrate(engine)
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            assert (
+                pairs.stored(conn)
+                == pairs.computed(conn)
+                == sorted(ticker, key=lambda r: (r["currency"], r["base"], r["source"], r["hour"]))
+            )
+            assert {r["source"] for r in pairs.stored_days(conn)} == {"ticker"}
+    finally:
+        engine.dispose()
+
+
 def test_daily_buckets_read_one_day_row_each(engine: Engine) -> None:
     # Twelve days of a value every ten minutes, each new: days of UTC and of Almaty (UTC+5) read one row of the
     # daily rollup each, not 24 hour rows, and answer as the sweep of every span does.

@@ -1,4 +1,4 @@
-"""The pair rollups: the cross of every two series of one source (`currency` in units of `base`), summed up per
+"""The pair rollups: the cross of every two series of one intraday source (`currency` in units of `base`), summed up per
 UTC hour (models.RatePairRollup) and per 24 hours from each hour (models.RatePairRollupDay), as app.ingest.rollup
 sums up each series in USD.
 
@@ -33,6 +33,7 @@ from app.domain.steps import Level, Span, micros
 from app.domain.values import EXACT
 from app.ingest.rollup import DAY, Extension, Kind, hour_of, insert_rows, rebuild_days, refresh_days, updated
 from app.ingest.rollup import Key as SeriesKey
+from app.sources.registry import rolls_up_pairs
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateSpan
 from app.storage.spans import SPAN_COLUMNS, series_of, span_of, spans_of_stretches
 
@@ -115,7 +116,10 @@ _CURRENCIES = text(
 
 
 def currencies_of(conn: Connection, source: str) -> list[str]:
-    """The currencies with spans from `source`, in one statement of a lookup or two per currency stored."""
+    """The currencies with spans from `source` whose crosses are rolled up (none for a source whose are not,
+    app.sources.registry.rolls_up_pairs), in one statement of a lookup or two per currency stored."""
+    if not rolls_up_pairs(source):
+        return []
     return list(conn.scalars(_CURRENCIES, {"source": source}))
 
 
@@ -269,7 +273,8 @@ def follow(conn: Connection, keys: Iterable[SeriesKey], extensions: Sequence[Ext
 
 
 def _sources(conn: Connection) -> list[str]:
-    return list(conn.scalars(select(SPANS.c.source).distinct().order_by(SPANS.c.source)))
+    stored = conn.scalars(select(SPANS.c.source).distinct().order_by(SPANS.c.source))
+    return [source for source in stored if rolls_up_pairs(source)]
 
 
 def _all_rows(conn: Connection) -> Iterator[dict[str, Any]]:

@@ -24,6 +24,7 @@ from app.domain.calendar import HOUR, Calendar, consecutive, hour_ranges
 from app.domain.pairing import Crossing, crossings, level_text, parse_level
 from app.domain.steps import NEVER, USD_LEG, Bucket, Leg, Level, Run, Span, Tail, buckets, cross_legs, micros
 from app.domain.values import EXACT, Value
+from app.sources.registry import rolls_up_pairs
 from app.storage.dialect import naive_parser, naive_utc
 from app.storage.models import RatePairRollup, RatePairRollupDay, RateRollup, RateRollupDay, RateSpan
 from app.storage.spans import spans_of_stretches
@@ -617,6 +618,12 @@ def _cuts(edges: Sequence[datetime], other: _Leg | None) -> list[datetime]:
     return sorted(found)
 
 
+def _paired(series: Series, base: Series) -> bool:
+    """Whether the cross of two series is a series of its own in the pair rollups: both of one source whose
+    crosses are rolled up (app.sources.registry.rolls_up_pairs), holding alike."""
+    return (series.source, series.hold) == (base.source, base.hold) and rolls_up_pairs(series.source)
+
+
 def series_buckets(
     conn: Connection,
     series: Series | None,
@@ -633,7 +640,7 @@ def series_buckets(
     if not edges:
         return []
     exact = _Exact()
-    if series is not None and base is not None and series.source == base.source and series.hold == base.hold:
+    if series is not None and base is not None and _paired(series, base):
         # Two series of one source: their cross is a series of its own, summed up by the pair rollups.
         series, base = Series(series.currency, series.source, series.hold, base.currency), None
     readers = [_Reader(conn, leg, edges) if leg is not None else None for leg in (series, base)]
