@@ -24,9 +24,10 @@ def march_rate(day: date) -> str:
     return "480.00" if 11 <= day.day <= 20 else "478.77"
 
 
-def spans(engine: Engine, source: str) -> list[tuple[str, date, date, int]]:
+def spans(engine: Engine, source: str, currency: str = "KZT") -> list[tuple[str, date, date, int]]:
     with Session(engine) as session:
-        rows = session.exec(select(RateSpan).where(RateSpan.source == source).order_by(col(RateSpan.first_seen)))
+        mine = (RateSpan.source == source, RateSpan.currency == currency)
+        rows = session.exec(select(RateSpan).where(*mine).order_by(col(RateSpan.first_seen)))
         return [(s.value, s.first_seen.date(), s.last_seen.date(), s.observations) for s in rows]
 
 
@@ -99,7 +100,7 @@ def test_nbkr_history_page(engine: Engine, cli_env: None, monkeypatch: pytest.Mo
         monkeypatch.setenv("FX_SOURCE_NBKR_HISTORY_URL", upstream.url("/nbkr?from={start:%d.%m.%Y}&to={end:%d.%m.%Y}"))
         upstream.serve("/nbkr?from=01.06.2005&to=30.06.2005", page)
         assert main(["backfill", "--source", "nbkr", "--from", "2005-06-01", "--to", "2005-06-30"]) == 0
-    assert [(v, first) for v, first, _, _ in spans(engine, "nbkr")] == [
+    assert [(v, first) for v, first, _, _ in spans(engine, "nbkr", "KGS")] == [
         ("40.9879", date(2005, 6, 4)),
         ("41.0511", date(2005, 6, 11)),
         ("41.0685", date(2005, 6, 18)),
@@ -109,7 +110,7 @@ def test_nbkr_history_page(engine: Engine, cli_env: None, monkeypatch: pytest.Mo
 
 def test_years_of_the_peg_are_one_span(engine: Engine, cli_env: None) -> None:
     assert main(["backfill", "--source", "peg", "--from", "2015-01-01", "--to", "2025-12-31"]) == 0
-    assert spans(engine, "peg") == [("3.50", date(2015, 1, 1), date(2025, 12, 31), 4018)]
+    assert spans(engine, "peg", "TMT") == [("3.50", date(2015, 1, 1), date(2025, 12, 31), 4018)]
 
 
 def test_bad_backfill_arguments(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,8 +159,8 @@ def test_cli_ingest_of_a_saved_page_holds_back_a_rate_announced_for_tomorrow(
     monkeypatch.setenv("FX_DATABASE_URL", database_url)
     page = str(FIXTURES / "nbkr_daily_2026-05-24.xml")
     assert main(["ingest", page, "--source", "nbkr", "--observed-at", "2026-05-23T12:00:00Z"]) == 0
-    assert "nbkr: ok, 1 entries, 0 spans opened, 0 extended, 1 announced for a later day" in capsys.readouterr().out
+    assert "nbkr: ok, 5 entries, 0 spans opened, 0 extended, 5 announced for a later day" in capsys.readouterr().out
     assert [s for s in spans(engine) if s.source == "nbkr"] == []
     with Session(engine) as session:
-        (announced,) = session.exec(select(RateAnnouncement)).all()
+        (announced,) = session.exec(select(RateAnnouncement).where(RateAnnouncement.currency == "KGS")).all()
     assert (announced.currency, announced.value, announced.effective_date) == ("KGS", "87.4500", date(2026, 5, 24))

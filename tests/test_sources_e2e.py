@@ -101,8 +101,13 @@ CASES = [
 
 
 def _settings(database_url: str, upstream: Upstream, case: Case) -> Settings:
+    # The currencies of `expected` only: a bank's other rows are stored too when served (tests/test_bank_tables.py).
     return make_settings(
-        database_url, sources=case.source, **{f"source_{case.source}_url": upstream.url(case.url)}, role="api"
+        database_url,
+        sources=case.source,
+        currencies=",".join(case.expected),
+        **{f"source_{case.source}_url": upstream.url(case.url)},
+        role="api",
     )
 
 

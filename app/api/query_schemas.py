@@ -263,11 +263,24 @@ class Conversion(BaseModel):
     sources: dict[str, ConversionLeg] = Field(description="Per currency other than USD: the value used")
 
 
+class QuotedBy(BaseModel):
+    source: str = Field(examples=["nbk"])
+    quoted_in: str = Field(
+        description="The currency the source publishes it in: USD, or a bank's own currency (NBK: RUB in KZT; "
+        "its value against USD then comes through the same table's dollar row)",
+        examples=["KZT"],
+    )
+    first_date: date = Field(description="The UTC date of the source's first stored value of it")
+    last_date: date = Field(description="The UTC date the source last published it")
+
+
 class CurrencyInfo(BaseModel):
-    code: str = Field(examples=["KZT"])
-    name: str = Field(examples=["Kazakh tenge"])
+    code: str = Field(examples=["RUB"])
+    name: str = Field(description="Its English name (CLDR, via babel)", examples=["Russian Ruble"])
+    minor_digits: int = Field(description="Decimal places of its minor unit (ISO 4217)", examples=[2])
     authoritative_source: str | None = Field(description="The central bank's source", examples=["nbk"])
     sources: list[str] = Field(description="Enabled sources with stored data for it")
+    quoted_by: list[QuotedBy] = Field(description="Each of those sources: in what it quotes it, since when")
     first_date: date | None = Field(description="The UTC date of the first stored value (null: none yet)")
     last_date: date | None = Field(description="The UTC date it was last seen")
 
@@ -279,9 +292,24 @@ class Currencies(BaseModel):
                 "currencies": [
                     {
                         "code": "KZT",
-                        "name": "Kazakh tenge",
+                        "name": "Kazakhstani Tenge",
+                        "minor_digits": 2,
                         "authoritative_source": "nbk",
                         "sources": ["nbk", "ticker"],
+                        "quoted_by": [
+                            {
+                                "source": "nbk",
+                                "quoted_in": "USD",
+                                "first_date": "2025-01-01",
+                                "last_date": "2026-02-23",
+                            },
+                            {
+                                "source": "ticker",
+                                "quoted_in": "USD",
+                                "first_date": "2025-03-01",
+                                "last_date": "2026-02-23",
+                            },
+                        ],
                         "first_date": "2025-01-01",
                         "last_date": "2026-02-23",
                     }

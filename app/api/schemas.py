@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 class Leg(BaseModel):
     source: str
     rate: float = Field(description="Units of this currency per one USD (the leg's own rate in base USD)")
+    value: str = Field(
+        description="The value as stored: what the source published (`478.77`), or for a currency a bank quotes in "
+        "its own, its dollar row over the currency's row (`478.77/5.87`: tenge per USD over tenge per rouble)",
+        examples=["478.77/5.87"],
+    )
+    effective_date: date | None = Field(description="The date a bank fixed it for (null: an intraday quote)")
     since: datetime
     last_seen: datetime
     stale: bool
@@ -52,6 +58,13 @@ class LatestRate(BaseModel):
         "TJS/USD (USD per unit), the opposite of `rate`'s direction; null when the source prints none"
     )
     stale: bool = Field(description="True when the value is old by its source's rule (in another base: either leg)")
+    method: str | None = Field(
+        None,
+        description="In another base: how the rate was found. `direct`: a bank's own cross (one leg its home currency, "
+        "the other's row quoted in it: NBKR's som per tenge); `same_table`: two rows of one bank's table of one day; "
+        "`via_usd`: two legs crossed through the dollar; `usd`: one side is the dollar itself",
+        examples=["direct"],
+    )
     legs: dict[str, Leg] | None = Field(
         None, description="In another base: each leg (the currency's and the base's) with its source and since"
     )
@@ -140,6 +153,13 @@ class DayRate(BaseModel):
         description="True when the bank published the rate before the date (a next-day rate) and no poll has seen it "
         "in force yet: the rate for the date as announced, never the rate in force before it (in another base: "
         "either leg)"
+    )
+    method: str | None = Field(
+        None,
+        description="In another base: how the rate was found. `direct`: a bank's own cross (one leg its home currency, "
+        "the other's row quoted in it: NBKR's som per tenge); `same_table`: two rows of one bank's table of one day; "
+        "`via_usd`: two legs crossed through the dollar; `usd`: one side is the dollar itself",
+        examples=["direct"],
     )
     legs: dict[str, DayLeg] | None = Field(
         None, description="In another base: each leg (the currency's and the base's) as its source published it"

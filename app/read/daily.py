@@ -27,7 +27,7 @@ from app.domain.steps import Span
 from app.domain.values import USD, Value
 from app.read.inforce import own_zone
 from app.read.series import span_at, spans_between, stored_range
-from app.sources.registry import SOURCES, cadence
+from app.sources.registry import SOURCES, cadence, cross_method, prefer_usd_quotes
 from app.storage.models import RateAnnouncement
 
 _ONE = Decimal(1)
@@ -156,7 +156,7 @@ class DayReader:
         """The first source in `order` with a fresh value for `day`, else the first with one still in force: the
         same preference as /rates/latest (the sources after the first fresh one are not read)."""
         held = None
-        for source in order:
+        for source in prefer_usd_quotes(order, currency):
             found = self.fixing(currency, source, day)
             if found is not None and not found.stale:
                 return found
@@ -195,6 +195,14 @@ def entry(currency: str, base: str, quote: Fixing | None, base_fixing: Fixing | 
         "announced": any(f.announced for f in legs),
     }
     if base != USD:
+        same_day = quote is not None and base_fixing is not None and quote.effective_date == base_fixing.effective_date
+        document["method"] = cross_method(
+            currency,
+            quote.source if quote is not None else None,
+            base,
+            base_fixing.source if base_fixing is not None else None,
+            same_day,
+        )
         document["legs"] = {f.currency: _leg(f) for f in legs}
     return document
 

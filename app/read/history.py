@@ -54,7 +54,7 @@ def default_source(conn: Connection, latest: LatestService, settings: Settings, 
     best = latest.best_source(currency)
     if best is not None:
         return best
-    return next((source for source in served_sources(settings) if has_spans(conn, currency, source)), None)
+    return next((source for source in served_sources(settings, currency) if has_spans(conn, currency, source)), None)
 
 
 def series_for(

@@ -33,7 +33,7 @@ from app.domain.outcome import SUCCESSES
 from app.domain.steps import Span
 from app.domain.values import Value
 from app.read.series import span_at
-from app.sources.registry import SOURCES, cadence, served_sources
+from app.sources.registry import SOURCES, cadence, prefer_usd_quotes, served_sources
 from app.storage.models import PollLog
 
 POLLS: Table = PollLog.__table__  # type: ignore[attr-defined]
@@ -136,7 +136,8 @@ def in_force(
 ) -> Held | None:
     """The value of `currency` in force at `at` from `source`, or (None) from the best source as of `at`; None
     when no source has one in force then."""
-    found = [(name, span) for name in order_of(settings, source) if (span := span_at(conn, currency, name, at))]
+    order = prefer_usd_quotes(order_of(settings, source), currency)
+    found = [(name, span) for name in order if (span := span_at(conn, currency, name, at))]
     chosen = choose(settings, found, at)
     if chosen is None:
         return None

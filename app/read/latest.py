@@ -28,7 +28,7 @@ from app.domain.freshness import State
 from app.domain.values import DOLLAR, USD, Value, percent_change
 from app.read.inforce import choose, last_sighting, order_of, stated_at
 from app.read.query import Latest, data_version, latest_of
-from app.sources.registry import SOURCES, cadence, served_sources
+from app.sources.registry import SOURCES, cadence, cross_method, prefer_usd_quotes, served_sources
 from app.storage.engine import read_session
 
 MAX_REMEMBERED_QUERIES = 256
@@ -104,6 +104,8 @@ def _leg_json(row: Latest, stale: bool) -> dict[str, Any]:
     return {
         "source": row.source,
         "rate": row.per_base,
+        "value": row.value.text,
+        "effective_date": row.effective_date,
         "since": row.first_seen,
         "last_seen": row.last_seen,
         "stale": stale,
@@ -144,6 +146,13 @@ def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picke
         "change_pct": (percent_change(previous.per_base_key(), level.per_base_key()) if previous is not None else None),
         "source_change_pct": None,
         "stale": stale or base_stale,
+        "method": cross_method(
+            currency,
+            row.source if row is not None else None,
+            base_code,
+            base_row.source,
+            row is not None and row.effective_date is not None and row.effective_date == base_row.effective_date,
+        ),
         "legs": legs,
     }
 
@@ -207,7 +216,7 @@ def rates_at(
     conn = session.connection()
     picked = {}
     for currency in settings.currencies:
-        rows = [row for s in order if (row := found.get((currency, s))) is not None]
+        rows = [row for s in prefer_usd_quotes(order, currency) if (row := found.get((currency, s))) is not None]
         chosen = choose(settings, [(row.source, row) for row in rows], at)
         if chosen is not None:
             index, state = chosen
@@ -241,7 +250,7 @@ class LatestService:
             version = data_version(session)
             current = latest_of(session, [(c, source) for c in self.settings.currencies for source in order])
         found = {
-            currency: [row for source in order if (row := current.get((currency, source))) is not None]
+            currency: [row for source in prefer_usd_quotes(order, currency) if (row := current.get((currency, source)))]
             for currency in self.settings.currencies
         }
         rows = {c: best for c in self.settings.currencies if (best := pick(found[c], now, self.settings)) is not None}

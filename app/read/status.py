@@ -112,7 +112,9 @@ def _status(
     # A source never polled has no row yet: it shows what an empty one holds.
     state = stored or SourceState(source=name, updated_at=utcnow())
     why_not = not_served_because(settings, name)
-    quoted = [c for c in (spec.authoritative_for or settings.currencies) if c in settings.currencies]
+    # A bank's table may list any served currency (/currencies says which it has); the peg states only its own.
+    own = spec.authoritative_for if spec.home_currency is None else ()
+    quoted = [c for c in (own or settings.currencies) if c in settings.currencies]
     return {
         "name": name,
         "title": spec.title,
