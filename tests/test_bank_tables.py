@@ -4,7 +4,7 @@ own cross as it fixed it, from the recorded payloads, on SQLite and PostgreSQL."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,11 +15,12 @@ from sqlmodel import Session, select
 
 from app.api.app import create_app
 from app.domain.values import DERIVED
+from app.ingest import pairs
 from app.ingest.pipeline import process
 from app.sources import nbk, nbkr
 from app.sources.base import SourceSpec
 from app.storage.models import RateSpan
-from tests.support import FIXTURES, at, make_settings
+from tests.support import FIXTURES, assert_rollups_current, at, make_settings
 
 NBK_APRIL_1 = FIXTURES / "nbk_get_rates_2026-04-01.xml"
 NBKR_MAY_24 = FIXTURES / "nbkr_daily_2026-05-24.xml"
@@ -130,3 +131,12 @@ def test_a_currency_outside_the_served_set_is_not_stored(engine: Engine, databas
     process(engine, settings, nbk.SPEC, NBK_APRIL_1.read_bytes(), observed_at=when, started_at=when)
     with Session(engine) as session:
         assert sorted(s.currency for s in session.exec(select(RateSpan))) == ["KZT", "RUB"]
+
+
+def test_a_bank_keeps_no_pair_rollups_when_its_table_is_confirmed(engine: Engine, database_url: str) -> None:
+    # The second poll confirms every row's open span: the common poll, which moved pair rows before 0010.
+    for minutes in (0, 30):
+        _ingest(engine, database_url, nbk.SPEC, NBK_APRIL_1.name, at("2026-04-01T04:00") + timedelta(minutes=minutes))
+    with engine.connect() as conn:
+        assert pairs.stored(conn) == [] and pairs.stored_days(conn) == []
+    assert_rollups_current(engine)

@@ -132,7 +132,8 @@ def refresh(conn: Connection, keys: Iterable[Key]) -> None:
     one poll, mostly) are done together: each leg read once, a statement per step for all of them."""
     wanted: dict[tuple[str, str, str], set[datetime]] = defaultdict(set)
     for currency, base, source, hour in keys:
-        wanted[(*_ordered(currency, base), source)].add(hour)
+        if rolls_up_pairs(source):
+            wanted[(*_ordered(currency, base), source)].add(hour)
     together: dict[tuple[str, tuple[datetime, ...]], list[tuple[str, str]]] = defaultdict(list)
     for (first, second, source), hours in sorted(wanted.items()):
         together[(source, tuple(sorted(hours)))].append((first, second))
@@ -221,7 +222,7 @@ def moves(extensions: Sequence[Extension]) -> list[Move]:
     sighting and this one, as each began no later than the other's previous sighting (so both legs had also been
     seen since the piece began: no lapse before it, which the rows' `inner_gap` would count)."""
     found = []
-    for x, y in combinations(extensions, 2):
+    for x, y in combinations([x for x in extensions if rolls_up_pairs(x.source)], 2):
         if x.source != y.source or x.previous_seen is None or y.previous_seen is None:
             continue
         if y.first_seen <= x.previous_seen and x.first_seen <= y.previous_seen:
