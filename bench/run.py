@@ -4,7 +4,8 @@ Each figure is either a ratio measured in one run against a baseline on the same
 against a raw ASGI app under the same load generator, a query against a bare SQL ceiling) or an absolute figure
 with a wide margin, because absolute times on a shared two-core machine are noisy. See bench/README.md.
 
-The steps live beside this file: latest.py, history.py, histories.py, ingest.py, scale.py, fanout.py, stalled.py
+The steps live beside this file: latest.py, history.py, histories.py, ingest.py, tables.py, scale.py, fanout.py,
+stalled.py
 (harness.py and ceiling.py are what they share).
 """
 
@@ -32,6 +33,7 @@ from bench.ingest import bench_ingest
 from bench.latest import bench_latest
 from bench.scale import scale_postgres, scale_sqlite
 from bench.stalled import stalled_postgres, stalled_sqlite
+from bench.tables import bench_tables
 
 
 def machine() -> str:
@@ -77,6 +79,9 @@ STEPS: dict[str, Callable[[Size, Path], list[Figure]]] = {
     "stream": bench_stream,
     "history-sqlite": lambda size, work: bench_history(size, f"sqlite:///{work / 'year.db'}", "SQLite"),
     "ingest-sqlite": lambda size, work: bench_ingest(size, f"sqlite:///{work / 'ingest.db'}", "SQLite"),
+    "tables-sqlite": lambda size, work: bench_tables(
+        size, (f"sqlite:///{work / 'five.db'}", f"sqlite:///{work / 'tables.db'}"), "SQLite"
+    ),
 }
 
 
@@ -91,6 +96,14 @@ def _on_postgres(step: Callable[[Size, str, str], list[Figure]]) -> Callable[[Si
 STEPS["history-postgres"] = _on_postgres(bench_history)
 STEPS["ingest-postgres"] = _on_postgres(bench_ingest)
 STEPS["histories-sqlite"] = histories_sqlite
+
+
+def _tables_postgres(size: Size, work: Path) -> list[Figure]:
+    with postgres_schema() as five, postgres_schema() as every:
+        return bench_tables(size, (five, every), "PostgreSQL")
+
+
+STEPS["tables-postgres"] = _tables_postgres
 STEPS["histories-postgres"] = histories_postgres
 STEPS["scale-sqlite"] = scale_sqlite
 STEPS["scale-postgres"] = scale_postgres
