@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -140,3 +141,23 @@ def test_a_bank_keeps_no_pair_rollups_when_its_table_is_confirmed(engine: Engine
     with engine.connect() as conn:
         assert pairs.stored(conn) == [] and pairs.stored_days(conn) == []
     assert_rollups_current(engine)
+
+
+def test_without_source_a_cross_of_the_day_is_the_banks_own(engine: Engine, database_url: str) -> None:
+    """NBK's and NBKR's tables both fixed for 24 May: KZT's best source is NBK and KGS's NBKR, but in base KGS the
+    tenge is answered with NBKR's own som per tenge, not with NBK's tenge over NBKR's som through the dollar."""
+    when = at("2026-05-24T00:30")
+    body = NBK_APRIL_1.read_bytes().replace(b"01.04.2026", b"24.05.2026")
+    outcome = process(engine, make_settings(database_url), nbk.SPEC, body, observed_at=when, started_at=when)
+    assert outcome.ok
+    _ingest(engine, database_url, nbkr.SPEC, NBKR_MAY_24.name, when)
+    with (
+        freeze_time(when + timedelta(hours=2)),
+        TestClient(create_app(make_settings(database_url, role="api"))) as client,
+    ):
+        in_usd = exact(client.get("/rates/latest", params={"currencies": "KZT,KGS"}))
+        in_kgs = exact(client.get("/rates/latest", params={"currencies": "KZT,RUB", "base": "KGS"}))
+    assert [(r["currency"], r["source"]) for r in in_usd["rates"]] == [("KGS", "nbkr"), ("KZT", "nbk")]
+    kzt, rub = in_kgs["rates"]
+    assert (kzt["method"], kzt["source"], kzt["inverse"]) == ("direct", "nbkr", Decimal("0.1859"))
+    assert (rub["method"], rub["source"], rub["inverse"]) == ("direct", "nbkr", Decimal("1.2263"))

@@ -28,7 +28,7 @@ from app.domain.freshness import State
 from app.domain.values import DOLLAR, USD, Value, percent_change
 from app.read.inforce import choose, last_sighting, order_of, stated_at
 from app.read.query import Latest, data_version, latest_of
-from app.sources.registry import SOURCES, cadence, cross_method, prefer_usd_quotes, served_sources
+from app.sources.registry import SOURCES, cadence, cross_method, home_currency, prefer_usd_quotes, served_sources
 from app.storage.engine import read_session
 
 MAX_REMEMBERED_QUERIES = 256
@@ -61,6 +61,7 @@ def etag_of(body: bytes) -> str:
 
 _ONE = Decimal(1)
 Picked = tuple[Latest, bool]  # a quote, and whether it is stale
+Legs = tuple[Picked, Picked]  # a cross's quote and base, of one source
 
 
 def _rate_json(row: Latest, stale: bool) -> dict[str, Any]:
@@ -157,10 +158,32 @@ def _cross_json(currency: str, quote: Picked | None, base_code: str, base: Picke
     }
 
 
-def rates_document(picked: Mapping[str, Picked], wanted: Sequence[str], base: str) -> dict[str, Any]:
+def official_crosses(by_source: Mapping[str, Sequence[Picked]], codes: Sequence[str], base: str) -> dict[str, Legs]:
+    """For each of `codes`, a bank's own cross with `base` when one source has both, fresh and fixed for one date,
+    one of them its own currency (NBKR's som per tenge): the rate a customs declaration must use, which a cross of
+    the two best legs through the dollar is not. The base's own bank first (it prices every currency in the base:
+    NBKR for base KGS), then the currency's, each in order of preference."""
+    base_rows = {row.source: (row, stale) for row, stale in by_source.get(base, ())}
+    found: dict[str, Legs] = {}
+    for code in codes:
+        candidates = sorted(by_source.get(code, ()), key=lambda pair: home_currency(pair[0].source) != base)
+        for row, stale in candidates:
+            other = base_rows.get(row.source)
+            if stale or other is None or other[1] or row.effective_date is None:
+                continue
+            if row.effective_date == other[0].effective_date and home_currency(row.source) in (code, base):
+                found[code] = ((row, stale), other)
+                break
+    return found
+
+
+def rates_document(
+    picked: Mapping[str, Picked], wanted: Sequence[str], base: str, direct: Mapping[str, Legs] | None = None
+) -> dict[str, Any]:
     """The body of /rates/latest (and of /rates/at): the `wanted` currencies that have a quote, in units of
-    `base`. In any other base than USD each rate is the cross of two quotes, so the base needs one too. The base
-    itself, when asked for, is 1."""
+    `base`. In any other base than USD each rate is the cross of two quotes, so the base needs one too; `direct`
+    names the codes a bank's own cross answers instead (official_crosses). The base itself, when asked for, is 1."""
+    direct = direct or {}
     rows: list[Picked] = []
     rates: list[dict[str, Any]] = []
     if base == USD:
@@ -175,9 +198,12 @@ def rates_document(picked: Mapping[str, Picked], wanted: Sequence[str], base: st
         others = [c for c in wanted if c != base and base_pair is not None and (c == USD or c in picked)]
         rows = [base_pair] if base_pair is not None and others else []
         rows += [picked[c] for c in others if c != USD]
+        rows += [leg for c in others if c in direct for leg in direct[c]]
         for code in wanted:
             if code == base:
                 rates.append(_itself_json(code))
+            elif code in direct:
+                rates.append(_cross_json(code, direct[code][0], base, direct[code][1]))
             elif code in others and base_pair is not None:
                 rates.append(_cross_json(code, picked.get(code), base, base_pair))
     as_of = max((row.last_seen for row, _ in rows), default=None)
@@ -321,7 +347,9 @@ class LatestService:
         if cached is not None:
             return cached
         picked = {c: pair for c in self.settings.currencies if (pair := self._pick(snapshot, c, source)) is not None}
-        body = dumps(rates_document(picked, wanted_codes(self.settings, currencies, base), base))
+        wanted = wanted_codes(self.settings, currencies, base)
+        direct = official_crosses(snapshot.by_source, wanted, base) if source is None and base != USD else None
+        body = dumps(rates_document(picked, wanted, base, direct))
         rendered = Rendered(body, etag_of(body), snapshot.version)
         snapshot.rendered[key] = rendered
         return rendered

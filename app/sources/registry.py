@@ -90,11 +90,16 @@ def rolls_up_pairs(name: str) -> bool:
     return spec is not None and spec.publication is Publication.INTRADAY
 
 
+def home_currency(source: str) -> str | None:
+    """The bank's own currency its table quotes the others in (None: `source` quotes against USD)."""
+    spec = SOURCES.get(source)
+    return spec.home_currency if spec is not None else None
+
+
 def quoted_in(source: str, currency: str) -> str:
     """The currency `source` publishes `currency` in: a bank's own currency for the other rows of its table, USD
     for its own currency's (the dollar row) and for every other source."""
-    spec = SOURCES.get(source)
-    home = spec.home_currency if spec is not None else None
+    home = home_currency(source)
     return home if home is not None and currency != home else USD
 
 
@@ -107,8 +112,7 @@ def cross_method(currency: str, source: str | None, base: str, base_source: str 
     `usd`: one side is the dollar itself."""
     if source is None or base_source is None:
         return "usd"
-    spec = SOURCES.get(source)
-    home = spec.home_currency if spec is not None else None
+    home = home_currency(source)
     if source != base_source or home is None or not same_day:
         return "via_usd"
     return "direct" if home in (currency, base) else "same_table"
