@@ -102,10 +102,10 @@ def test_the_widget_explains_a_bad_configuration(open_tab: OpenTab, site: Site) 
     page = tab.page
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
-    page.goto(site.url("/widget/ticker?currencies=KGS,EUR"))
+    page.goto(site.url("/widget/ticker?currencies=KGS,GBP"))
     detail = site.json("/currencies")  # the valid codes, as the API lists them
     expect(page.get_by_role("alert")).to_have_text(
-        "parameter 'currencies': unknown currency 'EUR'; valid codes: "
+        "parameter 'currencies': unknown currency 'GBP'; valid codes: "
         + ", ".join(currency["code"] for currency in detail["currencies"])
     )
     page.goto(site.url("/widget/ticker?decimals=many"))
