@@ -62,6 +62,12 @@ def test_a_month_of_nbk_then_again(
         ("478.77", date(2026, 3, 23), date(2026, 3, 31), 7),
     ]
     assert spans(engine, "nbk") == stored  # idempotent
+    # Every served currency of the table comes with it: the rouble, through the dollar row of each day.
+    assert spans(engine, "nbk", "RUB") == [
+        ("478.77/5.87", date(2026, 3, 2), date(2026, 3, 10), 7),
+        ("480.00/5.87", date(2026, 3, 11), date(2026, 3, 20), 8),
+        ("478.77/5.87", date(2026, 3, 23), date(2026, 3, 31), 7),
+    ]
     assert "31 days asked, 31 already stored" in capsys.readouterr().out
 
 
