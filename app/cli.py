@@ -72,6 +72,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     backfill.add_argument("--source", required=True, choices=backfillable(), help="which source")
     backfill.add_argument("--from", dest="start", required=True, type=_day, help="first day (YYYY-MM-DD)")
     backfill.add_argument("--to", dest="end", type=_day, help="last day (YYYY-MM-DD, default: today)")
+    backfill.add_argument(
+        "--again",
+        action="store_true",
+        help="fetch the days fetched before too: loads the past of a currency added to FX_CURRENCIES since",
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -189,7 +194,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return _report([outcome])
 
 
-async def _backfill(settings: Settings, source: str, start: date, end: date) -> int:
+async def _backfill(settings: Settings, source: str, start: date, end: date, again: bool) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
@@ -200,7 +205,7 @@ async def _backfill(settings: Settings, source: str, start: date, end: date) -> 
             with Progress(console=Console(stderr=True)) as bar:
                 task = bar.add_task(f"backfill {source}", total=(end - start).days + 1)
                 job = Backfill(engine, settings, client, source, lambda n: bar.advance(task, n))
-                summary = await job.run(start, end)
+                summary = await job.run(start, end, again)
     finally:
         engine.dispose()
     print(summary.text())
@@ -251,7 +256,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        return asyncio.run(_backfill(settings, args.source, args.start, args.end))
+        return asyncio.run(_backfill(settings, args.source, args.start, args.end, args.again))
     return _db(settings, args)
 
 

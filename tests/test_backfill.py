@@ -128,3 +128,23 @@ def test_bad_backfill_arguments(cli_env: None, capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         main(["backfill", "--source", "nbk", "--from", "March"])
     assert "--from: not a date: 'March'" in capsys.readouterr().err
+
+
+def test_a_currency_added_later_is_loaded_with_again(
+    engine: Engine, cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Upstream() as upstream:
+        monkeypatch.setenv("FX_SOURCE_NBK_URL", upstream.url("/nbk?fdate={date:%d.%m.%Y}"))
+        for n in range(5):
+            day = date(2026, 3, 2) + timedelta(days=n)
+            upstream.serve(f"/nbk?fdate={day:%d.%m.%Y}", nbk_day(day, "478.77"))
+        monkeypatch.setenv("FX_CURRENCIES", "KZT")
+        assert main(["backfill", "--source", "nbk", "--from", "2026-03-02", "--to", "2026-03-06"]) == 0
+        monkeypatch.setenv("FX_CURRENCIES", "KZT,RUB")
+        assert main(["backfill", "--source", "nbk", "--from", "2026-03-02", "--to", "2026-03-06"]) == 0
+        assert spans(engine, "nbk", "RUB") == []  # those days were fetched: a rerun skips them
+        assert main(["backfill", "--source", "nbk", "--from", "2026-03-02", "--to", "2026-03-06", "--again"]) == 0
+        assert len(upstream.requests) == 10
+    assert spans(engine, "nbk", "RUB") == [("478.77/5.87", date(2026, 3, 2), date(2026, 3, 6), 5)]
+    assert spans(engine, "nbk") == [("478.77", date(2026, 3, 2), date(2026, 3, 6), 5)]  # unchanged
+    assert "5 days asked, 0 already stored, 5 with rates" in capsys.readouterr().out.splitlines()[-1]

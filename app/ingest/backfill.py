@@ -76,6 +76,7 @@ class Backfill:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.summary = Summary(source)
+        self.again = False  # fetching days fetched before (run's `again`)
         self.engine = engine
         self.settings = settings
         self.client = client
@@ -104,7 +105,7 @@ class Backfill:
         # Days of one rate join one span as long as the rate holds between them (app.domain.freshness: an official
         # daily rate across weekends and the longest holidays).
         hold = cadence(self.settings, source).hold
-        result = apply_history(self.engine, source, kept, days=days, max_gap=hold)
+        result = apply_history(self.engine, source, kept, days=days, max_gap=hold, again=self.again)
         self.summary.failed.extend(str(r) for r in result.rejections)
         self.summary.opened += result.opened
         self.summary.extended += result.extended
@@ -169,10 +170,13 @@ class Backfill:
         kept = await asyncio.to_thread(self._store, spec.name, quotes, dict.fromkeys(days, "ok"), None)
         self._count(len(days), kept)
 
-    async def run(self, start: date, end: date) -> Summary:
+    async def run(self, start: date, end: date, again: bool = False) -> Summary:
+        """Fetch and store the days of [start, end] not fetched before (`again`: every one, for a currency added to
+        the served set since: what was stored already is stored again unchanged)."""
         source = self.summary.source
         spec = SOURCES[source]
-        done = await asyncio.to_thread(fetched_days, self.engine, source, start, end)
+        self.again = again
+        done = set() if again else await asyncio.to_thread(fetched_days, self.engine, source, start, end)
         todo = [day for day in days_between(start, end) if day not in done]
         self.summary.days = (end - start).days + 1
         self.summary.skipped = self.summary.days - len(todo)

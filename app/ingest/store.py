@@ -467,14 +467,17 @@ def apply_history(
     *,
     days: dict[date, str],
     max_gap: timedelta,
+    again: bool = False,
 ) -> ApplyResult:
     """Store backfilled quotes wherever they fall in the series, and mark `days` ({day: outcome}) fetched,
-    in one transaction: an interrupted backfill resumes at the first day not marked."""
+    in one transaction: an interrupted backfill resumes at the first day not marked. The quotes of a day marked
+    before are left out, unless `again`: then only the series with no span holding that moment take them (a
+    currency added to the served set since), so nothing stored is counted twice."""
     result = ApplyResult(entries_seen=len(quotes))
     with write_session(engine) as session:
         serialize_writers(session, engine)
         stored = _days_marked(session, source, {q.observed_at.date() for q in quotes})
-        fresh = [q for q in quotes if q.observed_at.date() not in stored]
+        fresh = [q for q in quotes if q.observed_at.date() not in stored or (again and not _held(session, q))]
         touched: set[rollup.Key] = set()
         for quote in sorted(fresh, key=lambda q: (q.currency, q.observed_at)):
             _tally(result, quote, _place_quote(session, quote, max_gap, touched))
@@ -486,6 +489,17 @@ def apply_history(
             session.merge(FetchedDay(source=source, day=day, outcome=outcome))
         bump_version(session)
     return result
+
+
+def _held(session: Session, quote: Quote) -> bool:
+    """Whether a span of the quote's series already holds its moment."""
+    statement = select(RateSpan.id).where(
+        RateSpan.currency == quote.currency,
+        RateSpan.source == quote.source,
+        RateSpan.first_seen <= quote.observed_at,
+        RateSpan.last_seen >= quote.observed_at,
+    )
+    return session.exec(statement.limit(1)).first() is not None
 
 
 def _days_marked(session: Session, source: str, days: set[date]) -> set[date]:
