@@ -23,13 +23,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.ingest.pipeline import process
-from app.sources import ticker
+from app.sources import nbk, ticker
 from app.sources.registry import load_settings
 from app.storage.engine import make_engine
 from app.storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "fixtures" / "ticker-page-2026-02-23.txt"
+NBK_TABLE = ROOT / "tests" / "fixtures" / "nbk_get_rates_2026-04-01.xml"
 POSTGRES_URL = os.environ.get("FX_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MINUTES_IN_YEAR = 525_600
 
@@ -160,12 +161,13 @@ def changed(body: bytes) -> bytes:
 
 
 def seeded(database_url: str) -> None:
-    """A migrated store holding the seed page, ingested now."""
+    """A migrated store holding the seed page and NBK's table (so every served currency has a rate), ingested now."""
     engine = make_engine(database_url)
     upgrade(engine)
     now = datetime.now(UTC)
     settings = load_settings(database_url=database_url)
     process(engine, settings, ticker.SPEC, SEED.read_bytes(), observed_at=now, started_at=now)
+    process(engine, settings, nbk.SPEC, NBK_TABLE.read_bytes(), observed_at=now, started_at=now)
     engine.dispose()
 
 

@@ -103,10 +103,10 @@ def _read(client: Any, models: ModuleType) -> None:
     _check(today.rates)
     assert _by_currency(today.rates)["KZT"].effective_date == NOW.date()
 
-    answer = _module("api.rates.rates_latest").sync_detailed(client=client, currencies="EUR")
+    answer = _module("api.rates.rates_latest").sync_detailed(client=client, currencies="GBP")
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
     problem = answer.parsed
     assert isinstance(problem, models.Problem), problem
     assert (problem.status, problem.type_) == (422, "https://fx-ticker.dev/problems/unknown-currency")
-    assert "EUR" in problem.detail
+    assert "GBP" in problem.detail
