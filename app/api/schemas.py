@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import date, datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+CrossMethod = Annotated[
+    Literal["direct", "same_table", "via_usd", "usd"] | None,
+    Field(
+        description="In another base: how the rate was found. `direct`: a bank's own cross (one leg its home currency, "
+        "the other's row quoted in it: NBKR's som per tenge); `same_table`: two rows of one bank's table of one day; "
+        "`via_usd`: two legs crossed through the dollar; `usd`: one side is the dollar itself",
+        examples=["direct"],
+    ),
+]
 
 
 class Leg(BaseModel):
@@ -58,13 +69,7 @@ class LatestRate(BaseModel):
         "TJS/USD (USD per unit), the opposite of `rate`'s direction; null when the source prints none"
     )
     stale: bool = Field(description="True when the value is old by its source's rule (in another base: either leg)")
-    method: str | None = Field(
-        None,
-        description="In another base: how the rate was found. `direct`: a bank's own cross (one leg its home currency, "
-        "the other's row quoted in it: NBKR's som per tenge); `same_table`: two rows of one bank's table of one day; "
-        "`via_usd`: two legs crossed through the dollar; `usd`: one side is the dollar itself",
-        examples=["direct"],
-    )
+    method: CrossMethod = None
     legs: dict[str, Leg] | None = Field(
         None, description="In another base: each leg (the currency's and the base's) with its source and since"
     )
@@ -154,13 +159,7 @@ class DayRate(BaseModel):
         "in force yet: the rate for the date as announced, never the rate in force before it (in another base: "
         "either leg)"
     )
-    method: str | None = Field(
-        None,
-        description="In another base: how the rate was found. `direct`: a bank's own cross (one leg its home currency, "
-        "the other's row quoted in it: NBKR's som per tenge); `same_table`: two rows of one bank's table of one day; "
-        "`via_usd`: two legs crossed through the dollar; `usd`: one side is the dollar itself",
-        examples=["direct"],
-    )
+    method: CrossMethod = None
     legs: dict[str, DayLeg] | None = Field(
         None, description="In another base: each leg (the currency's and the base's) as its source published it"
     )
