@@ -5,9 +5,11 @@ every span (tests/span_buckets.py)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -174,10 +176,20 @@ def test_history_that_prepends_and_bridges_moves_the_rows(engine: Engine) -> Non
     ]
 
 
-def test_migrating_past_0005_to_0007_fills_the_rollups_from_stored_spans(database_url: str) -> None:
-    engine = make_engine(database_url)
+@contextmanager
+def _at_revision(engine: Engine, revision: str, rows: list[dict[str, Any]]) -> Iterator[Connection]:
+    """A store migrated to `revision` only, holding the spans `rows`: the connection, its transaction open."""
     config = Config()
     config.set_main_option("script_location", "app:migrations")
+    with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
+        yield conn
+
+
+def test_migrating_past_0005_to_0007_fills_the_rollups_from_stored_spans(database_url: str) -> None:
+    engine = make_engine(database_url)
     rows = [
         span("KGS", "ticker", "0.01144", False, at("2026-01-01T00:00"), at("2026-01-01T00:50")),
         span("KGS", "ticker", "0.0115", False, at("2026-01-01T00:55"), at("2026-01-01T02:00")),
@@ -186,10 +198,8 @@ def test_migrating_past_0005_to_0007_fills_the_rollups_from_stored_spans(databas
         span("TJS", "ticker", "0.1", False, at("2026-01-01T00:30"), at("2026-01-01T02:15")),
     ]
     try:
-        with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0002")
-            conn.execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
+        with _at_revision(engine, "0002", rows):
+            pass  # committed: the store as 0002 left it, spans and all
         with pytest.raises(RuntimeError, match="refills derived tables"):
             upgrade(engine)  # without the refill: refused whole, nothing applied
         assert current_revision(engine) == "0002"
@@ -238,8 +248,6 @@ def test_migrating_past_0010_keeps_the_pair_rollups_of_the_ticker_only(database_
     """0010 deletes the pair rows of the daily sources (their crosses are read from the legs now) and keeps the
     ticker's; the rows it keeps are those a rebuild would write."""
     engine = make_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", "app:migrations")
     rows = [
         span("KGS", "ticker", "0.01144", False, at("2026-01-01T00:00"), at("2026-01-01T00:50")),
         span("TJS", "ticker", "0.1", False, at("2026-01-01T00:30"), at("2026-01-01T02:15")),
@@ -247,10 +255,7 @@ def test_migrating_past_0010_keeps_the_pair_rollups_of_the_ticker_only(database_
         span("KZT", "erapi", "478.9", True, at("2026-01-01T00:00"), at("2026-01-01T06:00")),
     ]
     try:
-        with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0009")
-            conn.execute(insert(RateSpan.__table__), rows)  # type: ignore[attr-defined]
+        with _at_revision(engine, "0009", rows) as conn:
             ticker = list(pairs.computed(conn))
             # erapi's pair rows as the code of 0009 kept them: KGS in KZT and back, for its hour.
             erapi = [
