@@ -82,11 +82,6 @@ class Value:
         return cls(home_per_usd, True, home_per_unit)
 
     @property
-    def crossed(self) -> bool:
-        """Whether this is a ratio of two published rows (both directions derived)."""
-        return self.over != _ONE
-
-    @property
     def text(self) -> str:
         """The published digits, for storing: `0.01150` stays `0.01150`; a ratio is `472.31/5.91`."""
         if self.over != _ONE:
